@@ -1,0 +1,52 @@
+"""Create policy: the bucket-scoped managed policy, on the provisioner's path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from provisioner_core import aws
+from provisioner_core.config import Settings
+from provisioner_core.connection import Connection, ownership_tags
+from provisioner_core.errors import PolicyAlreadyExists
+from provisioner_core.policy import build_policy_document, serialize_policy
+from provisioner_core.step import translate_aws_errors
+
+logger = Logger()
+SETTINGS = Settings.from_env()
+
+
+def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
+    document = serialize_policy(
+        build_policy_document(
+            partition=settings.partition,
+            bucket=connection["bucket"],
+            prefix=connection["prefix"],
+            access=connection["access"],
+        )
+    )
+    try:
+        policy = iam.create_policy(
+            PolicyName=connection["policy_name"],
+            Path=connection["iam_path"],
+            PolicyDocument=document,
+            Description=f"Labellerr connection {connection['connection_id']}: {connection['access']} "
+            f"on s3://{connection['s3_uri']}"[:1000],
+            Tags=ownership_tags(connection),
+        )["Policy"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        # Not adopted even when tagged by this execution: its document could differ from this request's.
+        raise PolicyAlreadyExists(
+            f"IAM policy {connection['policy_name']!r} already exists on path {connection['iam_path']}; "
+            "choose another connection_id or remove the old connection first"
+        ) from None
+    return {"policy_name": policy["PolicyName"], "policy_arn": policy["Arn"], "document_chars": len(document)}
+
+
+@logger.inject_lambda_context(log_event=False)
+@translate_aws_errors
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    policy = create_policy(aws.client("iam"), event["connection"], SETTINGS)
+    logger.info("Policy created", policy_arn=policy["policy_arn"])
+    return policy

@@ -1,0 +1,40 @@
+"""Create user: the connection's IAM user, on the provisioner's path, tagged with this execution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from provisioner_core import aws
+from provisioner_core.connection import Connection, made_by, ownership_tags
+from provisioner_core.errors import UserAlreadyExists
+from provisioner_core.step import translate_aws_errors
+
+logger = Logger()
+
+
+def create_user(iam: Any, connection: Connection) -> dict[str, str]:
+    name = connection["iam_user_name"]
+    try:
+        user = iam.create_user(UserName=name, Path=connection["iam_path"], Tags=ownership_tags(connection))[
+            "User"
+        ]
+    except iam.exceptions.EntityAlreadyExistsException:
+        # A retried invocation of this same execution finds its own user; anything else is not ours.
+        tags = iam.list_user_tags(UserName=name)["Tags"]
+        if not made_by(tags, connection["execution_arn"]):
+            raise UserAlreadyExists(
+                f"IAM user {name!r} already exists and was not created by this execution; "
+                "choose another connection_id or remove the old connection first"
+            ) from None
+        user = iam.get_user(UserName=name)["User"]
+    return {"user_name": user["UserName"], "user_arn": user["Arn"]}
+
+
+@logger.inject_lambda_context(log_event=False)
+@translate_aws_errors
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    user = create_user(aws.client("iam"), event["connection"])
+    logger.info("IAM user created", user_arn=user["user_arn"])
+    return user

@@ -1,0 +1,119 @@
+"""Verify access: prove, as the new user and with the new key, that the connection works.
+
+IAM takes seconds to make a new key and policy effective; refusals that fade with time raise
+AccessNotYetEffective, which the state machine retries for about 90 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from provisioner_core import aws
+from provisioner_core.config import CORS_RULE_ID
+from provisioner_core.connection import Connection, probe_key
+from provisioner_core.errors import AccessNotYetEffective, VerificationFailed
+from provisioner_core.step import translate_aws_errors
+
+logger = Logger()
+
+PROPAGATION_ERRORS = frozenset(
+    {"InvalidAccessKeyId", "InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied"}
+)
+PROBE_BODY = b"labellerr connection check\n"
+# Directory markers and empty files cannot serve a one-byte ranged read.
+_LISTED_KEYS = 20
+
+
+def _passed(operation: str, detail: str) -> dict[str, str]:
+    return {"operation": operation, "outcome": "passed", "detail": detail}
+
+
+def _call(operation: str, call: Any, **kwargs: Any) -> Any:
+    try:
+        return call(**kwargs)
+    except ClientError as error:
+        code = aws.error_code(error)
+        if code in PROPAGATION_ERRORS:
+            raise AccessNotYetEffective(f"{operation} with the new key was refused: {code}") from None
+        raise VerificationFailed(f"{operation} with the new key failed: {code}") from None
+
+
+def check_access(s3: Any, connection: Connection, cors: dict[str, Any]) -> list[dict[str, str]]:
+    bucket, prefix = connection["bucket"], connection["prefix"]
+    listing = _call(
+        "s3:ListObjectsV2", s3.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=_LISTED_KEYS
+    )
+    objects = listing.get("Contents", [])
+    checks = [_passed("s3:ListObjectsV2", f"listed {len(objects)} object(s) under '{prefix}'")]
+    readable = next((o for o in objects if o.get("Size", 0) > 0), None)
+    if readable is None:
+        checks.append(
+            {
+                "operation": "s3:GetObject",
+                "outcome": "not_tried",
+                "detail": "no non-empty object under the prefix yet",
+            }
+        )
+    else:
+        _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=readable["Key"], Range="bytes=0-0")[
+            "Body"
+        ].read()
+        checks.append(_passed("s3:GetObject", f"read the first byte of '{readable['Key']}'"))
+    if cors.get("applied"):
+        rules = _call("s3:GetBucketCors", s3.get_bucket_cors, Bucket=bucket)["CORSRules"]
+        rule_id = cors.get("rule_id") or CORS_RULE_ID
+        if not any(rule.get("ID") == rule_id for rule in rules):
+            raise VerificationFailed(f"the bucket's CORS configuration has no rule {rule_id!r}")
+        checks.append(_passed("s3:GetBucketCors", f"CORS rule '{rule_id}' is in place"))
+    if connection["access"] == "import_export":
+        checks += check_write_access(s3, connection)
+    return checks
+
+
+def check_write_access(s3: Any, connection: Connection) -> list[dict[str, str]]:
+    bucket, key = connection["bucket"], probe_key(connection)
+    _call("s3:PutObject", s3.put_object, Bucket=bucket, Key=key, Body=PROBE_BODY)
+    try:
+        body = _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
+    finally:
+        _call("s3:DeleteObject", s3.delete_object, Bucket=bucket, Key=key)
+    if body != PROBE_BODY:
+        raise VerificationFailed(f"the probe object '{key}' read back different bytes")
+    return [
+        _passed("s3:PutObject", f"wrote probe '{key}'"),
+        _passed("s3:GetObject (probe)", "read the probe back"),
+        _passed("s3:DeleteObject", "deleted the probe"),
+    ]
+
+
+def verify_access(
+    secrets: Any, connection: Connection, access_key: dict[str, str], cors: dict[str, Any]
+) -> dict[str, Any]:
+    secret = json.loads(secrets.get_secret_value(SecretId=access_key["secret_arn"])["SecretString"])
+    s3 = aws.client_with_key(
+        "s3",
+        access_key_id=secret["access_key_id"],
+        secret_access_key=secret["secret_access_key"],
+        region_name=connection["region"],
+    )
+    if secret["access_key_id"] != access_key["access_key_id"]:
+        raise VerificationFailed("the secret holds another access key than the one this execution issued")
+    return {
+        "verified": True,
+        "as_user": connection["iam_user_name"],
+        "checks": check_access(s3, connection, cors),
+    }
+
+
+@logger.inject_lambda_context(log_event=False)
+@translate_aws_errors
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = verify_access(
+        aws.client("secretsmanager"), event["connection"], event["access_key"], event["cors"]
+    )
+    logger.info("Access verified", checks=[c["operation"] + ": " + c["outcome"] for c in result["checks"]])
+    return result

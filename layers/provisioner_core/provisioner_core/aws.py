@@ -1,0 +1,76 @@
+"""Every AWS client the functions use comes from here.
+
+One place sets timeouts and retry mode, and one place lets the embedded local stack attach botocore
+event hooks (fault injection) to the functions' clients without touching anybody else's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+# Standard mode retries throttling and 5xx with jittered backoff; the state machine retries the rest.
+_CLIENT_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=20,
+    retries={"mode": "standard", "max_attempts": 4},
+)
+
+SessionHook = Callable[[boto3.session.Session], None]
+
+# Empty in AWS. The local stack appends hooks before any handler makes a client.
+SESSION_HOOKS: list[SessionHook] = []
+
+_default_session: boto3.session.Session | None = None
+_clients: dict[tuple[str, str | None], Any] = {}
+
+
+def _new_session(
+    access_key_id: str | None = None, secret_access_key: str | None = None, region_name: str | None = None
+) -> boto3.session.Session:
+    session = boto3.session.Session(
+        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region_name
+    )
+    for hook in SESSION_HOOKS:
+        hook(session)
+    return session
+
+
+def client(service_name: Any, region_name: str | None = None) -> Any:
+    """A client with the function's own credentials, cached for the life of the execution environment."""
+    global _default_session
+    key = (service_name, region_name)
+    if key not in _clients:
+        if _default_session is None:
+            _default_session = _new_session()
+        _clients[key] = _default_session.client(service_name, region_name=region_name, config=_CLIENT_CONFIG)
+    return _clients[key]
+
+
+def client_with_key(
+    service_name: Any, *, access_key_id: str, secret_access_key: str, region_name: str
+) -> Any:
+    """A client signed with an issued access key: never cached, so the key dies with the invocation."""
+    session = _new_session(
+        access_key_id=access_key_id, secret_access_key=secret_access_key, region_name=region_name
+    )
+    # No retries: a key that is not yet usable must surface at once, so the state machine retries it.
+    return session.client(
+        service_name,
+        config=_CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1})),
+    )
+
+
+def reset_clients() -> None:
+    """Forget cached clients, so hooks added later apply (used by the local stack and tests)."""
+    global _default_session
+    _default_session = None
+    _clients.clear()
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "Unknown"))

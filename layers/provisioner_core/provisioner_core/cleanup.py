@@ -1,0 +1,138 @@
+"""Removing what a connection created, one idempotent operation at a time (NotFound means done).
+
+Rollback uses these with "tagged by this execution" as proof of ownership; anything else is never touched.
+Order matters for IAM: keys and attachments go before the user, attachments before the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from provisioner_core.aws import error_code
+from provisioner_core.cors import without_rule
+
+Owned = Callable[[list[dict[str, Any]]], bool]
+GONE = frozenset({"NoSuchEntity", "ResourceNotFoundException", "NoSuchCORSConfiguration", "NoSuchBucket"})
+
+
+class NotOwned(Exception):
+    """The resource exists but carries no proof that this run made it: leave it alone."""
+
+
+def _gone(error: ClientError) -> bool:
+    return error_code(error) in GONE
+
+
+def user_is_owned(iam: Any, user_name: str, owned: Owned) -> bool | None:
+    """True/False for an existing user, None when there is no such user."""
+    try:
+        tags = iam.list_user_tags(UserName=user_name)["Tags"]
+    except ClientError as error:
+        if _gone(error):
+            return None
+        raise
+    return owned(tags)
+
+
+def delete_access_keys(iam: Any, user_name: str) -> list[str]:
+    deleted = []
+    try:
+        keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+    except ClientError as error:
+        if _gone(error):
+            return []
+        raise
+    for key in keys:
+        try:
+            iam.delete_access_key(UserName=user_name, AccessKeyId=key["AccessKeyId"])
+        except ClientError as error:
+            if not _gone(error):
+                raise
+        deleted.append(key["AccessKeyId"])
+    return deleted
+
+
+def delete_secret(secrets: Any, secret_name: str, owned: Owned) -> str | None:
+    """The deleted secret's ARN, or None when there was none. No recovery window: the name is reusable."""
+    try:
+        described = secrets.describe_secret(SecretId=secret_name)
+    except ClientError as error:
+        if _gone(error):
+            return None
+        raise
+    if not owned(described.get("Tags", [])):
+        raise NotOwned(f"secret {secret_name!r}")
+    try:
+        secrets.delete_secret(SecretId=described["ARN"], ForceDeleteWithoutRecovery=True)
+    except ClientError as error:
+        if not _gone(error):
+            raise
+    return str(described["ARN"])
+
+
+def remove_cors_rule(s3: Any, bucket: str, rule_id: str) -> bool:
+    """Take out only our rule; a bucket left with no rules gets no CORS configuration at all."""
+    try:
+        rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    except ClientError as error:
+        if _gone(error):
+            return False
+        raise
+    remaining = without_rule(rules, rule_id)
+    if len(remaining) == len(rules):
+        return False
+    if remaining:
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": remaining})
+    else:
+        s3.delete_bucket_cors(Bucket=bucket)
+    return True
+
+
+def detach_policy(iam: Any, user_name: str, policy_arn: str) -> bool:
+    try:
+        iam.detach_user_policy(UserName=user_name, PolicyArn=policy_arn)
+    except ClientError as error:
+        if _gone(error):
+            return False
+        raise
+    return True
+
+
+def delete_policy(iam: Any, policy_arn: str, owned: Owned) -> bool:
+    """Detach it from every user, drop old versions, delete it. False when it did not exist."""
+    try:
+        tags = iam.list_policy_tags(PolicyArn=policy_arn)["Tags"]
+    except ClientError as error:
+        if _gone(error):
+            return False
+        raise
+    if not owned(tags):
+        raise NotOwned(f"policy {policy_arn}")
+    try:
+        for user in iam.list_entities_for_policy(PolicyArn=policy_arn, EntityFilter="User")["PolicyUsers"]:
+            detach_policy(iam, user["UserName"], policy_arn)
+        for version in iam.list_policy_versions(PolicyArn=policy_arn)["Versions"]:
+            if not version["IsDefaultVersion"]:
+                iam.delete_policy_version(PolicyArn=policy_arn, VersionId=version["VersionId"])
+        iam.delete_policy(PolicyArn=policy_arn)
+    except ClientError as error:
+        if not _gone(error):
+            raise
+    return True
+
+
+def delete_user(iam: Any, user_name: str) -> bool:
+    """Delete a user whose ownership the caller has proved, with whatever still blocks DeleteUser."""
+    try:
+        delete_access_keys(iam, user_name)
+        for policy in iam.list_attached_user_policies(UserName=user_name)["AttachedPolicies"]:
+            detach_policy(iam, user_name, policy["PolicyArn"])
+        iam.delete_user(UserName=user_name)
+    except ClientError as error:
+        if _gone(error):
+            return False
+        raise
+    return True

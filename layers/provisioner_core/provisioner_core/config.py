@@ -1,0 +1,32 @@
+"""Settings every step reads from the environment the template gives it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+CORS_RULE_ID = "labellerr-access"
+TAG_CONNECTION_ID = "labellerr:connection-id"
+TAG_EXECUTION_ARN = "labellerr:execution-arn"
+
+
+@dataclass(frozen=True)
+class Settings:
+    iam_name_prefix: str
+    iam_path: str
+    secret_name_prefix: str
+    cors_allowed_origins: tuple[str, ...]
+    partition: str
+    region: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        origins = os.environ.get("CORS_ALLOWED_ORIGINS", "https://*.labellerr.com")
+        return cls(
+            iam_name_prefix=os.environ.get("IAM_NAME_PREFIX", "labellerr-"),
+            iam_path=os.environ.get("IAM_PATH", "/labellerr/"),
+            secret_name_prefix=os.environ.get("SECRET_NAME_PREFIX", "labellerr/connections/"),
+            cors_allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            partition=os.environ.get("RESOURCE_PARTITION", "aws"),
+            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        )

@@ -1,0 +1,48 @@
+"""The normalized connection that travels between the steps in the state (never any key material)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from provisioner_core.config import TAG_CONNECTION_ID, TAG_EXECUTION_ARN
+
+Access = Literal["import", "import_export"]
+
+
+class Connection(TypedDict):
+    connection_id: str
+    connection_name: str
+    description: str
+    bucket: str
+    prefix: str
+    s3_uri: str
+    access: Access
+    apply_cors: bool
+    region: str
+    iam_user_name: str
+    iam_path: str
+    policy_name: str
+    secret_name: str
+    execution_arn: str
+
+
+def ownership_tags(connection: Connection) -> list[dict[str, str]]:
+    """Tags that let rollback prove a resource was made by this execution and no other."""
+    return [
+        {"Key": TAG_CONNECTION_ID, "Value": connection["connection_id"]},
+        {"Key": TAG_EXECUTION_ARN, "Value": connection["execution_arn"]},
+    ]
+
+
+def made_by(tags: list[dict[str, Any]], execution_arn: str) -> bool:
+    return any(t.get("Key") == TAG_EXECUTION_ARN and t.get("Value") == execution_arn for t in tags)
+
+
+def s3_uri(bucket: str, prefix: str) -> str:
+    """`bucket/prefix/`, the form Labellerr's connection dialog asks for."""
+    return f"{bucket}/{prefix}" if prefix else bucket
+
+
+def probe_key(connection: Connection) -> str:
+    """The one object key verification writes for import_export, and rollback may delete."""
+    return f"{connection['prefix']}.labellerr-connection-check-{connection['connection_id']}"

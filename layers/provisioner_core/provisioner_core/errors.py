@@ -1,0 +1,85 @@
+"""Typed errors. Step Functions sees the class name as the error, so ASL Retry and Catch match on it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class ProvisionerError(Exception):
+    """Base of every error the steps raise on purpose."""
+
+
+class InvalidRequest(ProvisionerError):
+    """The request broke a rule; `errors` lists every violation as {field, message}."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("Invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+class BucketNotFound(ProvisionerError):
+    pass
+
+
+class BucketNotAccessible(ProvisionerError):
+    pass
+
+
+class UserAlreadyExists(ProvisionerError):
+    pass
+
+
+class PolicyAlreadyExists(ProvisionerError):
+    pass
+
+
+class SecretAlreadyExists(ProvisionerError):
+    pass
+
+
+class PolicyTooLarge(ProvisionerError):
+    pass
+
+
+class CorsRuleConflict(ProvisionerError):
+    pass
+
+
+class CorsRuleLimitExceeded(ProvisionerError):
+    pass
+
+
+class AccessNotYetEffective(ProvisionerError):
+    """The new key was refused in a way that fades once IAM has propagated it: retryable."""
+
+
+class VerificationFailed(ProvisionerError):
+    """The key works but does not do what the connection needs: not retryable."""
+
+
+class AwsCallFailed(ProvisionerError):
+    """An AWS call failed for a reason the step does not handle; the message keeps the AWS error code."""
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        self.operation = operation
+        self.code = code
+        super().__init__(f"{operation} failed with {code}: {message}")
+
+
+class RollbackIncomplete(ProvisionerError):
+    """Some of what the execution created could not be removed; the message lists it as JSON."""
+
+    def __init__(self, left_behind: list[str], errors: list[str], rolled_back: list[str]) -> None:
+        self.left_behind = left_behind
+        super().__init__(
+            json.dumps(
+                {"left_behind": left_behind, "errors": errors, "rolled_back": rolled_back},
+                separators=(",", ":"),
+            )
+        )
+
+
+def details(error: Exception) -> dict[str, Any]:
+    """What a caller may show of an error: never anything but its type and message."""
+    return {"error": type(error).__name__, "message": str(error)}

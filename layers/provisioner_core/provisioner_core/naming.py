@@ -1,0 +1,87 @@
+"""Rules for the names a request supplies and the names a connection derives from them.
+
+Pure functions with no pydantic, so the API, the validation step and the tests share one rulebook.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import string
+import unicodedata
+
+BUCKET_NAME_RULE = (
+    "bucket names are 3-63 characters of lowercase letters, digits, '.' and '-', begin and end with a "
+    "letter or digit, have no '..', are not IP addresses and avoid S3's reserved prefixes and suffixes"
+)
+_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+# Each of these widens an IAM resource ARN: `*` and `?` are wildcards, `${...}` is a policy variable.
+_POLICY_WIDENING_CHARS = "*?${}"
+PREFIX_MAX_BYTES = 1024
+
+CONNECTION_ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+CONNECTION_ID_MAX = 40
+CONNECTION_NAME_PATTERN = re.compile(r"^[A-Za-z0-9 _.\-]+$")
+CONNECTION_NAME_MAX = 64
+_SUFFIX_LENGTH = 6
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why `name` is not a valid S3 bucket name, or None."""
+    if not _BUCKET_CHARS.match(name) or ".." in name:
+        return BUCKET_NAME_RULE
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        pass
+    else:
+        return "bucket names must not be formatted as an IP address"
+    if name.startswith(_RESERVED_BUCKET_PREFIXES) or name.endswith(_RESERVED_BUCKET_SUFFIXES):
+        return BUCKET_NAME_RULE
+    return None
+
+
+def normalize_prefix(prefix: str) -> str:
+    """The prefix with no leading '/' and exactly one trailing '/' ('' for the whole bucket).
+
+    Raises ValueError naming the rule when the prefix would widen the policy or is not a key prefix.
+    """
+    for char in prefix:
+        if char in _POLICY_WIDENING_CHARS:
+            return _raise(f"must not contain {char!r}: in an IAM policy it would widen the grant")
+        if unicodedata.category(char) == "Cc":
+            return _raise("must not contain control characters")
+    stripped = prefix.strip("/")
+    if not stripped:
+        return ""
+    if any(segment in (".", "..") for segment in stripped.split("/")):
+        return _raise("must not contain '.' or '..' path segments")
+    normalized = stripped + "/"
+    if len(normalized.encode("utf-8")) > PREFIX_MAX_BYTES:
+        return _raise(f"must be at most {PREFIX_MAX_BYTES} bytes (S3's key length)")
+    return normalized
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/prefix/` or `bucket/prefix/` into (bucket, raw prefix)."""
+    if uri[:5].lower() == "s3://":
+        uri = uri[5:]
+    bucket, _, prefix = uri.partition("/")
+    return bucket, prefix
+
+
+def derive_connection_id(connection_name: str) -> str:
+    """A readable, unique id: the name's slug plus a short random suffix (`satellite-images-k3x9qa`)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", connection_name.lower()).strip("-")
+    slug = slug[: CONNECTION_ID_MAX - _SUFFIX_LENGTH - 1].strip("-") or "connection"
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
+    return f"{slug}-{suffix}"
+
+
+def _raise(message: str) -> str:
+    raise ValueError(message)

@@ -1,0 +1,74 @@
+"""The connection's IAM policy, built as data and serialized with json, never by string formatting."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from provisioner_core.errors import PolicyTooLarge
+
+MANAGED_POLICY_MAX_CHARS = 6144
+READ_OBJECT_ACTIONS = ("s3:GetObject",)
+WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject")
+# IAM spells the action GetBucketCORS (matching is case-insensitive in AWS, not in every emulator).
+BUCKET_METADATA_ACTIONS = ("s3:GetBucketLocation", "s3:GetBucketCORS")
+
+
+def bucket_arn(partition: str, bucket: str) -> str:
+    return f"arn:{partition}:s3:::{bucket}"
+
+
+def build_policy_document(*, partition: str, bucket: str, prefix: str, access: str) -> dict[str, Any]:
+    """Least privilege for Labellerr: list and read under the prefix; write and delete only for export.
+
+    No s3:PutBucketCors: the provisioner sets CORS itself, so the key never needs to.
+    """
+    bucket_resource = bucket_arn(partition, bucket)
+    objects_resource = f"{bucket_resource}/{prefix}*"
+    list_statement: dict[str, Any] = {
+        "Sid": "ListConnectionPrefix",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_resource,
+    }
+    if prefix:
+        list_statement["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    statements: list[dict[str, Any]] = [
+        list_statement,
+        {
+            "Sid": "ReadBucketMetadata",
+            "Effect": "Allow",
+            "Action": list(BUCKET_METADATA_ACTIONS),
+            "Resource": bucket_resource,
+        },
+        {
+            "Sid": "ReadObjects",
+            "Effect": "Allow",
+            "Action": list(READ_OBJECT_ACTIONS),
+            "Resource": objects_resource,
+        },
+    ]
+    if access == "import_export":
+        statements.append(
+            {
+                "Sid": "WriteObjects",
+                "Effect": "Allow",
+                "Action": list(WRITE_OBJECT_ACTIONS),
+                "Resource": objects_resource,
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_size(document: dict[str, Any]) -> int:
+    """IAM counts a managed policy's characters without white space."""
+    return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+
+
+def serialize_policy(document: dict[str, Any]) -> str:
+    size = policy_size(document)
+    if size > MANAGED_POLICY_MAX_CHARS:
+        raise PolicyTooLarge(
+            f"the policy document has {size} characters; IAM allows {MANAGED_POLICY_MAX_CHARS}"
+        )
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,35 @@
+"""What every step handler shares: AWS errors leave a handler as typed errors that keep their code."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from provisioner_core.aws import error_code
+from provisioner_core.errors import AwsCallFailed
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def aws_failure(error: ClientError) -> AwsCallFailed:
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return AwsCallFailed(error.operation_name, error_code(error), message)
+
+
+def translate_aws_errors(handler: Handler) -> Handler:
+    """Unhandled ClientErrors become AwsCallFailed, whose message keeps the operation and AWS code.
+
+    Step Functions only sees an exception's class name; `ClientError` alone would hide what failed.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except ClientError as error:
+            raise aws_failure(error) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions.create_policy.app import create_policy
+from provisioner_core.errors import PolicyAlreadyExists
+from tests.unit.conftest import SETTINGS
+
+
+def _document(iam, policy_arn):
+    version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
+    return json.loads(document) if isinstance(document, str) else document
+
+
+def test_creates_the_bucket_scoped_policy_on_the_path(iam, connection):
+    policy = create_policy(iam, connection, SETTINGS)
+    assert policy["policy_arn"] == "arn:aws:iam::123456789012:policy/labellerr/labellerr-satellite-images"
+    statements = {s["Sid"]: s for s in _document(iam, policy["policy_arn"])["Statement"]}
+    assert statements["ReadObjects"]["Resource"] == "arn:aws:s3:::acme-datasets/images/*"
+    assert "WriteObjects" not in statements
+    assert policy["document_chars"] <= 6144
+    tags = iam.list_policy_tags(PolicyArn=policy["policy_arn"])["Tags"]
+    assert {"Key": "labellerr:connection-id", "Value": "satellite-images"} in tags
+
+
+def test_existing_policy_with_our_name_is_a_clear_failure(iam, connection):
+    iam.create_policy(
+        PolicyName=connection["policy_name"],
+        Path="/labellerr/",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
+            }
+        ),
+    )
+    with pytest.raises(PolicyAlreadyExists, match=connection["policy_name"]):
+        create_policy(iam, connection, SETTINGS)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from functions.create_user.app import create_user
+from provisioner_core.config import TAG_CONNECTION_ID, TAG_EXECUTION_ARN
+from provisioner_core.errors import UserAlreadyExists
+from tests.unit.conftest import EXECUTION_ARN, make_connection
+
+
+def test_creates_tagged_user_on_the_path(iam, connection):
+    user = create_user(iam, connection)
+    assert user["user_name"] == "labellerr-satellite-images"
+    assert user["user_arn"].endswith(":user/labellerr/labellerr-satellite-images")
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user["user_name"])["Tags"]}
+    assert tags == {TAG_CONNECTION_ID: "satellite-images", TAG_EXECUTION_ARN: EXECUTION_ARN}
+
+
+def test_retry_of_the_same_execution_adopts_its_own_user(iam, connection):
+    first = create_user(iam, connection)
+    assert create_user(iam, connection) == first
+
+
+def test_foreign_user_with_our_name_is_a_clear_failure(iam, connection):
+    iam.create_user(UserName=connection["iam_user_name"], Path="/labellerr/")
+    with pytest.raises(UserAlreadyExists, match="labellerr-satellite-images"):
+        create_user(iam, connection)
+    other_run = make_connection(execution_arn=EXECUTION_ARN + "-other")
+    iam.tag_user(
+        UserName=connection["iam_user_name"], Tags=[{"Key": TAG_EXECUTION_ARN, "Value": "someone-else"}]
+    )
+    with pytest.raises(UserAlreadyExists):
+        create_user(iam, other_run)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+from botocore.stub import Stubber
+
+from functions.apply_cors.app import apply_cors
+from functions.create_user.app import create_user
+from functions.issue_access_key.app import issue_access_key
+from functions.verify_access.app import check_access, verify_access
+from provisioner_core.connection import probe_key
+from provisioner_core.errors import AccessNotYetEffective, VerificationFailed
+from tests.unit.conftest import SETTINGS, make_connection
+
+NO_CORS = {"applied": False}
+
+
+def _issue(iam, secrets, connection):
+    create_user(iam, connection)
+    return issue_access_key(iam, secrets, connection)
+
+
+def _outcomes(result):
+    return {check["operation"]: check["outcome"] for check in result["checks"]}
+
+
+def test_import_lists_reads_one_byte_and_finds_the_cors_rule(iam, s3, secrets, bucket, connection):
+    access_key = _issue(iam, secrets, connection)
+    cors = apply_cors(s3, connection, SETTINGS)
+    result = verify_access(secrets, connection, access_key, cors)
+    assert result["verified"] is True
+    assert _outcomes(result) == {
+        "s3:ListObjectsV2": "passed",
+        "s3:GetObject": "passed",
+        "s3:GetBucketCors": "passed",
+    }
+
+
+def test_empty_prefix_is_not_a_failure_but_says_get_was_not_tried(iam, s3, secrets, bucket):
+    connection = make_connection(prefix="empty/", s3_uri=f"{bucket}/empty/")
+    result = verify_access(secrets, connection, _issue(iam, secrets, connection), NO_CORS)
+    assert _outcomes(result)["s3:GetObject"] == "not_tried"
+
+
+def test_import_export_writes_reads_and_deletes_a_probe(iam, s3, secrets, bucket):
+    connection = make_connection(access="import_export")
+    result = verify_access(secrets, connection, _issue(iam, secrets, connection), NO_CORS)
+    assert _outcomes(result)["s3:PutObject"] == "passed"
+    assert _outcomes(result)["s3:DeleteObject"] == "passed"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert probe_key(connection) not in keys
+
+
+def test_missing_cors_rule_fails_verification(iam, s3, secrets, bucket, connection):
+    access_key = _issue(iam, secrets, connection)
+    s3.put_bucket_cors(
+        Bucket=bucket,
+        CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]},
+    )
+    with pytest.raises(VerificationFailed, match="labellerr-access"):
+        verify_access(secrets, connection, access_key, {"applied": True, "rule_id": "labellerr-access"})
+
+
+@pytest.mark.parametrize(
+    "code", ["InvalidAccessKeyId", "InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied"]
+)
+def test_refusals_that_fade_with_propagation_are_retryable(s3, connection, code):
+    with Stubber(s3) as stub:
+        stub.add_client_error("list_objects_v2", code, "not yet", http_status_code=403)
+        with pytest.raises(AccessNotYetEffective, match=code):
+            check_access(s3, connection, NO_CORS)
+
+
+def test_other_errors_are_not_retried(s3, connection):
+    with Stubber(s3) as stub:
+        stub.add_client_error("list_objects_v2", "NoSuchBucket", "gone", http_status_code=404)
+        with pytest.raises(VerificationFailed, match="NoSuchBucket"):
+            check_access(s3, connection, NO_CORS)
