@@ -15,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
+
 from provisioner_core import aws, cleanup
 from provisioner_core.aws import error_code
 from provisioner_core.config import CORS_RULE_ID, Settings
@@ -35,6 +36,8 @@ STEPS = (
     ("Verify access", "verification"),
 )
 KEY_REFUSALS = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+# Errors whose message keeps the AWS error code that caused them ("... failed with <Code>: ...").
+_CARRY_AWS_CODE = frozenset({"AwsCallFailed", "VerificationFailed"})
 _AWS_CODE = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
 
 
@@ -52,12 +55,12 @@ def original_error(failure: dict[str, Any]) -> tuple[str, str]:
         message = str(envelope.get("errorMessage", cause)) if isinstance(envelope, dict) else cause
     except ValueError:
         message = cause
-    match = _AWS_CODE.search(message) if error == "AwsCallFailed" else None
+    match = _AWS_CODE.search(message) if error in _CARRY_AWS_CODE else None
     return (match.group(1) if match else error), message
 
 
 def step_stem(step: str) -> str:
-    return "".join(word[:1].upper() + word[1:] for word in re.split(r"[^A-Za-z0-9]+", step) if word)
+    return "".join(word[:1].upper() + word[1:].lower() for word in re.split(r"[^A-Za-z0-9]+", step) if word)
 
 
 class Ledger:
@@ -107,6 +110,14 @@ def delete_probe(secrets: Any, connection: Connection, secret_arn: str) -> bool:
     return True
 
 
+def probe_may_remain(run: dict[str, Any]) -> bool:
+    """Verification reports a probe it could not delete; a timed-out verification may have left one too."""
+    if failed_step(run) != "Verify access":
+        return False
+    error = str((run.get("failure") or {}).get("Error", ""))
+    return error == "ProbeLeftBehind" or error.startswith(("States.", "Lambda."))
+
+
 def roll_back(
     iam: Any, s3: Any, secrets: Any, run: dict[str, Any], execution_arn: str, settings: Settings
 ) -> dict[str, Any]:
@@ -152,7 +163,7 @@ def undo(
         ledger.untouched.append(f"{user_label} (not created by this execution)")
 
     access_key = run.get("access_key")
-    if connection["access"] == "import_export" and access_key and "verification" not in run:
+    if connection["access"] == "import_export" and access_key and probe_may_remain(run):
         probe = f"probe object s3://{connection['bucket']}/{probe_key(connection)}"
         if ledger.attempt(probe, lambda: delete_probe(secrets, connection, access_key["secret_arn"])):
             ledger.rolled_back.append(probe)

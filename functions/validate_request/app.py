@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
+
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection

@@ -12,10 +12,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
+
 from provisioner_core import aws
 from provisioner_core.config import CORS_RULE_ID
 from provisioner_core.connection import Connection, probe_key
-from provisioner_core.errors import AccessNotYetEffective, VerificationFailed
+from provisioner_core.errors import AccessNotYetEffective, ProbeLeftBehind, VerificationFailed
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -39,7 +40,8 @@ def _call(operation: str, call: Any, **kwargs: Any) -> Any:
         code = aws.error_code(error)
         if code in PROPAGATION_ERRORS:
             raise AccessNotYetEffective(f"{operation} with the new key was refused: {code}") from None
-        raise VerificationFailed(f"{operation} with the new key failed: {code}") from None
+        message = error.response.get("Error", {}).get("Message", "")
+        raise VerificationFailed(f"{operation} with the new key failed with {code}: {message}") from None
 
 
 def check_access(s3: Any, connection: Connection, cors: dict[str, Any]) -> list[dict[str, str]]:
@@ -80,7 +82,12 @@ def check_write_access(s3: Any, connection: Connection) -> list[dict[str, str]]:
     try:
         body = _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
     finally:
-        _call("s3:DeleteObject", s3.delete_object, Bucket=bucket, Key=key)
+        try:
+            s3.delete_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            raise ProbeLeftBehind(
+                f"s3:DeleteObject of the probe '{key}' failed: {aws.error_code(error)}"
+            ) from None
     if body != PROBE_BODY:
         raise VerificationFailed(f"the probe object '{key}' read back different bytes")
     return [

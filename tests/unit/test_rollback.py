@@ -108,4 +108,7 @@ def test_aws_error_code_is_recovered_from_the_step_error():
         "Cause": _envelope("AwsCallFailed", "CreateAccessKey failed with InjectedFault: injected"),
     }
     assert original_error(failure) == ("InjectedFault", "CreateAccessKey failed with InjectedFault: injected")
-    assert original_error({"Error": "States.Timeout", "Cause": "timed out"}) == ("States.Timeout", "timed out")
+    assert original_error({"Error": "States.Timeout", "Cause": "timed out"}) == (
+        "States.Timeout",
+        "timed out",
+    )

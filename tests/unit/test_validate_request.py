@@ -27,9 +27,7 @@ def test_valid_request_becomes_a_connection_with_derived_names(s3, bucket):
 
 def test_missing_bucket_fails_before_anything_is_created(s3, iam):
     with pytest.raises(BucketNotFound, match="does-not-exist"):
-        validate_request(
-            s3, {"connection_name": "x", "bucket": "does-not-exist"}, EXECUTION_ARN, SETTINGS
-        )
+        validate_request(s3, {"connection_name": "x", "bucket": "does-not-exist"}, EXECUTION_ARN, SETTINGS)
     assert iam.list_users(PathPrefix="/labellerr/")["Users"] == []
 
 

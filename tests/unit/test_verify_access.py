@@ -4,6 +4,8 @@ import pytest
 from botocore.stub import Stubber
 
 from functions.apply_cors.app import apply_cors
+from functions.attach_policy.app import attach_policy
+from functions.create_policy.app import create_policy
 from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
 from functions.verify_access.app import check_access, verify_access
@@ -15,7 +17,9 @@ NO_CORS = {"applied": False}
 
 
 def _issue(iam, secrets, connection):
-    create_user(iam, connection)
+    """A key exactly as the flow issues it: user, attached policy, key in the secret."""
+    user = create_user(iam, connection)
+    attach_policy(iam, user["user_name"], create_policy(iam, connection, SETTINGS)["policy_arn"])
     return issue_access_key(iam, secrets, connection)
 
 

@@ -58,6 +58,10 @@ class VerificationFailed(ProvisionerError):
     """The key works but does not do what the connection needs: not retryable."""
 
 
+class ProbeLeftBehind(VerificationFailed):
+    """The write probe could not be deleted; rollback deletes it with the issued key."""
+
+
 class AwsCallFailed(ProvisionerError):
     """An AWS call failed for a reason the step does not handle; the message keeps the AWS error code."""
 

@@ -5,7 +5,6 @@ Pure functions with no pydantic, so the API, the validation step and the tests s
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
 import string
@@ -16,12 +15,16 @@ BUCKET_NAME_RULE = (
     "letter or digit, have no '..', are not IP addresses and avoid S3's reserved prefixes and suffixes"
 )
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# S3 refuses anything shaped like a dotted quad, valid IPv4 or not (256.1.1.1, 01.2.3.4).
+_IP_SHAPED = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 # Each of these widens an IAM resource ARN: `*` and `?` are wildcards, `${...}` is a policy variable.
 _POLICY_WIDENING_CHARS = "*?${}"
 PREFIX_MAX_BYTES = 1024
+# Control characters, and invisible ones (zero-width space, line separator) that make a prefix lie.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 CONNECTION_ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 CONNECTION_ID_MAX = 40
@@ -33,13 +36,9 @@ _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 def bucket_name_problem(name: str) -> str | None:
     """Why `name` is not a valid S3 bucket name, or None."""
-    if not _BUCKET_CHARS.match(name) or ".." in name:
+    if not _BUCKET_CHARS.fullmatch(name) or ".." in name:
         return BUCKET_NAME_RULE
-    try:
-        ipaddress.IPv4Address(name)
-    except ValueError:
-        pass
-    else:
+    if _IP_SHAPED.fullmatch(name):
         return "bucket names must not be formatted as an IP address"
     if name.startswith(_RESERVED_BUCKET_PREFIXES) or name.endswith(_RESERVED_BUCKET_SUFFIXES):
         return BUCKET_NAME_RULE
@@ -54,8 +53,8 @@ def normalize_prefix(prefix: str) -> str:
     for char in prefix:
         if char in _POLICY_WIDENING_CHARS:
             return _raise(f"must not contain {char!r}: in an IAM policy it would widen the grant")
-        if unicodedata.category(char) == "Cc":
-            return _raise("must not contain control characters")
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            return _raise("must not contain control or invisible formatting characters")
     stripped = prefix.strip("/")
     if not stripped:
         return ""

@@ -38,7 +38,7 @@ class ConnectionRequest(BaseModel):
         max_length=CONNECTION_ID_MAX,
         description="Lowercase letters, digits and single hyphens; derived from the name when absent.",
     )
-    description: StrictStr = Field(default="", max_length=256)
+    description: StrictStr | None = Field(default=None, max_length=256)
     s3_uri: StrictStr | None = Field(
         default=None,
         description="`bucket/prefix/`, with or without `s3://`. Give this or `bucket`, not both.",
@@ -55,14 +55,14 @@ class ConnectionRequest(BaseModel):
     @field_validator("connection_name")
     @classmethod
     def _name_rule(cls, value: str) -> str:
-        if not CONNECTION_NAME_PATTERN.match(value) or not value.strip():
+        if not CONNECTION_NAME_PATTERN.fullmatch(value) or not value.strip():
             raise ValueError("must contain only letters, digits, space, '_', '.', '-' and not be blank")
         return value
 
     @field_validator("connection_id")
     @classmethod
     def _id_rule(cls, value: str | None) -> str | None:
-        if value is not None and not CONNECTION_ID_PATTERN.match(value):
+        if value is not None and not CONNECTION_ID_PATTERN.fullmatch(value):
             raise ValueError("must be lowercase letters and digits separated by single hyphens")
         return value
 
@@ -148,7 +148,7 @@ def to_connection(
     return Connection(
         connection_id=connection_id,
         connection_name=request.connection_name,
-        description=request.description,
+        description=request.description or "",
         bucket=bucket,
         prefix=prefix,
         s3_uri=s3_uri(bucket, prefix),

@@ -1,0 +1,246 @@
+"""The real ASL, run by the emulator's interpreter, with the template's functions in-process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.flow.conftest import (
+    CUSTOMER_RULE,
+    SAMPLE_KEYS,
+    cors_rules,
+    key_client,
+    leftovers,
+    run_flow,
+    unique_id,
+)
+
+pytestmark = pytest.mark.flow
+
+OUTPUT_FIELDS = {
+    "connection_id", "status", "bucket", "prefix", "s3_uri", "region", "access", "iam_user_name",
+    "iam_user_arn", "policy_arn", "access_key_id", "secret_arn", "cors", "verification",
+}  # fmt: skip
+
+
+def _denied(call, **kwargs):
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - botocore error classes differ per client
+        call(**kwargs)
+    return raised.value.response["Error"]["Code"]
+
+
+def _secret_access_key(secrets, secret_arn):
+    return json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])["secret_access_key"]
+
+
+def test_import_onboarding_issues_a_key_that_works_inside_its_prefix_only(
+    stack, sfn, s3, iam, secrets, bucket
+):
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [CUSTOMER_RULE]})
+    run = run_flow(stack, sfn, {"connection_name": "Satellite images", "s3_uri": f"s3://{bucket}/images"})
+
+    assert run.status == "SUCCEEDED", run.cause
+    out = run.output
+    assert out is not None
+    assert set(out) >= OUTPUT_FIELDS
+    assert (out["status"], out["bucket"], out["prefix"], out["s3_uri"]) == (
+        "ACTIVE", bucket, "images/", f"{bucket}/images/",
+    )  # fmt: skip
+    assert out["connection_id"].startswith("satellite-images-")
+    assert out["iam_user_arn"].endswith(f":user/labellerr/labellerr-{out['connection_id']}")
+    outcomes = {c["operation"]: c["outcome"] for c in out["verification"]["checks"]}
+    assert outcomes == {"s3:ListObjectsV2": "passed", "s3:GetObject": "passed", "s3:GetBucketCors": "passed"}
+
+    # What exists in IAM, S3 and Secrets Manager after the run.
+    user = iam.get_user(UserName=out["iam_user_name"])["User"]
+    assert user["Path"] == "/labellerr/"
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user["UserName"])["Tags"]}
+    assert tags["labellerr:connection-id"] == out["connection_id"]
+    assert tags["labellerr:execution-arn"] == out["execution_arn"]
+    attached = iam.list_attached_user_policies(UserName=user["UserName"])["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [out["policy_arn"]]
+    keys = iam.list_access_keys(UserName=user["UserName"])["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [out["access_key_id"]]
+    value = json.loads(secrets.get_secret_value(SecretId=out["secret_arn"])["SecretString"])
+    assert value["access_key_id"] == out["access_key_id"]
+    assert (value["bucket"], value["prefix"], value["s3_uri"]) == (bucket, "images/", f"{bucket}/images/")
+    assert cors_rules(s3, bucket) == [CUSTOMER_RULE, {**cors_rules(s3, bucket)[1]}]
+    assert [r["ID"] for r in cors_rules(s3, bucket)] == ["customer-upload", "labellerr-access"]
+
+    # The issued key, enforced by the emulator: list and get inside the prefix, nothing else.
+    as_key = key_client(stack, secrets, out["secret_arn"])
+    listed = as_key.list_objects_v2(Bucket=bucket, Prefix="images/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(SAMPLE_KEYS)
+    assert as_key.get_object(Bucket=bucket, Key=SAMPLE_KEYS[0])["Body"].read().startswith(b"\x89PNG")
+    assert _denied(as_key.get_object, Bucket=bucket, Key="private/payroll.csv") == "AccessDenied"
+    assert _denied(as_key.put_object, Bucket=bucket, Key="images/new.png", Body=b"x") == "AccessDenied"
+    assert _denied(as_key.delete_object, Bucket=bucket, Key=SAMPLE_KEYS[0]) == "AccessDenied"
+    assert (
+        _denied(as_key.put_bucket_cors, Bucket=bucket, CORSConfiguration={"CORSRules": []}) == "AccessDenied"
+    )
+
+    # Only the ARN travelled: the secret access key is nowhere in the execution history.
+    secret = _secret_access_key(secrets, out["secret_arn"])
+    assert secret not in json.dumps(run.history, default=str)
+    assert secret not in json.dumps(out)
+
+
+def test_import_export_key_can_write_and_delete_under_the_prefix_only(stack, sfn, s3, secrets, bucket):
+    run = run_flow(
+        stack,
+        sfn,
+        {
+            "connection_name": "Round trip",
+            "bucket": bucket,
+            "prefix": "/exports//",
+            "access": "import_export",
+        },
+    )
+    assert run.status == "SUCCEEDED", run.cause
+    out = run.output
+    assert out["prefix"] == "exports/"
+    outcomes = {c["operation"]: c["outcome"] for c in out["verification"]["checks"]}
+    assert outcomes["s3:PutObject"] == outcomes["s3:DeleteObject"] == "passed"
+    assert outcomes["s3:GetObject"] == "not_tried"  # the prefix was empty
+    # The probe did not stay behind.
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="exports/")
+
+    as_key = key_client(stack, secrets, out["secret_arn"])
+    as_key.put_object(Bucket=bucket, Key="exports/labels.json", Body=b"{}")
+    as_key.delete_object(Bucket=bucket, Key="exports/labels.json")
+    assert _denied(as_key.put_object, Bucket=bucket, Key="images/evil.png", Body=b"x") == "AccessDenied"
+    assert _denied(as_key.get_object, Bucket=bucket, Key=SAMPLE_KEYS[0]) == "AccessDenied"
+
+
+def test_apply_cors_false_leaves_the_bucket_cors_alone(stack, sfn, s3, bucket):
+    run = run_flow(
+        stack, sfn, {"connection_name": "Own CORS", "s3_uri": f"{bucket}/images/", "apply_cors": False}
+    )
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.output["cors"]["applied"] is False
+    assert "s3:GetBucketCors" not in {c["operation"] for c in run.output["verification"]["checks"]}
+    assert cors_rules(s3, bucket) is None
+
+
+def test_invalid_request_names_every_field_and_creates_nothing(stack, sfn, iam):
+    users_before = iam.list_users(PathPrefix="/labellerr/")["Users"]
+    run = run_flow(
+        stack,
+        sfn,
+        {"connection_name": "Bad*", "s3_uri": "acme-datasets/a/../b", "access": "admin", "role": "x"},
+    )
+    assert run.status == "FAILED"
+    assert run.error == "ValidateRequest.InvalidRequest"
+    message = run.cause_json["message"]
+    for field in ("connection_name", "s3_uri", "access", "role"):
+        assert f"{field}:" in message
+    assert "'.' or '..'" in message
+    assert run.cause_json["rolled_back"] == []
+    assert iam.list_users(PathPrefix="/labellerr/")["Users"] == users_before
+
+
+def test_missing_bucket_fails_before_anything_is_created(stack, sfn, iam, secrets):
+    connection_id = unique_id()
+    run = run_flow(
+        stack, sfn, {"connection_name": "x", "connection_id": connection_id, "bucket": "no-such-bucket-9"}
+    )
+    assert run.error == "ValidateRequest.BucketNotFound"
+    assert leftovers(iam, secrets, connection_id) == []
+
+
+def test_pre_existing_user_with_our_name_survives_and_fails_clearly(stack, sfn, iam, secrets, bucket):
+    connection_id = unique_id()
+    name = f"labellerr-{connection_id}"
+    iam.create_user(UserName=name, Path="/labellerr/")
+    key = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+
+    run = run_flow(stack, sfn, {"connection_name": "x", "connection_id": connection_id, "bucket": bucket})
+
+    assert run.status == "FAILED"
+    assert run.error == "CreateUser.UserAlreadyExists"
+    assert run.cause_json["rolled_back"] == []
+    assert any(name in item for item in run.cause_json["not_touched"])
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]] == [key]
+    assert leftovers(iam, secrets, connection_id) == [f"user {name}", f"key {key}"]
+
+
+# Every AWS operation the flow calls on its way forward, with the step that calls it.
+FORWARD_OPERATIONS = [
+    ("s3:HeadBucket", "ValidateRequest", "import"),
+    ("iam:CreateUser", "CreateUser", "import"),
+    ("iam:CreatePolicy", "CreatePolicy", "import"),
+    ("iam:AttachUserPolicy", "AttachPolicy", "import"),
+    ("s3:GetBucketCors", "ApplyCors", "import"),
+    ("s3:PutBucketCors", "ApplyCors", "import"),
+    ("iam:CreateAccessKey", "IssueAccessKey", "import"),
+    ("secretsmanager:CreateSecret", "IssueAccessKey", "import"),
+    ("secretsmanager:GetSecretValue", "VerifyAccess", "import"),
+    ("s3:ListObjectsV2", "VerifyAccess", "import"),
+    ("s3:GetObject", "VerifyAccess", "import"),
+    ("s3:PutObject", "VerifyAccess", "import_export"),
+]
+
+
+@pytest.mark.parametrize("had_cors", [True, False], ids=["bucket-with-cors", "bucket-without-cors"])
+@pytest.mark.parametrize(
+    ("operation", "step", "access"), FORWARD_OPERATIONS, ids=[o[0] for o in FORWARD_OPERATIONS]
+)
+def test_a_fault_anywhere_rolls_back_everything(
+    stack, sfn, s3, iam, secrets, bucket, faults, operation, step, access, had_cors
+):
+    if had_cors:
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [CUSTOMER_RULE]})
+    cors_before = cors_rules(s3, bucket)
+    connection_id = unique_id()
+    faults([operation])
+
+    run = run_flow(
+        stack,
+        sfn,
+        {
+            "connection_name": "x",
+            "connection_id": connection_id,
+            "s3_uri": f"{bucket}/images/",
+            "access": access,
+        },
+    )
+
+    assert run.status == "FAILED"
+    assert run.error == f"{step}.InjectedFault", run.cause
+    assert run.cause_json["error"] == "InjectedFault"
+    assert leftovers(iam, secrets, connection_id) == []
+    assert cors_rules(s3, bucket) == cors_before
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == sorted(
+        [*SAMPLE_KEYS, "private/payroll.csv"]
+    )
+
+
+def test_rollback_that_cannot_finish_says_what_is_left(stack, sfn, s3, iam, secrets, bucket, faults):
+    """The probe's own delete failing keeps failing in rollback: the run says RollbackFailed and lists it."""
+    connection_id = unique_id()
+    faults(["s3:DeleteObject"])
+    run = run_flow(
+        stack,
+        sfn,
+        {"connection_name": "x", "connection_id": connection_id, "bucket": bucket, "prefix": "exports/",
+         "access": "import_export"},
+    )  # fmt: skip
+    assert run.status == "FAILED"
+    assert run.error == "RollbackFailed"
+    left = json.loads(json.loads(run.cause)["errorMessage"])
+    assert left["left_behind"] == [
+        f"probe object s3://{bucket}/exports/.labellerr-connection-check-{connection_id}"
+    ]
+    # Everything else was still removed.
+    assert leftovers(iam, secrets, connection_id) == []
+
+
+def test_no_failed_run_leaks_the_secret_into_its_history(stack, sfn, secrets, bucket, faults):
+    faults(["s3:ListObjectsV2"])
+    connection_id = unique_id()
+    run = run_flow(stack, sfn, {"connection_name": "x", "connection_id": connection_id, "bucket": bucket})
+    assert run.error == "VerifyAccess.InjectedFault"
+    history = json.dumps(run.history, default=str)
+    assert "secret_access_key" not in history
+    assert "SecretAccessKey" not in history

@@ -1,0 +1,160 @@
+"""Merging the Labellerr CORS rule into a bucket's configuration, and taking it out again."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from provisioner_core.config import CORS_RULE_ID, Settings
+from provisioner_core.cors import MAX_CORS_RULES, find_equivalent, labellerr_rule, merge_rule, without_rule
+from provisioner_core.errors import CorsRuleConflict, CorsRuleLimitExceeded
+
+ORIGINS = ("https://*.labellerr.com", "https://app.labellerr.com")
+OURS = labellerr_rule(ORIGINS)
+
+
+def other_rule(index: int) -> dict[str, Any]:
+    return {
+        "ID": f"customer-{index}",
+        "AllowedOrigins": [f"https://site{index}.example.com"],
+        "AllowedMethods": ["GET", "PUT"],
+        "AllowedHeaders": ["Authorization"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 60,
+    }
+
+
+def test_labellerr_rule_shape() -> None:
+    rule = labellerr_rule(ORIGINS)
+    assert rule == {
+        "ID": "labellerr-access",
+        "AllowedOrigins": ["https://*.labellerr.com", "https://app.labellerr.com"],
+        "AllowedMethods": ["GET", "HEAD"],
+        "AllowedHeaders": ["*"],
+        "MaxAgeSeconds": 3600,
+    }
+    assert rule["ID"] == CORS_RULE_ID
+    assert isinstance(rule["AllowedOrigins"], list)
+
+
+def test_merge_into_empty_configuration() -> None:
+    assert merge_rule([], OURS) == [OURS]
+
+
+def test_merge_keeps_existing_rules_in_order_and_appends_ours() -> None:
+    existing = [other_rule(1), {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}, other_rule(2)]
+    before = copy.deepcopy(existing)
+    merged = merge_rule(existing, OURS)
+    assert merged == [*before, OURS]
+    assert existing == before, "the input configuration must not be modified"
+
+
+@pytest.mark.parametrize(
+    "equivalent",
+    [
+        dict(OURS),
+        {**OURS, "ID": "someone-else"},
+        {
+            "AllowedOrigins": list(reversed(ORIGINS)),
+            "AllowedMethods": ["HEAD", "GET"],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": [],
+            "MaxAgeSeconds": 3600,
+        },
+    ],
+    ids=["identical", "other-id", "no-id-reordered"],
+)
+def test_equivalent_rule_means_nothing_to_do(equivalent: dict[str, Any]) -> None:
+    rules = [other_rule(1), equivalent, other_rule(2)]
+    assert find_equivalent(rules, OURS) is equivalent
+    assert merge_rule(rules, OURS) is None
+
+
+@pytest.mark.parametrize(
+    "near_miss",
+    [
+        {"MaxAgeSeconds": 60},
+        {"AllowedMethods": ["GET", "HEAD", "PUT"]},
+        {"ExposeHeaders": ["ETag"]},
+        {"AllowedOrigins": ["https://*.labellerr.com"]},
+        {"AllowedHeaders": ["Authorization"]},
+    ],
+    ids=["max-age", "methods", "expose-headers", "origins", "headers"],
+)
+def test_rule_that_differs_in_one_field_is_not_equivalent(near_miss: dict[str, Any]) -> None:
+    existing = {**OURS, "ID": "customer-rule", **near_miss}
+    assert find_equivalent([existing], OURS) is None
+    assert merge_rule([existing], OURS) == [existing, OURS]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"AllowedOrigins": ["https://evil.example.com"]}, {"AllowedMethods": ["GET", "HEAD", "PUT"]}],
+    ids=["origins", "methods"],
+)
+def test_same_id_different_content_is_a_conflict(change: dict[str, Any]) -> None:
+    clash = {**OURS, **change}
+    with pytest.raises(CorsRuleConflict, match=r"ID 'labellerr-access'.*apply_cors to false"):
+        merge_rule([other_rule(1), clash], OURS)
+
+
+def test_merge_may_fill_the_last_free_rule() -> None:
+    rules = [other_rule(i) for i in range(MAX_CORS_RULES - 1)]
+    merged = merge_rule(rules, OURS)
+    assert merged is not None
+    assert len(merged) == MAX_CORS_RULES == 100
+    assert merged[-1] == OURS
+
+
+def test_merge_into_full_configuration_is_refused() -> None:
+    rules = [other_rule(i) for i in range(MAX_CORS_RULES)]
+    with pytest.raises(CorsRuleLimitExceeded, match="already has 100 CORS rules; S3 allows 100"):
+        merge_rule(rules, OURS)
+
+
+def test_full_configuration_with_equivalent_rule_needs_nothing() -> None:
+    rules = [*(other_rule(i) for i in range(MAX_CORS_RULES - 1)), {**OURS, "ID": "theirs"}]
+    assert merge_rule(rules, OURS) is None
+
+
+def test_without_rule_removes_only_ours_and_keeps_order() -> None:
+    no_id = {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}
+    rules = [other_rule(1), OURS, no_id, other_rule(2)]
+    assert without_rule(rules, CORS_RULE_ID) == [other_rule(1), no_id, other_rule(2)]
+    assert len(rules) == 4, "the input configuration must not be modified"
+
+
+def test_without_rule_when_absent_keeps_everything() -> None:
+    rules = [other_rule(1), other_rule(2)]
+    assert without_rule(rules, CORS_RULE_ID) == rules
+    assert without_rule([], CORS_RULE_ID) == []
+
+
+def test_merge_then_remove_restores_the_original() -> None:
+    rules = [other_rule(1), other_rule(2)]
+    merged = merge_rule(rules, OURS)
+    assert merged is not None
+    assert without_rule(merged, CORS_RULE_ID) == rules
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, ("https://*.labellerr.com",)),
+        (
+            " https://a.example.com, ,https://b.example.com ,",
+            ("https://a.example.com", "https://b.example.com"),
+        ),
+    ],
+    ids=["default", "comma-separated"],
+)
+def test_allowed_origins_from_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: tuple[str, ...]
+) -> None:
+    if value is None:
+        monkeypatch.delenv("CORS_ALLOWED_ORIGINS", raising=False)
+    else:
+        monkeypatch.setenv("CORS_ALLOWED_ORIGINS", value)
+    assert Settings.from_env().cors_allowed_origins == expected

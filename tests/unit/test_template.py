@@ -1,0 +1,142 @@
+"""The template, the ASL, the folders, the events and the tests agree on one naming stem per step."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import pytest
+
+from functions.rollback.app import STEPS
+from provisioner_core.connection import Connection
+from provisioner_core.errors import InvalidRequest
+from provisioner_core.request import parse_request
+from provisioner_local.template import load_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load_yaml(ROOT / "template.yaml")
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+STATE_MACHINE = RESOURCES["OnboardConnectionStateMachine"]["Properties"]
+ASL_TEXT = (ROOT / STATE_MACHINE["DefinitionUri"]).read_text()
+ASL = json.loads(ASL_TEXT)
+FUNCTIONS = {
+    logical_id: resource["Properties"]
+    for logical_id, resource in RESOURCES.items()
+    if resource["Type"] == "AWS::Serverless::Function"
+}
+FUNCTION_DIRS = sorted(
+    p.name for p in (ROOT / "functions").iterdir() if p.is_dir() and p.name != "__pycache__"
+)
+
+
+def _letters(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _task_states() -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in ASL["States"].items() if state["Type"] == "Task"}
+
+
+def test_globals_pin_runtime_architecture_and_tracing():
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    assert function_globals["Environment"]["Variables"]["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+
+
+def test_every_substitution_is_used_and_points_at_a_function():
+    substitutions = STATE_MACHINE["DefinitionSubstitutions"]
+    placeholders = set(re.findall(r"\$\{([^}]+)\}", ASL_TEXT))
+    assert placeholders == set(substitutions)
+    for name, value in substitutions.items():
+        target, attribute = value["Fn::GetAtt"]
+        assert target in FUNCTIONS, name
+        assert attribute == "Arn"
+        assert name == f"{target}Arn"
+
+
+def test_one_stem_per_step_across_folder_logical_id_state_and_test():
+    tasks = _task_states()
+    assert sorted(_letters(name) for name in tasks) == sorted(_letters(d) for d in FUNCTION_DIRS)
+    for state_name, state in tasks.items():
+        logical_id = state["Resource"].strip("${}").removesuffix("Arn")
+        folder = FUNCTIONS[logical_id]["CodeUri"].strip("/").split("/")[-1]
+        assert _letters(state_name) == _letters(folder) == _letters(logical_id.removesuffix("Function"))
+        assert FUNCTIONS[logical_id]["Handler"] == "app.lambda_handler"
+        assert (ROOT / "functions" / folder / "app.py").is_file()
+        assert (ROOT / "tests" / "unit" / f"test_{folder}.py").is_file(), f"no unit test for {folder}"
+        assert (ROOT / "events" / f"{folder}.json").is_file(), f"no sample event for {folder}"
+
+
+def test_rollback_knows_the_flow_in_its_real_order():
+    """Rollback derives the failed step from which results exist, so its table must match the ASL."""
+    order, name = [], ASL["StartAt"]
+    while name in ASL["States"]:
+        state = ASL["States"][name]
+        if state["Type"] == "Task":
+            order.append(name)
+        name = state["Choices"][0]["Next"] if state["Type"] == "Choice" else state.get("Next")
+    assert [step for step, _ in STEPS] == order
+    for step, key in STEPS[1:]:
+        assert ASL["States"][step]["ResultPath"] == f"$.{key}"
+    assert ASL["States"]["Skip CORS"]["ResultPath"] == "$.cors"
+
+
+def test_every_task_retries_lambda_errors_and_catches_into_rollback():
+    for name, state in _task_states().items():
+        retried = {error for retry in state["Retry"] for error in retry["ErrorEquals"]}
+        assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried, name
+        if name != "Rollback":
+            assert state["Catch"] == [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Rollback"}
+            ]
+    assert ASL["States"]["Rollback failed"]["Error"] == "RollbackFailed"
+
+
+def test_verification_retries_propagation_for_about_ninety_seconds():
+    [retry] = [
+        r for r in ASL["States"]["Verify access"]["Retry"] if r["ErrorEquals"] == ["AccessNotYetEffective"]
+    ]
+    waits = [retry["IntervalSeconds"] * retry["BackoffRate"] ** n for n in range(retry["MaxAttempts"])]
+    assert 75 <= sum(waits) <= 110
+
+
+def test_function_roles_touch_iam_only_on_the_provisioner_path():
+    for logical_id, properties in FUNCTIONS.items():
+        for policy in properties.get("Policies", []):
+            for statement in policy.get("Statement", []):
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                resource = statement["Resource"]
+                sub = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+                if any(a.startswith("iam:") for a in actions):
+                    assert re.search(r":(user|policy)\$\{IamPath\}\*$", sub), (logical_id, sub)
+                if any(a.startswith("secretsmanager:") for a in actions):
+                    assert sub.endswith(":secret:${SecretNamePrefix}*"), (logical_id, sub)
+                assert "*" not in actions
+
+
+@pytest.mark.parametrize("event_file", sorted((ROOT / "events").glob("*.json")), ids=lambda p: p.stem)
+def test_function_events_carry_exactly_what_the_state_machine_passes(event_file):
+    event = json.loads(event_file.read_text())
+    [state] = [s for n, s in _task_states().items() if _letters(n) == _letters(event_file.stem)]
+    assert set(event) == {key.removesuffix(".$") for key in state["Parameters"]}
+    if "connection" in event:
+        assert set(event["connection"]) == set(get_type_hints(Connection))
+
+
+@pytest.mark.parametrize(
+    "input_file", sorted((ROOT / "events" / "state_machine").glob("*.json")), ids=lambda p: p.stem
+)
+def test_state_machine_inputs_still_parse(input_file):
+    request = json.loads(input_file.read_text())
+    if input_file.stem.startswith("invalid"):
+        with pytest.raises(InvalidRequest) as raised:
+            parse_request(request)
+        assert {e["field"] for e in raised.value.errors} >= {"connection_name", "s3_uri", "access", "role"}
+    else:
+        parse_request(request)
