@@ -102,7 +102,7 @@ def run_flow(stack: LocalStack, sfn: Any, request: Any, *, deadline_s: float = 6
     return Run(described["status"], output, described.get("error"), described.get("cause"), history)
 
 
-def key_client(stack: LocalStack, secrets: Any, secret_arn: str, service: str = "s3") -> Any:
+def key_client(stack: LocalStack, secrets: Any, secret_arn: str, service: Any = "s3") -> Any:
     """A client signed with the key the flow issued: the emulator enforces that user's IAM policies."""
     value = json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
     return boto3.client(

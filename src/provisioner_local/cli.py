@@ -1,0 +1,475 @@
+"""provisioner-local: the whole stack on this machine, without Docker or an AWS account.
+
+provisioner-local serve     moto on 127.0.0.1 with the state machine and functions, until SIGINT/SIGTERM
+provisioner-local onboard   one onboarding against a fresh local stack, traced state by state
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import string
+import struct
+import sys
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, TextIO
+
+from botocore.exceptions import ClientError
+
+from provisioner_local.emulator import LocalStack, LocalStackError
+from provisioner_local.faults import FaultSpecError
+from provisioner_local.template import TemplateError
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+DEFAULT_SERVE_PORT: Final = 4566
+DEMO_PREFIX: Final = "images/"
+FINAL_STATUSES: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+POLL_SECONDS: Final = 0.05
+
+logger = logging.getLogger("provisioner_local")
+
+
+# --- argument parsing
+
+
+def _parameter_override(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected Key=Value")
+    return key, value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SERVICE:OPERATION[:N]",
+        help="fail this AWS call of the functions (botocore names, e.g. iam:CreateAccessKey); "
+        "with :N only the first N calls; repeatable",
+    )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        type=_parameter_override,
+        metavar="KEY=VALUE",
+        help="template parameter values, like sam deploy --parameter-overrides",
+    )
+    parser.add_argument("--template", type=Path, default=None, help="template.yaml (default: the repo's)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the functions' and moto's logs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="provisioner-local",
+        description="Run the S3 provisioner's state machine and functions locally on an embedded moto.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the local stack until SIGINT/SIGTERM",
+        description="Start the local stack on 127.0.0.1. When it is ready, stdout gets exactly one JSON "
+        'line: {"aws_endpoint", "region", "state_machine_arn"}; all logs go to stderr.',
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_SERVE_PORT,
+        help=f"port on 127.0.0.1 (default {DEFAULT_SERVE_PORT}; 0 picks a free one)",
+    )
+    _add_common(serve)
+
+    onboard = commands.add_parser(
+        "onboard",
+        help="run one onboarding against a fresh local stack and trace it",
+        description="Start a fresh local stack, make or pick a bucket, run the state machine once and "
+        "print each state as it finishes. Exit 0 when the onboarding succeeded, 1 when it failed.",
+    )
+    onboard.add_argument("--bucket", help="bucket to connect (default: a demo bucket with sample images)")
+    onboard.add_argument("--prefix", help=f"prefix inside the bucket (default for the demo: {DEMO_PREFIX})")
+    onboard.add_argument("--access", choices=["import", "import_export"], default="import")
+    onboard.add_argument("--no-cors", action="store_true", help="leave the bucket's CORS alone")
+    onboard.add_argument("--connection-name", default="Demo images", help="default: %(default)s")
+    onboard.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for the execution (default 120)"
+    )
+    onboard.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the local stack up afterwards (until Ctrl-C) to inspect what was created",
+    )
+    _add_common(onboard)
+    return parser
+
+
+# --- output plumbing
+
+
+def _claim_stdout(verbose: bool) -> TextIO:
+    """Give the caller the real stdout and send everything else (logs, Powertools' stdout) to stderr."""
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if verbose:
+        logging.getLogger("werkzeug").setLevel(logging.INFO)
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.WARNING)
+    return real_stdout
+
+
+def _emit(stream: TextIO, text: str = "") -> None:
+    stream.write(text + "\n")
+    stream.flush()
+
+
+class _StopSignal:
+    """SIGINT and SIGTERM set a flag instead of raising in the middle of moto.
+
+    A flag, not a threading.Event: the handler runs in the main thread, which may hold the Event's lock
+    at that moment (inside Event.wait), and Event.set would then deadlock.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignal:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self) -> None:
+        while not self.requested:
+            time.sleep(0.1)
+
+
+def _make_stack(args: argparse.Namespace, *, port: int, environment: dict[str, str]) -> LocalStack:
+    return LocalStack(
+        port=port,
+        faults=args.fault,
+        parameter_overrides=dict(args.parameter_overrides),
+        template_path=args.template,
+        environment=environment,
+    )
+
+
+# --- serve
+
+
+def serve(args: argparse.Namespace) -> int:
+    out = _claim_stdout(args.verbose)
+    stack = _make_stack(args, port=args.port, environment={})
+    with _StopSignal() as stop:
+        stack.start()
+        try:
+            ready = {
+                "aws_endpoint": stack.endpoint_url,
+                "region": stack.region,
+                "state_machine_arn": stack.state_machine_arn,
+            }
+            _emit(out, json.dumps(ready))
+            logger.warning("provisioner-local serving on %s; Ctrl-C or SIGTERM stops it", stack.endpoint_url)
+            stop.wait()
+        finally:
+            stack.stop()
+    return EXIT_OK
+
+
+# --- onboard: demo data
+
+
+def tiny_png(rgb: tuple[int, int, int], size: int = 8) -> bytes:
+    """A valid size x size PNG of one colour."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    row = b"\x00" + bytes(rgb) * size
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * size))
+        + chunk(b"IEND", b"")
+    )
+
+
+SAMPLE_IMAGES: Final = {
+    "red.png": (220, 40, 40),
+    "green.png": (40, 180, 70),
+    "blue.png": (40, 90, 220),
+}
+
+
+def _random_suffix(length: int = 6) -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def _prepare_bucket(stack: LocalStack, args: argparse.Namespace, out: TextIO) -> tuple[str, str | None]:
+    s3 = stack.client("s3")
+    if args.bucket is None:
+        bucket = f"labellerr-demo-{_random_suffix()}"
+        prefix = args.prefix if args.prefix is not None else DEMO_PREFIX
+        s3.create_bucket(Bucket=bucket)
+        for name, rgb in SAMPLE_IMAGES.items():
+            s3.put_object(Bucket=bucket, Key=f"{prefix}{name}", Body=tiny_png(rgb), ContentType="image/png")
+        _emit(out, f"Demo bucket {bucket} with {len(SAMPLE_IMAGES)} sample images under {prefix or '/'}")
+        return bucket, prefix
+    try:
+        s3.head_bucket(Bucket=args.bucket)
+    except ClientError:
+        s3.create_bucket(Bucket=args.bucket)
+        _emit(out, f"Bucket {args.bucket} did not exist in the fresh local emulator: created it, empty")
+    return args.bucket, args.prefix
+
+
+# --- onboard: the trace
+
+
+_FAILURE_EVENTS: Final = frozenset(
+    {
+        "TaskFailed",
+        "TaskTimedOut",
+        "TaskStartFailed",
+        "TaskSubmitFailed",
+        "LambdaFunctionFailed",
+        "LambdaFunctionTimedOut",
+        "LambdaFunctionStartFailed",
+        "LambdaFunctionScheduleFailed",
+    }
+)
+
+
+def _failure_details(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
+
+
+@dataclass
+class _OpenState:
+    name: str
+    entered: datetime
+    errors: list[str] = field(default_factory=list)
+    # The last task attempt failed and nothing ran since: leaving now means a Catch took it.
+    last_attempt_failed: bool = False
+
+
+class ExecutionTrace:
+    """Turns execution history events into one line per finished state; never prints inputs or outputs."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.seen = 0
+        self.open: list[_OpenState] = []
+        self.lines: list[str] = []
+
+    def feed(self, events: Sequence[dict[str, Any]]) -> None:
+        for event in sorted(events, key=lambda item: int(item["id"])):
+            if int(event["id"]) <= self.seen:
+                continue
+            self.seen = int(event["id"])
+            self._on_event(event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = str(event["type"])
+        timestamp = event["timestamp"]
+        if kind.endswith("StateEntered"):
+            name = str(event.get("stateEnteredEventDetails", {}).get("name", "?"))
+            self.open.append(_OpenState(name=name, entered=timestamp))
+            if kind == "FailStateEntered":
+                self._finish(self.open.pop(), timestamp, "failed (Fail state)")
+        elif kind.endswith("StateExited"):
+            name = str(event.get("stateExitedEventDetails", {}).get("name", "?"))
+            state = self._pop(name)
+            if state is not None:
+                self._finish(state, timestamp, self._outcome(state))
+        elif kind in _FAILURE_EVENTS and self.open:
+            error = str(_failure_details(event).get("error") or kind)
+            self.open[-1].errors.append(error)
+            self.open[-1].last_attempt_failed = True
+        elif kind.endswith(("Scheduled", "Started")) and self.open:
+            self.open[-1].last_attempt_failed = False
+        elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+            error = str(_failure_details(event).get("error") or kind.removeprefix("Execution").upper())
+            while self.open:
+                state = self.open.pop()
+                self._finish(state, timestamp, f"failed: {state.errors[-1] if state.errors else error}")
+
+    def _pop(self, name: str) -> _OpenState | None:
+        for index in range(len(self.open) - 1, -1, -1):
+            if self.open[index].name == name:
+                return self.open.pop(index)
+        return None
+
+    @staticmethod
+    def _outcome(state: _OpenState) -> str:
+        if not state.errors:
+            return "succeeded"
+        retries = len(state.errors) - (1 if state.last_attempt_failed else 0)
+        retried = f"retried {retries}x ({', '.join(sorted(set(state.errors)))})" if retries else ""
+        if state.last_attempt_failed:
+            caught = f"failed: {state.errors[-1]} (caught)"
+            return f"{caught}, {retried}" if retried else caught
+        return f"succeeded, {retried}"
+
+    def _finish(self, state: _OpenState, left: datetime, outcome: str) -> None:
+        milliseconds = max(0, round((left - state.entered).total_seconds() * 1000))
+        line = f"  {state.name:<24} {outcome:<40} {milliseconds:>6} ms"
+        self.lines.append(line)
+        _emit(self.out, line)
+
+
+def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def follow_execution(
+    sfn: Any,
+    execution_arn: str,
+    trace: ExecutionTrace,
+    timeout: float,
+    cancelled: Callable[[], bool] | None = None,
+) -> dict[str, Any] | None:
+    """Feed the trace until the execution is final; None when the deadline passes or it is cancelled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        # Status first: when it is final, the history read after it is complete.
+        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        trace.feed(_history(sfn, execution_arn))
+        if description["status"] in FINAL_STATUSES:
+            return description
+        if time.monotonic() >= deadline or (cancelled is not None and cancelled()):
+            return None
+        time.sleep(POLL_SECONDS)
+
+
+def _pretty(text: str | None) -> str:
+    if not text:
+        return "(none)"
+    try:
+        return json.dumps(json.loads(text), indent=2)
+    except json.JSONDecodeError:
+        return text
+
+
+# --- onboard
+
+
+def onboard(args: argparse.Namespace) -> int:
+    out = _claim_stdout(args.verbose)
+    # Handlers set their log level at import: quiet them before the stack loads them.
+    environment = {} if args.verbose else {"POWERTOOLS_LOG_LEVEL": "WARNING"}
+    with _StopSignal() as stop, _make_stack(args, port=0, environment=environment) as stack:
+        _emit(out, f"Local stack on {stack.endpoint_url} (state machine {stack.state_machine_arn})")
+        if stack.faults:
+            _emit(out, f"Injected faults: {', '.join(stack.faults)}")
+        bucket, prefix = _prepare_bucket(stack, args, out)
+        request: dict[str, Any] = {
+            "connection_name": args.connection_name,
+            "bucket": bucket,
+            "access": args.access,
+            "apply_cors": not args.no_cors,
+        }
+        if prefix is not None:
+            request["prefix"] = prefix
+        sfn = stack.client("stepfunctions")
+        execution_name = f"onboard-{datetime.now():%Y%m%d-%H%M%S}-{_random_suffix(4)}"
+        execution_arn = sfn.start_execution(
+            stateMachineArn=stack.state_machine_arn, name=execution_name, input=json.dumps(request)
+        )["executionArn"]
+        _emit(out, f"Execution {execution_name}: {json.dumps(request)}")
+        _emit(out)
+
+        description = follow_execution(sfn, execution_arn, ExecutionTrace(out), args.timeout, stop.is_set)
+        _emit(out)
+        if description is None:
+            why = "Interrupted" if stop.is_set() else f"Timed out after {args.timeout:g} s"
+            _emit(out, f"{why}; stopping the execution.")
+            sfn.stop_execution(executionArn=execution_arn, error="LocalStop")
+            return EXIT_FAILED
+        status = description["status"]
+        if status == "SUCCEEDED":
+            output = json.loads(description.get("output") or "{}")
+            _emit(out, "Onboarding succeeded. Output:")
+            _emit(out, json.dumps(output, indent=2))
+            secret_arn = output.get("secret_arn") if isinstance(output, dict) else None
+            if secret_arn:
+                _emit(out)
+                _emit(out, "The access key is in Secrets Manager (not printed here). To read it:")
+                _emit(
+                    out,
+                    f"  aws --endpoint-url {stack.endpoint_url} --region {stack.region} "
+                    f"secretsmanager get-secret-value --secret-id '{secret_arn}'",
+                )
+        else:
+            _emit(out, f"Onboarding {status}: {description.get('error') or '(no error)'}")
+            _emit(out, "Cause:")
+            _emit(out, _pretty(description.get("cause")))
+        if args.keep_running:
+            _emit(out)
+            _emit(out, f"Local stack still on {stack.endpoint_url}; Ctrl-C stops it.")
+            stop.wait()
+        elif status == "SUCCEEDED":
+            _emit(out, "(The local stack stops now; --keep-running keeps it up to inspect.)")
+        return EXIT_OK if status == "SUCCEEDED" else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = serve if args.command == "serve" else onboard
+    stdout = sys.stdout
+    try:
+        return command(args)
+    except (TemplateError, LocalStackError, FaultSpecError) as error:
+        print(f"provisioner-local: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # stdout went away (| head): nothing left to tell; keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        return EXIT_FAILED
+    finally:
+        sys.stdout = stdout
+
+
+if __name__ == "__main__":
+    sys.exit(main())

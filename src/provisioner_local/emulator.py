@@ -1,0 +1,702 @@
+"""The embedded local stack: moto in-process, running the real ASL, with Lambda tasks run by the handlers.
+
+moto's backends, os.environ and the handlers' modules are process-wide. Several LocalStacks may run at once
+(say a test suite's session stack and a module's fixture stack): they share moto's data, every running stack's
+functions can be invoked through any of them, and the last one started owns the environment. Stop them in
+reverse order of starting.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType, SimpleNamespace, TracebackType
+from typing import Any, ClassVar, Final
+
+import boto3
+
+from provisioner_local.faults import FaultInjector
+from provisioner_local.template import (
+    ACCOUNT_ID,
+    REGION,
+    FunctionSpec,
+    SamTemplate,
+    StateMachineSpec,
+    function_arn,
+)
+
+logger = logging.getLogger("provisioner_local")
+
+# Not a key moto's IAM ever issues, so requests signed with it are never checked against IAM policies.
+DUMMY_ACCESS_KEY_ID: Final = "testing"
+DUMMY_SECRET_ACCESS_KEY: Final = "testing"  # noqa: S105 - a placeholder moto accepts, not a secret
+
+# A Retry's IntervalSeconds or a Wait state still yields, but never for longer than this.
+FAST_WAIT_SECONDS: Final = 0.01
+
+_CREDENTIAL_KEY = re.compile(r"Credential=([^/,\s]+)/")
+# Variables that would make the functions' clients sign or route differently from what the stack sets.
+_SHADOWING_VARIABLES: Final = (
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+)
+
+
+def default_project_root() -> Path:
+    # src/provisioner_local/emulator.py -> the repository root.
+    return Path(__file__).resolve().parents[2]
+
+
+class LocalStackError(RuntimeError):
+    """The local stack cannot start as asked."""
+
+
+@dataclass
+class LambdaContext:
+    """What the Python runtime passes as `context`: the attributes Powertools and handlers read."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    identity: Any = None
+    client_context: Any = None
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = self.log_stream_name or (
+            f"{datetime.now(UTC):%Y/%m/%d}/[{self.function_version}]{uuid.uuid4().hex}"
+        )
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class LoadedFunction:
+    spec: FunctionSpec
+    module: ModuleType
+    handler: Callable[[Any, Any], Any]
+
+
+def split_function_name(name: str) -> tuple[str, str | None]:
+    """(name, qualifier) from a bare name, `name:qualifier`, or a (partial or full) function ARN."""
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        # arn:aws:lambda:region:account:function:name[:qualifier]
+        if len(parts) < 7 or parts[5] != "function":
+            return name, None
+        return parts[6], parts[7] if len(parts) > 7 else None
+    parts = name.split(":")
+    # account:function:name[:qualifier] (a partial ARN) or name[:qualifier]
+    if len(parts) >= 3 and parts[1] == "function":
+        return parts[2], parts[3] if len(parts) > 3 else None
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
+def lambda_error_payload(
+    error: BaseException, error_type: str | None = None, *, skip_frames: int = 0
+) -> dict[str, Any]:
+    """The body the Python runtime returns for an unhandled exception."""
+    traceback_ = error.__traceback__
+    # The runtime shows the handler's frames, not its own: skip the dispatcher's.
+    for _ in range(skip_frames):
+        if traceback_ is not None and traceback_.tb_next is not None:
+            traceback_ = traceback_.tb_next
+    return {
+        "errorMessage": str(error),
+        "errorType": error_type or type(error).__name__,
+        "requestId": "",
+        "stackTrace": traceback.format_tb(traceback_),
+    }
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What start() checks before touching anything process-wide."""
+
+    template: SamTemplate
+    functions: list[FunctionSpec]
+    state_machines: list[StateMachineSpec]
+    definitions: dict[str, str]
+    environment: dict[str, str]
+
+
+def _check_port_free(port: int) -> None:
+    """moto's server thread dies on a taken port and its start() then waits forever: check first."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server will: a port left in TIME_WAIT by a previous run is fine.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise LocalStackError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+
+
+class _Patches:
+    """setattr that remembers, so stop() can put moto back the way it was."""
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def set(self, target: Any, name: str, value: Any) -> None:
+        self._undo.append((target, name, getattr(target, name)))
+        setattr(target, name, value)
+
+    def undo(self) -> None:
+        while self._undo:
+            target, name, original = self._undo.pop()
+            setattr(target, name, original)
+
+
+class LocalStack:
+    """moto server on 127.0.0.1 with the template's state machine(s) and in-process Lambda functions.
+
+    `faults` are `service:Operation` or `service:Operation:N` (botocore names: "iam:CreateAccessKey"); they
+    fail those calls of the functions' own clients with error code InjectedFault (the first N calls).
+    `environment` is applied after the template's variables and wins over them.
+    """
+
+    # Running stacks, oldest first; the patches below look functions and ports up here.
+    _running: ClassVar[list[LocalStack]] = []
+    _lock: ClassVar[threading.RLock] = threading.RLock()
+    # Installed by the first stack to start, removed when the last one stops.
+    _global_patches: ClassVar[_Patches] = _Patches()
+    _saved_moto_config: ClassVar[dict[str, Any]] = {}
+    _saved_log_levels: ClassVar[dict[str, int]] = {}
+    # Every access key moto issued in this process: a deleted key must be rejected, not waved through.
+    _issued_keys: ClassVar[set[str]] = set()
+
+    region: Final = REGION
+    account_id: Final = ACCOUNT_ID
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        faults: Sequence[str] = (),
+        parameter_overrides: Mapping[str, str] | None = None,
+        project_root: Path | None = None,
+        template_path: Path | None = None,
+        environment: Mapping[str, str] | None = None,
+        enforce_iam: bool = True,
+        fast_waits: bool = True,
+    ) -> None:
+        self.project_root = (project_root or default_project_root()).resolve()
+        self.template_path = (template_path or self.project_root / "template.yaml").resolve()
+        self.requested_port = port
+        self.parameter_overrides = dict(parameter_overrides or {})
+        self.environment_overrides = dict(environment or {})
+        self.enforce_iam = enforce_iam
+        self.fast_waits = fast_waits
+
+        self._faults = FaultInjector()
+        # Parse now: a typo in --fault should fail before anything starts.
+        self._faults.set(faults)
+
+        self.template: SamTemplate | None = None
+        self.functions: dict[str, LoadedFunction] = {}
+        self.state_machines: dict[str, str] = {}
+        self.port = 0
+        self.endpoint_url = ""
+        self.invocations: list[str] = []
+        self.function_environment: dict[str, str] = {}
+
+        self._server: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self._added_sys_path: list[str] = []
+        self._module_names: list[str] = []
+        self._aws_module: Any = None
+
+    # -- public API
+
+    @classmethod
+    def current(cls) -> LocalStack | None:
+        """The LocalStack started last of those running in this process, if any."""
+        with cls._lock:
+            return cls._running[-1] if cls._running else None
+
+    @property
+    def state_machine_arn(self) -> str:
+        """The template's state machine (the first one, in template order, if there are several)."""
+        if not self.state_machines:
+            raise LocalStackError("the local stack is not started or its template has no state machine")
+        return next(iter(self.state_machines.values()))
+
+    @property
+    def injected_faults(self) -> list[str]:
+        """`service:Operation` of every call failed by a fault since the faults were last set."""
+        return self._faults.fired
+
+    @property
+    def faults(self) -> tuple[str, ...]:
+        return tuple(str(rule) for rule in self._faults.rules)
+
+    def set_faults(self, faults: Sequence[str]) -> None:
+        self._faults.set(faults)
+        if self._aws_module is not None:
+            self._aws_module.reset_clients()
+
+    def client(self, service_name: str, **kwargs: Any) -> Any:
+        """An admin client: dummy credentials, so IAM policies never apply and faults never fire."""
+        return boto3.client(
+            service_name,  # type: ignore[call-overload]  # any service name is fine here
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=DUMMY_ACCESS_KEY_ID,
+            aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
+            **kwargs,
+        )
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        with LocalStack._lock:
+            if self in LocalStack._running:
+                raise LocalStackError("this LocalStack is already running")
+        # A bad template or a taken port fails here, before anything process-wide changes.
+        prepared = self._prepare()
+        _check_port_free(self.requested_port)
+        with LocalStack._lock:
+            if not LocalStack._running:
+                LocalStack._install_globals()
+            LocalStack._running.append(self)
+        try:
+            self._start(prepared)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._aws_module is not None:
+            hooks = self._aws_module.SESSION_HOOKS
+            if self._faults.attach in hooks:
+                hooks.remove(self._faults.attach)
+            self._aws_module.reset_clients()
+            self._aws_module = None
+        for name in self._module_names:
+            sys.modules.pop(name, None)
+        self._module_names.clear()
+        for entry in self._added_sys_path:
+            if entry in sys.path:
+                sys.path.remove(entry)
+        self._added_sys_path.clear()
+        self._restore_environment()
+        self.functions.clear()
+        self.state_machines.clear()
+        with LocalStack._lock:
+            if self in LocalStack._running:
+                LocalStack._running.remove(self)
+                if not LocalStack._running:
+                    LocalStack._uninstall_globals()
+
+    # -- start-up, in the order that matters
+
+    def _prepare(self) -> _Prepared:
+        template = SamTemplate.load(self.template_path, self.parameter_overrides)
+        specs = template.functions()
+        machines = template.state_machines()
+        prepared = _Prepared(
+            template=template,
+            functions=specs,
+            state_machines=machines,
+            definitions={machine.logical_id: machine.render_definition() for machine in machines},
+            environment=self._merged_function_environment(specs),
+        )
+        self._warn_about_other_stacks(prepared.environment)
+        return prepared
+
+    def _start(self, prepared: _Prepared) -> None:
+        specs, machines = prepared.functions, prepared.state_machines
+        self.template = prepared.template
+        self.function_environment = dict(prepared.environment)
+
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.requested_port, verbose=False)
+        self._server.start()
+        _, self.port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+
+        # Handlers read their configuration at import, so the environment comes first.
+        self._set_environment(
+            {
+                # The interpreter's own Lambda client targets localhost:$MOTO_PORT.
+                "MOTO_PORT": str(self.port),
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+                **prepared.environment,
+                **self.environment_overrides,
+            },
+            unset=_SHADOWING_VARIABLES,
+        )
+        self._add_layers_to_path(specs)
+        self._attach_fault_hook()
+        for spec in specs:
+            self.functions[spec.name] = self._load_function(spec)
+        for machine in machines:
+            self.state_machines[machine.logical_id] = self._create_state_machine(
+                machine, prepared.definitions[machine.logical_id]
+            )
+        logger.info(
+            "Local stack on %s: %d functions, state machines %s",
+            self.endpoint_url,
+            len(self.functions),
+            ", ".join(self.state_machines) or "none",
+        )
+
+    def _warn_about_other_stacks(self, environment: Mapping[str, str]) -> None:
+        with LocalStack._lock:
+            others = [stack for stack in LocalStack._running if stack is not self]
+        for other in others:
+            for key, value in environment.items():
+                theirs = other.function_environment.get(key)
+                if theirs is not None and theirs != value:
+                    logger.warning(
+                        "%s=%r replaces %r of the stack already running (%s) while this one runs",
+                        key,
+                        value,
+                        theirs,
+                        other.template_path,
+                    )
+
+    @staticmethod
+    def _merged_function_environment(specs: Sequence[FunctionSpec]) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        owner: dict[str, str] = {}
+        for spec in specs:
+            for key, value in spec.environment.items():
+                if key in merged and merged[key] != value:
+                    raise LocalStackError(
+                        f"environment variable {key} is {merged[key]!r} in {owner[key]} but {value!r} in "
+                        f"{spec.logical_id}; in-process all functions share one environment"
+                    )
+                merged[key] = value
+                owner.setdefault(key, spec.logical_id)
+        return merged
+
+    @classmethod
+    def _install_globals(cls) -> None:
+        from moto.core.config import default_user_config
+
+        for section, value in (
+            ("stepfunctions", {"execute_state_machine": True}),
+            # LambdaSimpleBackend is the backend whose invoke() is replaced below.
+            ("lambda", {"use_docker": False}),
+        ):
+            cls._saved_moto_config[section] = default_user_config.get(section)
+            default_user_config[section] = value  # type: ignore[literal-required]  # keys from the loop
+        # The interpreter logs a long traceback for every Fail state; werkzeug one line per request.
+        for name, level in (("moto.stepfunctions.parser", logging.CRITICAL), ("werkzeug", logging.WARNING)):
+            log = logging.getLogger(name)
+            cls._saved_log_levels[name] = log.level
+            # Unset only: a level somebody chose (-v) stays. werkzeug would make NOTSET INFO.
+            if log.level == logging.NOTSET:
+                log.setLevel(level)
+        cls._install_patches()
+
+    @classmethod
+    def _uninstall_globals(cls) -> None:
+        cls._global_patches.undo()
+        from moto.core.config import default_user_config
+
+        for section, value in cls._saved_moto_config.items():
+            if value is None:
+                default_user_config.pop(section, None)  # type: ignore[misc]  # TypedDict key
+            else:
+                default_user_config[section] = value  # type: ignore[literal-required]  # restoring
+        cls._saved_moto_config.clear()
+        for name, level in cls._saved_log_levels.items():
+            logging.getLogger(name).setLevel(level)
+        cls._saved_log_levels.clear()
+
+    @classmethod
+    def _install_patches(cls) -> None:
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.core.authorization import ActionAuthenticatorMixin
+        from moto.iam.models import IAMBackend
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+            WaitFunction,
+        )
+
+        patches = cls._global_patches
+
+        def invoke(
+            backend: Any,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: Any,
+        ) -> bytes:
+            return cls._dispatch_invoke(function_name, qualifier, body, headers, response_headers)
+
+        patches.set(LambdaSimpleBackend, "invoke", invoke)
+
+        def authenticate_and_authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
+            cls._authorize(response, iam_request_cls, resource)
+
+        patches.set(
+            ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate_and_authorize
+        )
+
+        original_create_access_key = IAMBackend.create_access_key
+        original_create_temp_access_key = IAMBackend.create_temp_access_key
+
+        def create_access_key(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            key = original_create_access_key(backend, *args, **kwargs)
+            cls._issued_keys.add(key.access_key_id)
+            return key
+
+        def create_temp_access_key(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            key = original_create_temp_access_key(backend, *args, **kwargs)
+            cls._issued_keys.add(key.access_key_id)
+            return key
+
+        patches.set(IAMBackend, "create_access_key", create_access_key)
+        patches.set(IAMBackend, "create_temp_access_key", create_temp_access_key)
+
+        def fast() -> bool:
+            with cls._lock:
+                return any(stack.fast_waits for stack in cls._running)
+
+        def sleep(seconds: float) -> None:
+            time.sleep(min(seconds, FAST_WAIT_SECONDS) if fast() else seconds)
+
+        patches.set(retrier_decl, "time", SimpleNamespace(sleep=sleep))
+
+        original_wait_interval = WaitFunction._wait_interval
+
+        def wait_interval(wait: Any, env: Any, wait_seconds: int) -> None:
+            if not fast():
+                original_wait_interval(wait, env, wait_seconds)
+            elif wait_seconds > 0:
+                env.program_state_event.wait(min(wait_seconds, FAST_WAIT_SECONDS))
+
+        patches.set(WaitFunction, "_wait_interval", wait_interval)
+
+    def _set_environment(self, values: Mapping[str, str], unset: Sequence[str] = ()) -> None:
+        for key in (*values, *unset):
+            if key not in self._saved_env:
+                self._saved_env[key] = os.environ.get(key)
+        for key in unset:
+            os.environ.pop(key, None)
+        os.environ.update(values)
+
+    def _restore_environment(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def _add_layers_to_path(self, specs: Sequence[FunctionSpec]) -> None:
+        for spec in specs:
+            for layer in spec.layer_dirs:
+                # A built Python layer keeps its packages under python/; the source layout at the top.
+                for directory in (layer / "python", layer):
+                    entry = str(directory)
+                    if directory.is_dir() and entry not in sys.path and entry not in self._added_sys_path:
+                        sys.path.insert(0, entry)
+                        self._added_sys_path.append(entry)
+            for arn in spec.external_layers:
+                logger.warning("%s: layer %s is not local; its packages must be installed", spec.name, arn)
+
+    def _attach_fault_hook(self) -> None:
+        try:
+            aws = importlib.import_module("provisioner_core.aws")
+        except ImportError:
+            if self._faults.rules:
+                raise LocalStackError(
+                    "fault injection needs provisioner_core.aws on one of the template's layers"
+                ) from None
+            return
+        aws.SESSION_HOOKS.append(self._faults.attach)
+        aws.reset_clients()
+        self._aws_module = aws
+
+    def _load_function(self, spec: FunctionSpec) -> LoadedFunction:
+        # Every function's module is called `app`: a unique name keeps them apart in sys.modules.
+        safe = re.sub(r"\W", "_", f"{spec.code_uri.name}_{spec.handler_module}")
+        module_name = f"labellerr_fn_{safe}"
+        module = sys.modules.get(module_name)
+        if module is None or getattr(module, "__file__", None) != str(spec.handler_path):
+            module_spec = importlib.util.spec_from_file_location(module_name, spec.handler_path)
+            if module_spec is None or module_spec.loader is None:
+                raise LocalStackError(f"{spec.name}: cannot import {spec.handler_path}")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_name] = module
+            self._module_names.append(module_name)
+            try:
+                module_spec.loader.exec_module(module)
+            except Exception as error:
+                raise LocalStackError(
+                    f"{spec.name}: importing {spec.handler_path} failed: {type(error).__name__}: {error}"
+                ) from error
+        handler = getattr(module, spec.handler_function, None)
+        if not callable(handler):
+            raise LocalStackError(f"{spec.name}: {spec.handler_path} has no function {spec.handler_function}")
+        return LoadedFunction(spec=spec, module=module, handler=handler)
+
+    def _create_state_machine(self, machine: StateMachineSpec, definition: str) -> str:
+        response = self.client("stepfunctions").create_state_machine(
+            name=machine.name, definition=definition, roleArn=machine.role_arn
+        )
+        return str(response["stateMachineArn"])
+
+    # -- what the patches call
+
+    @classmethod
+    def _dispatch_invoke(
+        cls, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+    ) -> bytes:
+        from moto.awslambda.exceptions import UnknownFunctionException
+
+        name, _ = split_function_name(function_name)
+        with cls._lock:
+            owner = next((stack for stack in reversed(cls._running) if name in stack.functions), None)
+        if owner is None:
+            raise UnknownFunctionException(function_arn(name))
+        return owner._invoke(function_name, qualifier, body, headers, response_headers)
+
+    def _invoke(
+        self,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes:
+        from moto.awslambda.exceptions import UnknownFunctionException
+
+        name, name_qualifier = split_function_name(function_name)
+        loaded = self.functions.get(name)
+        if loaded is None:
+            raise UnknownFunctionException(function_arn(name))
+        version = qualifier or name_qualifier or "$LATEST"
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":
+            threading.Thread(target=self._run_handler, args=(loaded, version, body, {}), daemon=True).start()
+            return b""
+        return self._run_handler(loaded, version, body, response_headers)
+
+    def _run_handler(self, loaded: LoadedFunction, version: str, body: Any, response_headers: Any) -> bytes:
+        spec = loaded.spec
+        self.invocations.append(spec.name)
+        context = LambdaContext(
+            function_name=spec.name,
+            function_version=version,
+            invoked_function_arn=spec.arn if version == "$LATEST" else f"{spec.arn}:{version}",
+            memory_limit_in_mb=spec.memory_size,
+            timeout_seconds=spec.timeout,
+        )
+        raw = body.decode("utf-8") if isinstance(body, bytes) else (body or "")
+        try:
+            event = json.loads(raw) if raw else {}
+        except json.JSONDecodeError as error:
+            return self._unhandled(spec, response_headers, error, "Runtime.UnmarshalError")
+        started = time.perf_counter()
+        try:
+            result = loaded.handler(event, context)
+        except Exception as error:
+            return self._unhandled(spec, response_headers, error)
+        finally:
+            logger.debug("%s ran in %.0f ms", spec.name, (time.perf_counter() - started) * 1000)
+        try:
+            return json.dumps(result).encode("utf-8")
+        except (TypeError, ValueError) as error:
+            return self._unhandled(spec, response_headers, error, "Runtime.MarshalError")
+
+    @staticmethod
+    def _unhandled(
+        spec: FunctionSpec, response_headers: Any, error: Exception, error_type: str | None = None
+    ) -> bytes:
+        payload = lambda_error_payload(error, error_type, skip_frames=1)
+        # Type only: a message could quote the event.
+        logger.info("%s failed: %s", spec.name, payload["errorType"])
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(payload).encode("utf-8")
+
+    @classmethod
+    def _authorize(cls, response: Any, iam_request_cls: type, resource: str) -> None:
+        """Check IAM policies only for requests signed with a key moto's IAM issued; let the rest through."""
+        # Only requests to a stack's server: under mock_aws (unit tests in this process) moto stays lenient.
+        host = str(response.headers.get("Host") or "")
+        with cls._lock:
+            ports = {stack.port for stack in cls._running if stack.enforce_iam and stack.port}
+        if not any(host.endswith(f":{port}") for port in ports):
+            return
+        match = _CREDENTIAL_KEY.search(response.headers.get("Authorization") or "")
+        if match is None or match.group(1) not in cls._issued_keys:
+            return
+        from urllib.parse import urlparse
+
+        path = response.raw_path
+        query = urlparse(response.uri).query
+        if query:
+            path += "?" + query
+        iam_request = iam_request_cls(
+            account_id=response.current_account,
+            method=response.method,
+            path=path,
+            data=response.data,
+            body=response.raw_body,
+            headers=response.headers,
+            action=response._get_action(),
+        )
+        iam_request.check_signature()
+        iam_request.check_action_permitted(resource)
+
+
+@contextmanager
+def running(**kwargs: Any) -> Iterator[LocalStack]:
+    """`with running(faults=[...]) as stack:` — a LocalStack for the length of a block."""
+    stack = LocalStack(**kwargs)
+    with stack:
+        yield stack

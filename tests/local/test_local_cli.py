@@ -1,0 +1,225 @@
+"""provisioner-local as a user runs it: `serve` in a subprocess, `onboard` end to end, and the trace."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+
+from provisioner_local.cli import ExecutionTrace, build_parser, tiny_png
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
+
+
+def _command(*args: str) -> list[str]:
+    script = Path(sys.executable).with_name("provisioner-local")
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-m", "provisioner_local.cli", *args]
+
+
+def _read_line(stream, timeout: float) -> str:
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        pytest.fail(f"no line on stdout within {timeout} s")
+
+
+# --- serve
+
+
+def test_serve_prints_one_json_line_serves_and_stops_on_sigterm():
+    # The project's template when it is there (the real thing), else the fixture.
+    extra = [] if (REPO_ROOT / "template.yaml").exists() else ["--template", str(FIXTURE_TEMPLATE)]
+    process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        _command("serve", "--port", "0", *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        ready = json.loads(_read_line(process.stdout, timeout=30))
+        assert set(ready) == {"aws_endpoint", "region", "state_machine_arn"}
+        assert ready["aws_endpoint"].startswith("http://127.0.0.1:")
+        assert ready["region"] == "us-east-1"
+
+        def client(service):
+            return boto3.client(
+                service,
+                endpoint_url=ready["aws_endpoint"],
+                region_name=ready["region"],
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+
+        client("s3").create_bucket(Bucket="served-bucket")
+        assert [bucket["Name"] for bucket in client("s3").list_buckets()["Buckets"]] == ["served-bucket"]
+        machines = client("stepfunctions").list_state_machines()["stateMachines"]
+        assert ready["state_machine_arn"] in {machine["stateMachineArn"] for machine in machines}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=20)
+
+    assert process.returncode == 0, stderr
+    assert stdout == "", "stdout must carry exactly the one JSON line"
+
+
+def test_serve_reports_a_bad_fault_on_stderr():
+    result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        _command("serve", "--port", "0", "--template", str(FIXTURE_TEMPLATE), "--fault", "iam:NoSuchCall"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "iam has no operation 'NoSuchCall'" in result.stderr
+
+
+def test_parameter_overrides_parse_as_pairs():
+    args = build_parser().parse_args(
+        ["serve", "--parameter-overrides", "A=1", "B=x=y", "--parameter-overrides", "C="]
+    )
+
+    assert args.parameter_overrides == [("A", "1"), ("B", "x=y"), ("C", "")]
+
+
+# --- onboard (the real template and functions)
+
+
+needs_project = pytest.mark.skipif(
+    not (REPO_ROOT / "template.yaml").exists() or not (REPO_ROOT / "functions").is_dir(),
+    reason="the project's template and functions are not there yet",
+)
+
+
+def _onboard(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        _command("onboard", *args), capture_output=True, text=True, timeout=90, check=False, cwd=REPO_ROOT
+    )
+
+
+@pytest.mark.flow
+@needs_project
+def test_onboard_demo_succeeds_and_never_prints_the_secret():
+    result = _onboard()
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Demo bucket labellerr-demo-" in result.stdout
+    assert "Verify access" in result.stdout
+    assert "Onboarding succeeded" in result.stdout
+    assert "secretsmanager get-secret-value --secret-id" in result.stdout
+    assert "SecretAccessKey" not in result.stdout
+    assert "secret_access_key" not in result.stdout
+
+
+@pytest.mark.flow
+@needs_project
+def test_onboard_with_a_fault_fails_and_explains_the_rollback():
+    result = _onboard("--fault", "iam:CreateAccessKey", "--bucket", "customer-bucket", "--prefix", "data/")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "did not exist in the fresh local emulator" in result.stdout
+    assert "Issue access key" in result.stdout
+    assert "InjectedFault" in result.stdout
+    assert "Cause:" in result.stdout
+
+
+# --- the trace
+
+
+def _at(ms: int) -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+def _event(event_id: int, kind: str, ms: int, **details) -> dict:
+    event = {"id": event_id, "type": kind, "timestamp": _at(ms)}
+    if details:
+        key = {
+            "TaskStateEntered": "stateEnteredEventDetails",
+            "PassStateEntered": "stateEnteredEventDetails",
+            "FailStateEntered": "stateEnteredEventDetails",
+            "TaskStateExited": "stateExitedEventDetails",
+            "PassStateExited": "stateExitedEventDetails",
+        }.get(kind, "taskFailedEventDetails")
+        event[key] = details
+    return event
+
+
+def test_trace_prints_one_line_per_state_with_outcome_and_duration():
+    out = io.StringIO()
+    trace = ExecutionTrace(out)
+    events = [
+        _event(1, "ExecutionStarted", 0),
+        _event(2, "TaskStateEntered", 0, name="Create user"),
+        _event(3, "TaskScheduled", 1),
+        _event(4, "TaskFailed", 5, error="Throttled", cause="secret stays out"),
+        _event(5, "TaskScheduled", 10),
+        _event(6, "TaskSucceeded", 20),
+        _event(7, "TaskStateExited", 25, name="Create user", output='{"secret": "x"}'),
+        _event(8, "TaskStateEntered", 25, name="Issue access key"),
+        _event(9, "TaskScheduled", 26),
+        _event(10, "TaskFailed", 30, error="AwsCallFailed"),
+        _event(11, "TaskStateExited", 31, name="Issue access key"),
+        _event(12, "TaskStateEntered", 31, name="Rollback"),
+        _event(13, "TaskScheduled", 32),
+        _event(14, "TaskFailed", 40, error="Boom"),
+        _event(15, "ExecutionFailed", 41, error="Boom"),
+    ]
+
+    trace.feed(events[:7])
+    trace.feed(events)  # already seen events are skipped
+
+    lines = [line.split() for line in out.getvalue().splitlines()]
+    assert [" ".join(line) for line in lines] == [
+        "Create user succeeded, retried 1x (Throttled) 25 ms",
+        "Issue access key failed: AwsCallFailed (caught) 6 ms",
+        "Rollback failed: Boom 10 ms",
+    ]
+    assert "secret" not in out.getvalue()
+
+
+def test_trace_marks_a_fail_state():
+    out = io.StringIO()
+    ExecutionTrace(out).feed(
+        [
+            _event(1, "FailStateEntered", 7, name="Onboarding failed"),
+            _event(2, "ExecutionFailed", 7, error="X"),
+        ]
+    )
+
+    assert out.getvalue().split() == ["Onboarding", "failed", "failed", "(Fail", "state)", "0", "ms"]
+
+
+# --- demo data
+
+
+def test_tiny_png_is_a_valid_png():
+    data = tiny_png((1, 2, 3), size=4)
+
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    assert (width, height, depth, colour) == (4, 4, 8, 2)
+    idat_length = struct.unpack(">I", data[33:37])[0]
+    assert data[37:41] == b"IDAT"
+    assert zlib.decompress(data[41 : 41 + idat_length]) == (b"\x00" + bytes((1, 2, 3)) * 4) * 4
+    assert data.endswith(b"IEND\xaeB`\x82")

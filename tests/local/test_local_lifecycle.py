@@ -1,0 +1,150 @@
+"""Starting and stopping: what a LocalStack changes in the process, it puts back; bad set-ups fail first."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from provisioner_local.emulator import LocalStack, LocalStackError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_TEMPLATE = FIXTURES / "template.yaml"
+
+
+FIXTURE_MODULES = ("labellerr_fn_echo_app", "labellerr_fn_fail_app", "labellerr_fn_call_aws_app")
+
+
+def test_stop_restores_the_process(monkeypatch):
+    # Another suite's stack may be running (its patches and variables are then the "before").
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.config import default_user_config
+
+    monkeypatch.setenv("AWS_PROFILE", "someone")
+    monkeypatch.delenv("FIXTURE_GREETING", raising=False)
+    original_invoke = LambdaSimpleBackend.invoke
+    original_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+    original_sfn_config = dict(default_user_config["stepfunctions"])
+    path_before = list(sys.path)
+    environ_before = dict(os.environ)
+    current_before = LocalStack.current()
+
+    with LocalStack(template_path=FIXTURE_TEMPLATE) as stack:
+        assert "AWS_PROFILE" not in os.environ
+        assert os.environ["FIXTURE_GREETING"] == "hello-us-east-1"
+        assert all(name in sys.modules for name in FIXTURE_MODULES)
+        assert LocalStack.current() is stack
+        with pytest.raises(LocalStackError, match="already running"):
+            stack.start()
+
+    assert dict(os.environ) == environ_before
+    assert sys.path == path_before
+    assert LambdaSimpleBackend.invoke is original_invoke
+    assert ActionAuthenticatorMixin._authenticate_and_authorize_action is original_authorize
+    assert dict(default_user_config["stepfunctions"]) == original_sfn_config
+    assert not any(name in sys.modules for name in FIXTURE_MODULES)
+    assert LocalStack.current() is current_before
+
+
+def test_two_stacks_share_moto_and_each_others_functions(tmp_path):
+    echo = FIXTURES / "functions" / "echo"
+    other = _write_template(
+        tmp_path,
+        f"""
+Resources:
+  OtherEcho:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {echo}
+      Handler: app.lambda_handler
+      Environment: {{Variables: {{FIXTURE_GREETING: other}}}}
+""",
+    )
+    with LocalStack(template_path=FIXTURE_TEMPLATE) as first, LocalStack(template_path=other) as second:
+        first.client("s3").create_bucket(Bucket="shared-by-both")
+        assert "shared-by-both" in {
+            bucket["Name"] for bucket in second.client("s3").list_buckets()["Buckets"]
+        }
+        # Through either server, either stack's functions run.
+        for name in ("EchoFunction", "OtherEcho"):
+            response = first.client("lambda").invoke(FunctionName=name, Payload=b"{}")
+            assert json.loads(response["Payload"].read())["function_name"] == name
+        assert os.environ["AWS_ENDPOINT_URL"] == second.endpoint_url
+
+    assert LocalStack.current() is not first
+    assert LocalStack.current() is not second
+
+
+def _write_template(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "template.yaml"
+    path.write_text(body)
+    return path
+
+
+def test_conflicting_environments_fail_before_anything_starts(tmp_path):
+    echo = FIXTURES / "functions" / "echo"
+    template = _write_template(
+        tmp_path,
+        f"""
+Resources:
+  One:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {echo}
+      Handler: app.lambda_handler
+      Environment: {{Variables: {{FIXTURE_GREETING: a, SHARED: same}}}}
+  Two:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: {echo}
+      Handler: app.lambda_handler
+      Environment: {{Variables: {{FIXTURE_GREETING: b, SHARED: same}}}}
+""",
+    )
+    environ_before = dict(os.environ)
+
+    with pytest.raises(LocalStackError, match="FIXTURE_GREETING is 'a' in One but 'b' in Two"):
+        LocalStack(template_path=template).start()
+
+    assert dict(os.environ) == environ_before
+    assert LocalStack.current() is None or LocalStack.current().template_path != template
+
+
+def test_a_handler_that_fails_to_import_is_named(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "app.py").write_text("raise RuntimeError('no config')\n")
+    template = _write_template(
+        tmp_path,
+        """
+Resources:
+  Broken:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: broken/, Handler: app.lambda_handler}
+""",
+    )
+
+    with pytest.raises(
+        LocalStackError, match=r"Broken: importing .*broken/app.py failed: RuntimeError: no config"
+    ):
+        LocalStack(template_path=template).start()
+    assert LocalStack.current() is None or LocalStack.current().template_path != template
+
+
+def test_a_taken_port_fails_at_once():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environ_before = dict(os.environ)
+
+        with pytest.raises(LocalStackError, match=f"cannot listen on 127.0.0.1:{port}"):
+            LocalStack(template_path=FIXTURE_TEMPLATE, port=port).start()
+
+    assert dict(os.environ) == environ_before
