@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 VENV := .venv
 SAM_VENV := .venv-sam
+SCAN_VENV := .venv-scan
+CHECKOV_VERSION := 3.3.30
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
@@ -19,11 +21,12 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 PYTHON313 ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 
-.PHONY: help demo test lint typecheck validate build pytest deploy clean
+.PHONY: help demo test lint typecheck validate scan build pytest bench deploy clean
 
 help:
 	@echo "make demo      one onboarding against the embedded local stack (no AWS account, no Docker)"
-	@echo "make test      lint, type checks, sam validate --lint, sam build, the whole test suite"
+	@echo "make test      ruff, mypy, sam validate --lint, cfn-lint, checkov, bandit, sam build, the test suite"
+	@echo "make bench     time, calls, cold starts and cost of onboardings against the local stack"
 	@echo "make build     sam build (needs python3.13 on PATH)"
 	@echo "make deploy    sam build, then sam deploy --guided"
 
@@ -41,6 +44,13 @@ $(SAM):
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
 
+# checkov pins its own dependency tree, so it too gets a virtual environment of its own.
+$(SCAN_VENV)/bin/checkov:
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+
 demo: $(BIN)/provisioner-local
 	$(BIN)/provisioner-local onboard
 
@@ -53,6 +63,12 @@ typecheck: $(BIN)/provisioner-local
 
 validate: $(SAM)
 	$(SAM) validate --lint
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+# Every suppression carries its reason: checkov's in template.yaml Metadata, bandit's in a `# nosec` comment.
+scan: $(BIN)/provisioner-local $(SCAN_VENV)/bin/checkov
+	$(SCAN_VENV)/bin/checkov --quiet --compact --framework cloudformation -f template.yaml
+	$(BIN)/bandit -q -r functions layers/provisioner_core src scripts bench -c pyproject.toml
 
 build: $(SAM)
 	@test -n "$(PYTHON313)" || { echo "error: sam build needs python3.13 (the Lambda runtime) on PATH or in ~/.pyenv/versions; install it (e.g. 'pyenv install 3.13') and rerun" >&2; exit 1; }
@@ -61,7 +77,11 @@ build: $(SAM)
 pytest: $(BIN)/provisioner-local
 	$(BIN)/pytest
 
-test: lint typecheck validate build pytest
+test: lint typecheck validate scan build pytest
+
+# Budgets are checked by the benchmark itself (non-zero exit when one is missed), never by timed tests.
+bench: $(BIN)/provisioner-local
+	$(BIN)/python -m bench.run
 
 deploy: build
 	$(SAM) deploy --guided

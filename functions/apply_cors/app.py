@@ -11,6 +11,7 @@ from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
 from provisioner_core.cors import find_equivalent, labellerr_rule, merge_rule
+from provisioner_core.lease import bucket_lease
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -26,9 +27,13 @@ def current_cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
         raise
 
 
-def apply_cors(s3: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
-    bucket = connection["bucket"]
-    rule = labellerr_rule(settings.cors_allowed_origins)
+def apply_cors(s3: Any, dynamodb: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
+    # Read-merge-write under the bucket's lease: S3 offers no conditional PutBucketCors.
+    with bucket_lease(dynamodb, connection["bucket"], connection["execution_arn"]):
+        return merge_into_bucket(s3, connection["bucket"], labellerr_rule(settings.cors_allowed_origins))
+
+
+def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, Any]:
     existing = current_cors_rules(s3, bucket)
     merged = merge_rule(existing, rule)
     if merged is None:
@@ -53,6 +58,6 @@ def apply_cors(s3: Any, connection: Connection, settings: Settings) -> dict[str,
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = apply_cors(aws.client("s3"), event["connection"], SETTINGS)
+    result = apply_cors(aws.client("s3"), aws.client("dynamodb"), event["connection"], SETTINGS)
     logger.info("CORS applied", bucket=event["connection"]["bucket"], rule_added=result["rule_added"])
     return result

@@ -7,15 +7,28 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from provisioner_core import aws
+from provisioner_core import aws, cleanup
 from provisioner_core.config import Settings
-from provisioner_core.connection import Connection, ownership_tags
+from provisioner_core.connection import Connection, made_by, ownership_tags
 from provisioner_core.errors import PolicyAlreadyExists
 from provisioner_core.policy import build_policy_document, serialize_policy
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
 SETTINGS = Settings.from_env()
+
+
+def adopt_own_policy(iam: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
+    """A retried invocation of this same execution finds its own policy; anything else is not ours."""
+    arn = cleanup.policy_arn(
+        settings.partition, connection["execution_arn"], connection["iam_path"], connection["policy_name"]
+    )
+    if not made_by(iam.list_policy_tags(PolicyArn=arn)["Tags"], connection["execution_arn"]):
+        raise PolicyAlreadyExists(
+            f"IAM policy {connection['policy_name']!r} already exists on path {connection['iam_path']}; "
+            "choose another connection_id or remove the old connection first"
+        )
+    return {"PolicyName": connection["policy_name"], "Arn": arn}
 
 
 def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
@@ -37,11 +50,7 @@ def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[
             Tags=ownership_tags(connection),
         )["Policy"]
     except iam.exceptions.EntityAlreadyExistsException:
-        # Not adopted even when tagged by this execution: its document could differ from this request's.
-        raise PolicyAlreadyExists(
-            f"IAM policy {connection['policy_name']!r} already exists on path {connection['iam_path']}; "
-            "choose another connection_id or remove the old connection first"
-        ) from None
+        policy = adopt_own_policy(iam, connection, settings)
     return {"policy_name": policy["PolicyName"], "policy_arn": policy["Arn"], "document_chars": len(document)}
 
 

@@ -8,19 +8,26 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws
+from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
 from provisioner_core.errors import UserAlreadyExists
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
+SETTINGS = Settings.from_env()
 
 
-def create_user(iam: Any, connection: Connection) -> dict[str, str]:
+def create_user(iam: Any, connection: Connection, settings: Settings) -> dict[str, str]:
     name = connection["iam_user_name"]
+    # The role may only create users that carry the stack's boundary: a key can never outgrow it.
+    boundary = settings.permissions_boundary_arn
     try:
-        user = iam.create_user(UserName=name, Path=connection["iam_path"], Tags=ownership_tags(connection))[
-            "User"
-        ]
+        user = iam.create_user(
+            UserName=name,
+            Path=connection["iam_path"],
+            Tags=ownership_tags(connection),
+            **({"PermissionsBoundary": boundary} if boundary else {}),
+        )["User"]
     except iam.exceptions.EntityAlreadyExistsException:
         # A retried invocation of this same execution finds its own user; anything else is not ours.
         tags = iam.list_user_tags(UserName=name)["Tags"]
@@ -36,6 +43,6 @@ def create_user(iam: Any, connection: Connection) -> dict[str, str]:
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    user = create_user(aws.client("iam"), event["connection"])
+    user = create_user(aws.client("iam"), event["connection"], SETTINGS)
     logger.info("IAM user created", user_arn=user["user_arn"])
     return user

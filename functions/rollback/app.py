@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -18,9 +17,8 @@ from botocore.exceptions import ClientError
 
 from provisioner_core import aws, cleanup
 from provisioner_core.aws import error_code
-from provisioner_core.config import CORS_RULE_ID, Settings
+from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, probe_key
-from provisioner_core.errors import RollbackIncomplete
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -28,12 +26,14 @@ SETTINGS = Settings.from_env()
 # The flow's steps in order, with where each puts its result in the state.
 STEPS = (
     ("Validate request", "connection"),
+    ("Register connection", "registration"),
     ("Create user", "user"),
     ("Create policy", "policy"),
     ("Attach policy", "attachment"),
     ("Apply CORS", "cors"),
     ("Issue access key", "access_key"),
     ("Verify access", "verification"),
+    ("Record outcome", "recorded"),
 )
 KEY_REFUSALS = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
 # Errors whose message keeps the AWS error code that caused them ("... failed with <Code>: ...").
@@ -61,34 +61,6 @@ def original_error(failure: dict[str, Any]) -> tuple[str, str]:
 
 def step_stem(step: str) -> str:
     return "".join(word[:1].upper() + word[1:].lower() for word in re.split(r"[^A-Za-z0-9]+", step) if word)
-
-
-class Ledger:
-    """What rollback did and could not do, in the words a person reads in the execution's cause."""
-
-    def __init__(self) -> None:
-        self.rolled_back: list[str] = []
-        self.left_behind: list[str] = []
-        self.untouched: list[str] = []
-        self.errors: list[str] = []
-
-    def attempt(self, what: str, operation: Callable[[], object]) -> object:
-        try:
-            return operation()
-        except cleanup.NotOwned as not_owned:
-            self.untouched.append(f"{not_owned} (not created by this execution)")
-        except ClientError as error:
-            self.left_behind.append(what)
-            self.errors.append(f"{what}: {error.operation_name} failed with {error_code(error)}")
-        return None
-
-
-def policy_arn_of(run: dict[str, Any], connection: Connection, partition: str) -> str:
-    """From the ledger, or rebuilt from the name when the step died before reporting it."""
-    if "policy" in run:
-        return str(run["policy"]["policy_arn"])
-    account = connection["execution_arn"].split(":")[4]
-    return f"arn:{partition}:iam::{account}:policy{connection['iam_path']}{connection['policy_name']}"
 
 
 def delete_probe(secrets: Any, connection: Connection, secret_arn: str) -> bool:
@@ -119,27 +91,32 @@ def probe_may_remain(run: dict[str, Any]) -> bool:
 
 
 def roll_back(
-    iam: Any, s3: Any, secrets: Any, run: dict[str, Any], execution_arn: str, settings: Settings
+    iam: Any,
+    s3: Any,
+    secrets: Any,
+    dynamodb: Any,
+    run: dict[str, Any],
+    execution_arn: str,
+    settings: Settings,
 ) -> dict[str, Any]:
-    ledger = Ledger()
+    ledger = cleanup.Ledger("this execution")
     connection: Connection | None = run.get("connection")
     if connection is not None:
-        undo(iam, s3, secrets, run, connection, execution_arn, settings, ledger)
+        undo(iam, s3, secrets, dynamodb, run, connection, execution_arn, settings, ledger)
+    ledger.raise_if_incomplete()
     step = failed_step(run)
     code, message = original_error(run.get("failure") or {})
     cause = {
         "failed_step": step,
         "error": code,
         "message": message,
-        "rolled_back": ledger.rolled_back,
+        "rolled_back": ledger.removed,
         "not_touched": ledger.untouched,
     }
-    if ledger.left_behind:
-        raise RollbackIncomplete(ledger.left_behind, ledger.errors, ledger.rolled_back)
     return {
         "error": f"{step_stem(step)}.{code}",
         "cause": json.dumps(cause, separators=(",", ":")),
-        "rolled_back": ledger.rolled_back,
+        "rolled_back": ledger.removed,
     }
 
 
@@ -147,55 +124,44 @@ def undo(
     iam: Any,
     s3: Any,
     secrets: Any,
+    dynamodb: Any,
     run: dict[str, Any],
     connection: Connection,
     execution_arn: str,
     settings: Settings,
-    ledger: Ledger,
+    ledger: cleanup.Ledger,
 ) -> None:
-    def owned(tags: list[dict[str, Any]]) -> bool:
-        return made_by(tags, execution_arn)
-
-    user_name = connection["iam_user_name"]
-    user_label = f"IAM user {user_name}"
-    user_owned = ledger.attempt(user_label, lambda: cleanup.user_is_owned(iam, user_name, owned))
-    if user_owned is False:
-        ledger.untouched.append(f"{user_label} (not created by this execution)")
-
     access_key = run.get("access_key")
     if connection["access"] == "import_export" and access_key and probe_may_remain(run):
         probe = f"probe object s3://{connection['bucket']}/{probe_key(connection)}"
         if ledger.attempt(probe, lambda: delete_probe(secrets, connection, access_key["secret_arn"])):
-            ledger.rolled_back.append(probe)
+            ledger.removed.append(probe)
 
-    if user_owned:
-        keys = ledger.attempt(
-            f"access keys of {user_name}", lambda: cleanup.delete_access_keys(iam, user_name)
+    policy_arn = (
+        run["policy"]["policy_arn"]
+        if "policy" in run
+        # The step may have died after creating the policy but before reporting it.
+        else cleanup.policy_arn(
+            settings.partition, execution_arn, connection["iam_path"], connection["policy_name"]
         )
-        for key_id in keys if isinstance(keys, list) else []:
-            ledger.rolled_back.append(f"access key {key_id}")
-
-    secret_arn = ledger.attempt(
-        f"secret {connection['secret_name']}",
-        lambda: cleanup.delete_secret(secrets, connection["secret_name"], owned),
     )
-    if secret_arn:
-        ledger.rolled_back.append(f"secret {connection['secret_name']}")
-
-    if run.get("cors", {}).get("rule_added"):
-        bucket = connection["bucket"]
-        if ledger.attempt(
-            f"CORS rule {CORS_RULE_ID} on bucket {bucket}",
-            lambda: cleanup.remove_cors_rule(s3, bucket, CORS_RULE_ID),
-        ):
-            ledger.rolled_back.append(f"CORS rule {CORS_RULE_ID} on bucket {bucket}")
-
-    policy_arn = policy_arn_of(run, connection, settings.partition)
-    if ledger.attempt(f"policy {policy_arn}", lambda: cleanup.delete_policy(iam, policy_arn, owned)):
-        ledger.rolled_back.append(f"policy {policy_arn} (detached and deleted)")
-
-    if user_owned and ledger.attempt(user_label, lambda: cleanup.delete_user(iam, user_name)):
-        ledger.rolled_back.append(user_label)
+    footprint = cleanup.Footprint(
+        user_name=connection["iam_user_name"],
+        secret_name=connection["secret_name"],
+        policy_arn=policy_arn,
+        bucket=connection["bucket"],
+        # Only a rule this run added is this run's to remove.
+        remove_cors_rule=(
+            (
+                lambda: cleanup.remove_shared_cors_rule(
+                    s3, dynamodb, connection["bucket"], connection["connection_id"], execution_arn
+                )
+            )
+            if run.get("cors", {}).get("rule_added")
+            else None
+        ),
+    )
+    cleanup.remove_footprint(iam, s3, secrets, footprint, lambda tags: made_by(tags, execution_arn), ledger)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -204,6 +170,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         aws.client("iam"),
         aws.client("s3"),
         aws.client("secretsmanager"),
+        aws.client("dynamodb"),
         event["run"],
         event["execution_arn"],
         SETTINGS,

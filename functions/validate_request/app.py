@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
-from provisioner_core.errors import BucketNotAccessible, BucketNotFound
+from provisioner_core.errors import BucketNotAccessible, BucketNotFound, InvalidRequest
 from provisioner_core.request import parse_request, to_connection
 from provisioner_core.step import translate_aws_errors
 
@@ -37,6 +37,17 @@ def bucket_region(s3: Any, bucket: str, default_region: str) -> str:
 def validate_request(s3: Any, raw_request: Any, execution_arn: str, settings: Settings) -> Connection:
     request = parse_request(raw_request)
     bucket, _ = request.location()
+    if not settings.bucket_allowed(bucket):
+        field = "bucket" if request.bucket is not None else "s3_uri"
+        raise InvalidRequest(
+            [
+                {
+                    "field": field,
+                    "message": f"bucket {bucket!r} is not one this stack may manage "
+                    f"(AllowedBuckets={settings.allowed_buckets!r})",
+                }
+            ]
+        )
     region = bucket_region(s3, bucket, settings.region)
     return to_connection(request, settings, execution_arn=execution_arn, region=region)
 

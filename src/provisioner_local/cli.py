@@ -1,7 +1,8 @@
 """provisioner-local: the whole stack on this machine, without Docker or an AWS account.
 
-provisioner-local serve     moto on 127.0.0.1 with the state machine and functions, until SIGINT/SIGTERM
-provisioner-local onboard   one onboarding against a fresh local stack, traced state by state
+provisioner-local serve     moto on 127.0.0.1 with the template's resources and functions, and the HTTP API,
+                            until SIGINT/SIGTERM
+provisioner-local onboard   one onboarding through the local HTTP API, traced state by state
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import string
 import struct
 import sys
 import time
+import urllib.error
+import urllib.request
+import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final, TextIO
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -37,7 +42,13 @@ EXIT_USAGE: Final = 2
 DEFAULT_SERVE_PORT: Final = 4566
 DEMO_PREFIX: Final = "images/"
 FINAL_STATUSES: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# A connection's registry status once its onboarding has ended.
+FINAL_CONNECTION_STATUSES: Final = frozenset({"ACTIVE", "FAILED", "ROLLBACK_FAILED"})
 POLL_SECONDS: Final = 0.05
+# After the execution has ended, how long the API may take to show its outcome in the registry.
+RECORD_GRACE_SECONDS: Final = 3.0
+HTTP_TIMEOUT_SECONDS: Final = 30.0
+ONBOARD_STATE_MACHINE: Final = "OnboardConnectionStateMachine"
 
 logger = logging.getLogger("provisioner_local")
 
@@ -85,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the local stack until SIGINT/SIGTERM",
         description="Start the local stack on 127.0.0.1. When it is ready, stdout gets exactly one JSON "
-        'line: {"aws_endpoint", "region", "state_machine_arn"}; all logs go to stderr.',
+        'line: {"aws_endpoint", "region", "state_machine_arn", "state_machines", "api_url", '
+        '"event_bus_name"}; all logs go to stderr.',
     )
     serve.add_argument(
         "--port",
@@ -93,13 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_SERVE_PORT,
         help=f"port on 127.0.0.1 (default {DEFAULT_SERVE_PORT}; 0 picks a free one)",
     )
+    serve.add_argument(
+        "--api-port",
+        type=int,
+        default=0,
+        help="port of the HTTP API on 127.0.0.1 (default 0: a free one; see api_url)",
+    )
     _add_common(serve)
 
     onboard = commands.add_parser(
         "onboard",
-        help="run one onboarding against a fresh local stack and trace it",
-        description="Start a fresh local stack, make or pick a bucket, run the state machine once and "
-        "print each state as it finishes. Exit 0 when the onboarding succeeded, 1 when it failed.",
+        help="run one onboarding through the local HTTP API and trace it",
+        description="Start a fresh local stack, make or pick a bucket, POST the request to the HTTP API's "
+        "/connections, print each state of the execution as it finishes, then the connection's registry "
+        "record. Exit 0 when the connection is ACTIVE, 1 otherwise.",
     )
     onboard.add_argument("--bucket", help="bucket to connect (default: a demo bucket with sample images)")
     onboard.add_argument("--prefix", help=f"prefix inside the bucket (default for the demo: {DEMO_PREFIX})")
@@ -172,9 +191,12 @@ class _StopSignal:
             time.sleep(0.1)
 
 
-def _make_stack(args: argparse.Namespace, *, port: int, environment: dict[str, str]) -> LocalStack:
+def _make_stack(
+    args: argparse.Namespace, *, port: int, environment: dict[str, str], api_port: int = 0
+) -> LocalStack:
     return LocalStack(
         port=port,
+        api_port=api_port,
         faults=args.fault,
         parameter_overrides=dict(args.parameter_overrides),
         template_path=args.template,
@@ -187,21 +209,32 @@ def _make_stack(args: argparse.Namespace, *, port: int, environment: dict[str, s
 
 def serve(args: argparse.Namespace) -> int:
     out = _claim_stdout(args.verbose)
-    stack = _make_stack(args, port=args.port, environment={})
+    stack = _make_stack(args, port=args.port, environment={}, api_port=args.api_port)
     with _StopSignal() as stop:
         stack.start()
         try:
             ready = {
                 "aws_endpoint": stack.endpoint_url,
                 "region": stack.region,
-                "state_machine_arn": stack.state_machine_arn,
+                "state_machine_arn": _onboarding_state_machine(stack),
+                "state_machines": dict(stack.state_machines),
+                "api_url": next(iter(stack.api_urls.values()), None),
+                "event_bus_name": stack.event_bus_name,
             }
             _emit(out, json.dumps(ready))
-            logger.warning("provisioner-local serving on %s; Ctrl-C or SIGTERM stops it", stack.endpoint_url)
+            logger.warning(
+                "provisioner-local serving AWS on %s, the HTTP API on %s; Ctrl-C or SIGTERM stops it",
+                stack.endpoint_url,
+                ready["api_url"] or "(none)",
+            )
             stop.wait()
         finally:
             stack.stop()
     return EXIT_OK
+
+
+def _onboarding_state_machine(stack: LocalStack) -> str:
+    return stack.state_machines.get(ONBOARD_STATE_MACHINE) or stack.state_machine_arn
 
 
 # --- onboard: demo data
@@ -395,12 +428,75 @@ def _pretty(text: str | None) -> str:
 # --- onboard
 
 
+def http_json(
+    method: str, url: str, payload: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    """(status, parsed JSON body, or the text when it is not JSON) of one request; HTTP errors included."""
+    data = None if payload is None else json.dumps(payload).encode("utf-8")
+    request = urllib.request.Request(  # noqa: S310 - the local stack's own http://127.0.0.1 URL
+        url,
+        data=data,
+        method=method,
+        headers={
+            "Accept": "application/json",
+            **({"Content-Type": "application/json"} if data is not None else {}),
+            **(headers or {}),
+        },
+    )
+    try:
+        # The URL is the local stack's own http://127.0.0.1 API.
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:  # noqa: S310  # nosec B310
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    except (urllib.error.URLError, TimeoutError) as error:
+        raise LocalStackError(f"{method} {url}: {getattr(error, 'reason', error)}") from error
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return status, json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return status, text
+
+
+def _record_of(body: Any) -> dict[str, Any] | None:
+    """The registry record in a GET /connections/{id} answer (bare, or under "connection")."""
+    if isinstance(body, dict) and isinstance(body.get("connection"), dict):
+        return dict(body["connection"])
+    if isinstance(body, dict) and "status" in body:
+        return body
+    return None
+
+
+def await_record(
+    api_url: str, connection_id: str, *, timeout: float, cancelled: Callable[[], bool]
+) -> tuple[int, Any]:
+    """GET the connection until its registry status is final; the last (status, body) when time runs out.
+
+    Called once the execution has ended, when the flow has written its outcome: `timeout` only covers a slow
+    answer. A run that stopped before claiming the id leaves no record (404), or another run's.
+    """
+    url = f"{api_url}/connections/{quote(connection_id, safe='')}"
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = http_json("GET", url)
+        record = _record_of(body) if status == 200 else None
+        if record is not None and record.get("status") in FINAL_CONNECTION_STATUSES:
+            return status, body
+        if time.monotonic() >= deadline or cancelled():
+            return status, body
+        time.sleep(POLL_SECONDS * 2)
+
+
 def onboard(args: argparse.Namespace) -> int:
     out = _claim_stdout(args.verbose)
     # Handlers set their log level at import: quiet them before the stack loads them.
     environment = {} if args.verbose else {"POWERTOOLS_LOG_LEVEL": "WARNING"}
     with _StopSignal() as stop, _make_stack(args, port=0, environment=environment) as stack:
-        _emit(out, f"Local stack on {stack.endpoint_url} (state machine {stack.state_machine_arn})")
+        if not stack.http_apis:
+            raise LocalStackError("onboard goes through the template's HTTP API, and the template has none")
+        api_url = stack.api_url
+        deadline = time.monotonic() + args.timeout
+        _emit(out, f"Local stack on {stack.endpoint_url}, HTTP API on {api_url}")
         if stack.faults:
             _emit(out, f"Injected faults: {', '.join(stack.faults)}")
         bucket, prefix = _prepare_bucket(stack, args, out)
@@ -412,46 +508,79 @@ def onboard(args: argparse.Namespace) -> int:
         }
         if prefix is not None:
             request["prefix"] = prefix
-        sfn = stack.client("stepfunctions")
-        execution_name = f"onboard-{datetime.now():%Y%m%d-%H%M%S}-{_random_suffix(4)}"
-        execution_arn = sfn.start_execution(
-            stateMachineArn=stack.state_machine_arn, name=execution_name, input=json.dumps(request)
-        )["executionArn"]
-        _emit(out, f"Execution {execution_name}: {json.dumps(request)}")
+
+        _emit(out, f"POST {api_url}/connections {json.dumps(request)}")
+        status, accepted = http_json(
+            "POST", f"{api_url}/connections", request, headers={"Idempotency-Key": str(uuid.uuid4())}
+        )
+        keys = ("connection_id", "status", "execution_arn")
+        if status != 202 or not (isinstance(accepted, dict) and all(accepted.get(key) for key in keys)):
+            _emit(out, f"The API answered {status}:")
+            _emit(out, json.dumps(accepted, indent=2) if not isinstance(accepted, str) else accepted)
+            return EXIT_FAILED
+        connection_id = str(accepted["connection_id"])
+        execution_arn = str(accepted["execution_arn"])
+        _emit(
+            out,
+            f"  202 {accepted['status']}: connection {connection_id}, {accepted.get('url') or ''}".rstrip(),
+        )
+        _emit(out, f"Execution {execution_arn.rsplit(':', 1)[-1]}")
         _emit(out)
 
-        description = follow_execution(sfn, execution_arn, ExecutionTrace(out), args.timeout, stop.is_set)
+        sfn = stack.client("stepfunctions")
+        remaining = max(0.0, deadline - time.monotonic())
+        description = follow_execution(sfn, execution_arn, ExecutionTrace(out), remaining, stop.is_set)
         _emit(out)
         if description is None:
             why = "Interrupted" if stop.is_set() else f"Timed out after {args.timeout:g} s"
             _emit(out, f"{why}; stopping the execution.")
             sfn.stop_execution(executionArn=execution_arn, error="LocalStop")
             return EXIT_FAILED
-        status = description["status"]
-        if status == "SUCCEEDED":
-            output = json.loads(description.get("output") or "{}")
-            _emit(out, "Onboarding succeeded. Output:")
-            _emit(out, json.dumps(output, indent=2))
-            secret_arn = output.get("secret_arn") if isinstance(output, dict) else None
-            if secret_arn:
-                _emit(out)
-                _emit(out, "The access key is in Secrets Manager (not printed here). To read it:")
-                _emit(
-                    out,
-                    f"  aws --endpoint-url {stack.endpoint_url} --region {stack.region} "
-                    f"secretsmanager get-secret-value --secret-id '{secret_arn}'",
-                )
+        execution_status = description["status"]
+
+        record_status, body = await_record(
+            api_url, connection_id, timeout=RECORD_GRACE_SECONDS, cancelled=stop.is_set
+        )
+        record = _record_of(body) if record_status == 200 else None
+        ours = record is not None and record.get("execution_arn") in (None, execution_arn)
+        connection_status = record.get("status") if record is not None and ours else None
+        succeeded = execution_status == "SUCCEEDED" and connection_status == "ACTIVE"
+
+        if succeeded:
+            _emit(out, "Onboarding succeeded. Registry record:")
+        elif record is not None and not ours:
+            _emit(out, f"Onboarding {execution_status}; the registry record belongs to another execution:")
+        elif record is not None:
+            _emit(
+                out, f"Onboarding {execution_status}; registry status {connection_status}. Registry record:"
+            )
         else:
-            _emit(out, f"Onboarding {status}: {description.get('error') or '(no error)'}")
+            _emit(out, f"Onboarding {execution_status}; no registry record (GET answered {record_status}):")
+        _emit(out, json.dumps(record if record is not None else body, indent=2))
+        if execution_status != "SUCCEEDED":
+            _emit(out)
+            _emit(out, f"Execution {execution_status}: {description.get('error') or '(no error)'}")
             _emit(out, "Cause:")
             _emit(out, _pretty(description.get("cause")))
+        secret_arn = (record or {}).get("secret_arn") if ours else None
+        if succeeded and not secret_arn:
+            output = json.loads(description.get("output") or "{}")
+            secret_arn = output.get("secret_arn") if isinstance(output, dict) else None
+        if succeeded and secret_arn:
+            _emit(out)
+            _emit(out, "The access key is in Secrets Manager (not printed here). To read it:")
+            _emit(
+                out,
+                f"  aws --endpoint-url {stack.endpoint_url} --region {stack.region} "
+                f"secretsmanager get-secret-value --secret-id '{secret_arn}'",
+            )
         if args.keep_running:
             _emit(out)
-            _emit(out, f"Local stack still on {stack.endpoint_url}; Ctrl-C stops it.")
+            _emit(out, f"Local stack still on {stack.endpoint_url}, HTTP API on {api_url}; Ctrl-C stops it.")
             stop.wait()
-        elif status == "SUCCEEDED":
+        elif succeeded:
             _emit(out, "(The local stack stops now; --keep-running keeps it up to inspect.)")
-        return EXIT_OK if status == "SUCCEEDED" else EXIT_FAILED
+        return EXIT_OK if succeeded else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ reverse order of starting.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import json
@@ -29,14 +30,21 @@ from types import ModuleType, SimpleNamespace, TracebackType
 from typing import Any, ClassVar, Final
 
 import boto3
+from botocore.exceptions import ClientError
 
+from provisioner_local.eventbridge import EventLog, InputPathError, log_entry, target_input
 from provisioner_local.faults import FaultInjector
+from provisioner_local.http_api import LocalHttpApi
 from provisioner_local.template import (
     ACCOUNT_ID,
     REGION,
+    EventBusSpec,
+    EventRuleSpec,
     FunctionSpec,
+    HttpApiSpec,
     SamTemplate,
     StateMachineSpec,
+    TableSpec,
     function_arn,
 )
 
@@ -50,6 +58,8 @@ DUMMY_SECRET_ACCESS_KEY: Final = "testing"  # noqa: S105 - a placeholder moto ac
 FAST_WAIT_SECONDS: Final = 0.01
 
 _CREDENTIAL_KEY = re.compile(r"Credential=([^/,\s]+)/")
+# Set while moto serves a PutEvents request that came to a running stack's server: only those are logged.
+_put_events_request = threading.local()
 # Variables that would make the functions' clients sign or route differently from what the stack sets.
 _SHADOWING_VARIABLES: Final = (
     "AWS_SESSION_TOKEN",
@@ -62,6 +72,9 @@ _SHADOWING_VARIABLES: Final = (
 def default_project_root() -> Path:
     # src/provisioner_local/emulator.py -> the repository root.
     return Path(__file__).resolve().parents[2]
+
+
+_DYNAMODB_LOCK = threading.RLock()
 
 
 class LocalStackError(RuntimeError):
@@ -100,6 +113,9 @@ class LoadedFunction:
     spec: FunctionSpec
     module: ModuleType
     handler: Callable[[Any, Any], Any]
+    # One execution environment: like a Lambda environment, the module runs one invocation at a time, so
+    # module-level state (a Powertools resolver's current event, say) is never shared by two requests.
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
 
 def split_function_name(name: str) -> tuple[str, str | None]:
@@ -143,6 +159,10 @@ class _Prepared:
     state_machines: list[StateMachineSpec]
     definitions: dict[str, str]
     environment: dict[str, str]
+    tables: list[TableSpec] = field(default_factory=list)
+    event_buses: list[EventBusSpec] = field(default_factory=list)
+    event_rules: list[EventRuleSpec] = field(default_factory=list)
+    http_apis: list[HttpApiSpec] = field(default_factory=list)
 
 
 def _check_port_free(port: int) -> None:
@@ -175,11 +195,16 @@ class _Patches:
 
 
 class LocalStack:
-    """moto server on 127.0.0.1 with the template's state machine(s) and in-process Lambda functions.
+    """moto server on 127.0.0.1 with the template's resources and in-process Lambda functions.
+
+    From the template: every state machine; DynamoDB tables; EventBridge buses, with a rule per
+    `EventBridgeRule` event of a state machine or function (events put on the bus start executions or invoke
+    the function in-process); and every HTTP API, served on its own port of 127.0.0.1 (`api_url`).
 
     `faults` are `service:Operation` or `service:Operation:N` (botocore names: "iam:CreateAccessKey"); they
     fail those calls of the functions' own clients with error code InjectedFault (the first N calls).
-    `environment` is applied after the template's variables and wins over them.
+    `environment` is applied after the template's variables and wins over them. `api_port` is the first
+    HTTP API's port (0: a free one); further APIs always get free ports.
     """
 
     # Running stacks, oldest first; the patches below look functions and ports up here.
@@ -206,10 +231,12 @@ class LocalStack:
         environment: Mapping[str, str] | None = None,
         enforce_iam: bool = True,
         fast_waits: bool = True,
+        api_port: int = 0,
     ) -> None:
         self.project_root = (project_root or default_project_root()).resolve()
         self.template_path = (template_path or self.project_root / "template.yaml").resolve()
         self.requested_port = port
+        self.requested_api_port = api_port
         self.parameter_overrides = dict(parameter_overrides or {})
         self.environment_overrides = dict(environment or {})
         self.enforce_iam = enforce_iam
@@ -222,6 +249,11 @@ class LocalStack:
         self.template: SamTemplate | None = None
         self.functions: dict[str, LoadedFunction] = {}
         self.state_machines: dict[str, str] = {}
+        # Logical id -> table name / bus name; "Owner.EventId" -> rule ARN; API logical id -> its server.
+        self.tables: dict[str, str] = {}
+        self.event_buses: dict[str, str] = {}
+        self.event_rules: dict[str, str] = {}
+        self.http_apis: dict[str, LocalHttpApi] = {}
         self.port = 0
         self.endpoint_url = ""
         self.invocations: list[str] = []
@@ -232,6 +264,7 @@ class LocalStack:
         self._added_sys_path: list[str] = []
         self._module_names: list[str] = []
         self._aws_module: Any = None
+        self._event_log = EventLog()
 
     # -- public API
 
@@ -247,6 +280,64 @@ class LocalStack:
         if not self.state_machines:
             raise LocalStackError("the local stack is not started or its template has no state machine")
         return next(iter(self.state_machines.values()))
+
+    @property
+    def api_urls(self) -> dict[str, str]:
+        """HTTP API logical id -> its local base URL (no trailing slash)."""
+        return {logical_id: api.url for logical_id, api in self.http_apis.items()}
+
+    @property
+    def api_url(self) -> str:
+        """http://127.0.0.1:N of the template's HTTP API (the first one, in template order, if several)."""
+        if not self.http_apis:
+            raise LocalStackError("the local stack is not started or its template has no HTTP API")
+        return next(iter(self.http_apis.values())).url
+
+    @property
+    def event_bus_name(self) -> str:
+        """The template's event bus (the first one, if several); "default" when it declares none."""
+        return next(iter(self.event_buses.values()), "default")
+
+    def events(
+        self, bus_name: str | None = None, detail_type: str | None = None, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every event put on any bus since this stack started, oldest first, optionally filtered.
+
+        Each is a dict with `id`, `bus` (name), `source`, `detail-type`, `detail` (parsed JSON), `time`
+        (ISO 8601), `resources`, `account` and `region`. Events put through any running stack's server count
+        (they share moto); calls made under `mock_aws` in this process do not.
+        """
+        return self._event_log.select(bus_name=bus_name, detail_type=detail_type, source=source)
+
+    def wait_for_event(
+        self,
+        detail_type: str | None = None,
+        *,
+        bus_name: str | None = None,
+        source: str | None = None,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        """The first logged event, already there or yet to come, that matches; LocalStackError on timeout."""
+
+        def matches(event: dict[str, Any]) -> bool:
+            return (
+                (bus_name is None or event["bus"] == bus_name)
+                and (detail_type is None or event["detail-type"] == detail_type)
+                and (source is None or event["source"] == source)
+                and (where is None or where(event))
+            )
+
+        event = self._event_log.wait_for(matches, timeout)
+        if event is None:
+            raise LocalStackError(
+                f"no event (detail-type {detail_type!r}, bus {bus_name!r}, source {source!r}) "
+                f"within {timeout:g} s"
+            )
+        return event
+
+    def clear_events(self) -> None:
+        self._event_log.clear()
 
     @property
     def injected_faults(self) -> list[str]:
@@ -291,6 +382,8 @@ class LocalStack:
         # A bad template or a taken port fails here, before anything process-wide changes.
         prepared = self._prepare()
         _check_port_free(self.requested_port)
+        if prepared.http_apis:
+            _check_port_free(self.requested_api_port)
         with LocalStack._lock:
             if not LocalStack._running:
                 LocalStack._install_globals()
@@ -303,6 +396,9 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        for api in self.http_apis.values():
+            api.stop()
+        self.http_apis.clear()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -322,6 +418,9 @@ class LocalStack:
         self._restore_environment()
         self.functions.clear()
         self.state_machines.clear()
+        self.tables.clear()
+        self.event_buses.clear()
+        self.event_rules.clear()
         with LocalStack._lock:
             if self in LocalStack._running:
                 LocalStack._running.remove(self)
@@ -334,12 +433,25 @@ class LocalStack:
         template = SamTemplate.load(self.template_path, self.parameter_overrides)
         specs = template.functions()
         machines = template.state_machines()
+        buses = template.event_buses()
+        rules = template.event_rules()
+        known_buses = {"default", *(bus.name for bus in buses)}
+        for rule in rules:
+            if rule.event_bus_name not in known_buses:
+                raise LocalStackError(
+                    f"{rule.owner_logical_id}.Events.{rule.event_id}: event bus {rule.event_bus_name!r} is "
+                    "neither the default bus nor one the template creates"
+                )
         prepared = _Prepared(
             template=template,
             functions=specs,
             state_machines=machines,
             definitions={machine.logical_id: machine.render_definition() for machine in machines},
             environment=self._merged_function_environment(specs),
+            tables=template.tables(),
+            event_buses=buses,
+            event_rules=rules,
+            http_apis=template.http_apis(),
         )
         self._warn_about_other_stacks(prepared.environment)
         return prepared
@@ -373,17 +485,29 @@ class LocalStack:
         )
         self._add_layers_to_path(specs)
         self._attach_fault_hook()
+        for table in prepared.tables:
+            self.tables[table.logical_id] = self._create_table(table)
+        for bus in prepared.event_buses:
+            self.event_buses[bus.logical_id] = self._create_event_bus(bus)
         for spec in specs:
             self.functions[spec.name] = self._load_function(spec)
         for machine in machines:
             self.state_machines[machine.logical_id] = self._create_state_machine(
                 machine, prepared.definitions[machine.logical_id]
             )
+        for rule in prepared.event_rules:
+            self.event_rules[f"{rule.owner_logical_id}.{rule.event_id}"] = self._create_event_rule(rule)
+        for index, api in enumerate(prepared.http_apis):
+            port = self.requested_api_port if index == 0 else 0
+            self.http_apis[api.logical_id] = LocalHttpApi(api, self._invoke_for_http, port=port).start()
         logger.info(
-            "Local stack on %s: %d functions, state machines %s",
+            "Local stack on %s: %d functions, state machines %s, tables %s, buses %s, APIs %s",
             self.endpoint_url,
             len(self.functions),
             ", ".join(self.state_machines) or "none",
+            ", ".join(self.tables.values()) or "none",
+            ", ".join(self.event_buses.values()) or "none",
+            ", ".join(f"{name} {url}" for name, url in self.api_urls.items()) or "none",
         )
 
     def _warn_about_other_stacks(self, environment: Mapping[str, str]) -> None:
@@ -455,6 +579,8 @@ class LocalStack:
     def _install_patches(cls) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.core.authorization import ActionAuthenticatorMixin
+        from moto.events.models import EventsBackend, Rule
+        from moto.events.responses import EventsHandler
         from moto.iam.models import IAMBackend
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
@@ -516,6 +642,57 @@ class LocalStack:
                 env.program_state_event.wait(min(wait_seconds, FAST_WAIT_SECONDS))
 
         patches.set(WaitFunction, "_wait_interval", wait_interval)
+
+        # EventBridge: state machine and Lambda targets (moto raises NotImplementedError for both).
+        original_send_to_targets = Rule.send_to_targets
+
+        def send_to_targets(rule: Any, event: Any, transform_input: bool = True) -> None:
+            cls._send_to_targets(rule, event, transform_input, original_send_to_targets)
+
+        patches.set(Rule, "send_to_targets", send_to_targets)
+
+        # EventBridge: the event log, for PutEvents requests that reach a running stack's server.
+        original_backend_put_events = EventsBackend.put_events
+        original_handler_put_events = EventsHandler.put_events
+
+        def backend_put_events(backend: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            entries: list[dict[str, Any]] = original_backend_put_events(backend, events)
+            if getattr(_put_events_request, "logged", False):
+                cls._log_events(backend, events, entries)
+            return entries
+
+        def handler_put_events(handler: Any) -> Any:
+            previous = getattr(_put_events_request, "logged", False)
+            _put_events_request.logged = cls._is_stack_host(str(handler.headers.get("Host") or ""))
+            try:
+                return original_handler_put_events(handler)
+            finally:
+                _put_events_request.logged = previous
+
+        patches.set(EventsBackend, "put_events", backend_put_events)
+        patches.set(EventsHandler, "put_events", handler_put_events)
+
+        # DynamoDB: moto checks a ConditionExpression and writes without a lock, so two threads of the
+        # server could both win one conditional write. DynamoDB makes each write atomic; so must we, or
+        # the registry's claims and the bucket leases would prove nothing locally.
+        from moto.dynamodb.models import DynamoDBBackend
+
+        for name in (
+            "put_item",
+            "update_item",
+            "delete_item",
+            "transact_write_items",
+            "get_item",
+            "query",
+            "scan",
+        ):
+            original = getattr(DynamoDBBackend, name)
+
+            def atomic(backend: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                with _DYNAMODB_LOCK:
+                    return _original(backend, *args, **kwargs)
+
+            patches.set(DynamoDBBackend, name, atomic)
 
     def _set_environment(self, values: Mapping[str, str], unset: Sequence[str] = ()) -> None:
         for key in (*values, *unset):
@@ -587,7 +764,163 @@ class LocalStack:
         )
         return str(response["stateMachineArn"])
 
+    def _create_table(self, table: TableSpec) -> str:
+        dynamodb = self.client("dynamodb")
+        kept = False
+        try:
+            dynamodb.create_table(**table.create_arguments)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceInUseException":
+                raise LocalStackError(
+                    f"{table.logical_id}: cannot create table {table.name}: {error}"
+                ) from error
+            # moto's data outlives a stack: another stack (or an earlier one) of this process made it.
+            logger.info("%s: table %s already exists; kept as it is", table.logical_id, table.name)
+            kept = True
+        try:
+            if table.ttl_attribute is not None:
+                dynamodb.update_time_to_live(
+                    TableName=table.name,
+                    TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
+                )
+            if table.point_in_time_recovery:
+                dynamodb.update_continuous_backups(
+                    TableName=table.name,
+                    PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+                )
+        except ClientError as error:
+            # A kept table may have TTL enabled already (ValidationException): nothing to change then.
+            if not (kept and error.response["Error"]["Code"] == "ValidationException"):
+                raise LocalStackError(
+                    f"{table.logical_id}: cannot configure table {table.name}: {error}"
+                ) from error
+        return table.name
+
+    def _create_event_bus(self, bus: EventBusSpec) -> str:
+        try:
+            self.client("events").create_event_bus(Name=bus.name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                raise LocalStackError(
+                    f"{bus.logical_id}: cannot create event bus {bus.name}: {error}"
+                ) from error
+        return bus.name
+
+    def _create_event_rule(self, rule: EventRuleSpec) -> str:
+        events = self.client("events")
+        where = f"{rule.owner_logical_id}.Events.{rule.event_id}"
+        try:
+            arn = events.put_rule(
+                Name=rule.name,
+                EventBusName=rule.event_bus_name,
+                EventPattern=json.dumps(rule.pattern),
+                State=rule.state,
+            )["RuleArn"]
+            events.put_targets(Rule=rule.name, EventBusName=rule.event_bus_name, Targets=[dict(rule.target)])
+        except ClientError as error:
+            raise LocalStackError(f"{where}: cannot create rule {rule.name}: {error}") from error
+        return str(arn)
+
     # -- what the patches call
+
+    @classmethod
+    def _is_stack_host(cls, host: str) -> bool:
+        with cls._lock:
+            ports = {stack.port for stack in cls._running if stack.port}
+        return any(host.endswith(f":{port}") for port in ports)
+
+    @classmethod
+    def _log_events(
+        cls, backend: Any, events: Sequence[Mapping[str, Any]], entries: Sequence[Mapping[str, Any]]
+    ) -> None:
+        with cls._lock:
+            stacks = list(cls._running)
+        for event, entry in zip(events, entries, strict=False):
+            if "EventId" not in entry:
+                continue
+            record = log_entry(
+                event,
+                str(entry["EventId"]),
+                backend._normalize_event_bus_arn(event.get("EventBusName")),
+                backend.account_id,
+                backend.region_name,
+            )
+            for stack in stacks:
+                stack._event_log.append(record)
+
+    @classmethod
+    def _send_to_targets(
+        cls, rule: Any, event: Any, transform_input: bool, original: Callable[..., None]
+    ) -> None:
+        """moto's Rule.send_to_targets, plus `states` and `lambda` targets, `Input`/`InputPath` for SQS
+        targets (moto ignores both), and disabled rules stay quiet."""
+        if rule.state == "DISABLED":
+            return
+        ours = [target for target in rule.targets if _delivered_here(target)]
+        if len(ours) < len(rule.targets):
+            # A shallow copy: moto's code for the other targets runs on a rule that has only them.
+            others = copy.copy(rule)
+            others.targets = [target for target in rule.targets if target not in ours]
+            original(others, event, transform_input)
+        if not ours or not rule.event_pattern.matches_event(event):
+            return
+        for target in ours:
+            cls._deliver(rule, target, event)
+
+    @classmethod
+    def _deliver(cls, rule: Any, target: Mapping[str, Any], event: Any) -> None:
+        """EventBridge's invocation of a state machine (StartExecution) or a function (asynchronous Invoke).
+
+        Like EventBridge, a failed delivery never fails PutEvents: it is logged as a warning.
+        """
+        arn = str(target["Arn"])
+        where = f"rule {rule.name} target {target.get('Id')}"
+        try:
+            text = target_input(target, event, rule.name, rule.arn)
+        except (InputPathError, LookupError) as error:
+            logger.warning("%s: nothing delivered: %s", where, error)
+            return
+        if _arn_service(arn) == "states":
+            from moto.stepfunctions.responses import get_backend
+
+            _, _, _, region, account, *_ = arn.split(":")
+            try:
+                json.loads(text)
+                execution = get_backend(account, region).start_execution(arn, str(uuid.uuid4()), text)
+            except Exception as error:  # what EventBridge would count as a failed invocation
+                logger.warning("%s: cannot start an execution of %s: %s", where, arn, error)
+                return
+            logger.info("%s: started %s", where, execution.execution_arn)
+            return
+        if _arn_service(arn) == "sqs":
+            from moto.sqs import sqs_backends
+
+            _, _, _, region, account, queue = arn.split(":", 5)
+            group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
+            try:
+                sqs_backends[account][region].send_message(
+                    queue_name=queue, message_body=text, group_id=group_id
+                )
+            except Exception as error:
+                logger.warning("%s: cannot send to %s: %s", where, arn, error)
+            return
+        try:
+            cls._dispatch_invoke(arn, None, text.encode("utf-8"), {"X-Amz-Invocation-Type": "Event"}, {})
+        except Exception as error:
+            logger.warning("%s: cannot invoke %s: %s", where, arn, error)
+
+    def _invoke_for_http(self, function_name: str, event: dict[str, Any]) -> tuple[bool, Any]:
+        """The HTTP API's integration: a synchronous invocation, the function's result or its error type."""
+        loaded = self.functions.get(function_name)
+        if loaded is None:
+            return False, "ResourceNotFoundException"
+        response_headers: dict[str, str] = {}
+        payload = json.loads(
+            self._run_handler(loaded, "$LATEST", json.dumps(event).encode(), response_headers)
+        )
+        if response_headers.get("x-amz-function-error"):
+            return False, payload.get("errorType") if isinstance(payload, dict) else "Unhandled"
+        return True, payload
 
     @classmethod
     def _dispatch_invoke(
@@ -629,25 +962,26 @@ class LocalStack:
     def _run_handler(self, loaded: LoadedFunction, version: str, body: Any, response_headers: Any) -> bytes:
         spec = loaded.spec
         self.invocations.append(spec.name)
-        context = LambdaContext(
-            function_name=spec.name,
-            function_version=version,
-            invoked_function_arn=spec.arn if version == "$LATEST" else f"{spec.arn}:{version}",
-            memory_limit_in_mb=spec.memory_size,
-            timeout_seconds=spec.timeout,
-        )
         raw = body.decode("utf-8") if isinstance(body, bytes) else (body or "")
         try:
             event = json.loads(raw) if raw else {}
         except json.JSONDecodeError as error:
             return self._unhandled(spec, response_headers, error, "Runtime.UnmarshalError")
-        started = time.perf_counter()
-        try:
-            result = loaded.handler(event, context)
-        except Exception as error:
-            return self._unhandled(spec, response_headers, error)
-        finally:
-            logger.debug("%s ran in %.0f ms", spec.name, (time.perf_counter() - started) * 1000)
+        with loaded.lock:
+            context = LambdaContext(
+                function_name=spec.name,
+                function_version=version,
+                invoked_function_arn=spec.arn if version == "$LATEST" else f"{spec.arn}:{version}",
+                memory_limit_in_mb=spec.memory_size,
+                timeout_seconds=spec.timeout,
+            )
+            started = time.perf_counter()
+            try:
+                result = loaded.handler(event, context)
+            except Exception as error:
+                return self._unhandled(spec, response_headers, error)
+            finally:
+                logger.debug("%s ran in %.0f ms", spec.name, (time.perf_counter() - started) * 1000)
         try:
             return json.dumps(result).encode("utf-8")
         except (TypeError, ValueError) as error:
@@ -692,6 +1026,19 @@ class LocalStack:
         )
         iam_request.check_signature()
         iam_request.check_action_permitted(resource)
+
+
+def _arn_service(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 2 and parts[0] == "arn" else ""
+
+
+def _delivered_here(target: Mapping[str, Any]) -> bool:
+    """Targets the local stack delivers itself; moto keeps the rest (logs, archives, buses, plain SQS)."""
+    service = _arn_service(str(target["Arn"]))
+    return service in ("states", "lambda") or (
+        service == "sqs" and ("Input" in target or "InputPath" in target)
+    )
 
 
 @contextmanager

@@ -6,6 +6,7 @@ Only what the local stack uses is resolved, and lazily, so an intrinsic that can
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -25,6 +26,15 @@ _SAM_FUNCTION_DEFAULT_TIMEOUT: Final = 3
 _SAM_FUNCTION_DEFAULT_MEMORY: Final = 128
 
 _SUB_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+# SAM's implicit API for HttpApi events that name no ApiId.
+IMPLICIT_HTTP_API: Final = "ServerlessHttpApi"
+_API_TYPES: Final = (
+    "AWS::Serverless::HttpApi",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::Serverless::Api",
+    "AWS::ApiGateway::RestApi",
+)
 
 
 class TemplateError(ValueError):
@@ -76,7 +86,8 @@ CloudFormationLoader.add_multi_constructor("!", _construct_short_tag)
 
 def load_yaml(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as stream:
-        document = yaml.load(stream, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+        # CloudFormationLoader is a SafeLoader subclass: no arbitrary objects.
+        document = yaml.load(stream, Loader=CloudFormationLoader)  # noqa: S506  # nosec B506
     if not isinstance(document, dict):
         raise TemplateError(f"{path}: not a CloudFormation template (top level is not a mapping)")
     return document
@@ -158,12 +169,98 @@ class StateMachineSpec:
         return rendered
 
 
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table: CreateTable's arguments, then its TTL and point-in-time recovery settings."""
+
+    logical_id: str
+    name: str
+    create_arguments: Mapping[str, Any]
+    ttl_attribute: str | None = None
+    point_in_time_recovery: bool = False
+
+    @property
+    def arn(self) -> str:
+        return table_arn(self.name)
+
+
+@dataclass(frozen=True)
+class EventBusSpec:
+    logical_id: str
+    name: str
+
+    @property
+    def arn(self) -> str:
+        return event_bus_arn(self.name)
+
+
+@dataclass(frozen=True)
+class EventRuleSpec:
+    """A rule made from an `EventBridgeRule` event source of a state machine or function, with its target."""
+
+    owner_logical_id: str
+    event_id: str
+    name: str
+    event_bus_name: str
+    pattern: Mapping[str, Any]
+    state: str
+    # PutTargets' target: Id, Arn, RoleArn and at most one of Input, InputPath, InputTransformer.
+    target: Mapping[str, Any]
+
+
+HTTP_METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
+DEFAULT_ROUTE: Final = "$default"
+
+
+@dataclass(frozen=True)
+class HttpRouteSpec:
+    """One `HttpApi` event of a function: `METHOD /path` (or `$default`) of one API."""
+
+    function_logical_id: str
+    event_id: str
+    # None for the $default route.
+    method: str | None
+    path: str | None
+    iam_auth: bool = False
+
+    @property
+    def route_key(self) -> str:
+        return DEFAULT_ROUTE if self.method is None else f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class HttpApiSpec:
+    logical_id: str
+    api_id: str
+    stage_name: str
+    routes: tuple[HttpRouteSpec, ...]
+
+
 def function_arn(name: str) -> str:
     return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
 
 
 def state_machine_arn(name: str) -> str:
     return f"arn:{PARTITION}:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
+
+
+def table_arn(name: str) -> str:
+    return f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+
+
+def event_bus_arn(name: str) -> str:
+    return f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:event-bus/{name}"
+
+
+def api_id(logical_id: str) -> str:
+    """A stable, API Gateway-shaped id (10 lowercase letters and digits) for an API of the local stack."""
+    number = int.from_bytes(hashlib.sha256(f"{STACK_NAME}/{logical_id}".encode()).digest()[:8], "big")
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    digits = []
+    for _ in range(10):
+        number, digit = divmod(number, 36)
+        digits.append(alphabet[digit])
+    return "".join(digits)
 
 
 def render_definition(text: str, substitutions: Mapping[str, str], *, where: str = "definition") -> str:
@@ -412,6 +509,8 @@ class SamTemplate:
             )
         if name in self.resources:
             return self._resource_ref(name, where)
+        if name == IMPLICIT_HTTP_API and self._uses_implicit_http_api():
+            return api_id(name)
         raise TemplateError(f"{where}: Ref to {name!r}, which is neither a parameter nor a resource")
 
     def _resource_type(self, logical_id: str) -> str:
@@ -449,6 +548,12 @@ class SamTemplate:
             return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{logical_id}"
         if resource_type in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
             return self._named(logical_id, "TableName", logical_id)
+        if resource_type == "AWS::Events::EventBus":
+            return self._named(logical_id, "Name", logical_id)
+        if resource_type == "AWS::Events::Rule":
+            return self._named(logical_id, "Name", logical_id)
+        if resource_type in _API_TYPES:
+            return api_id(logical_id)
         # Roles, users, rules, APIs...: the physical name is what Ref returns, and locally that is the id.
         return logical_id
 
@@ -474,6 +579,12 @@ class SamTemplate:
             return logical_id
         if resource_type == "AWS::SQS::Queue" and attribute == "QueueUrl":
             return self._resource_ref(logical_id, where)
+        if resource_type == "AWS::Events::EventBus" and attribute == "Name":
+            return self._resource_ref(logical_id, where)
+        if resource_type in _API_TYPES and attribute in ("ApiId", "RootResourceId"):
+            return api_id(logical_id)
+        if resource_type in _API_TYPES and attribute == "ApiEndpoint":
+            return f"https://{api_id(logical_id)}.execute-api.{REGION}.amazonaws.com"
         raise TemplateError(
             f"{where}: GetAtt {logical_id}.{attribute} ({resource_type}) is not known to the local stack"
         )
@@ -495,8 +606,9 @@ class SamTemplate:
         if resource_type == "AWS::SQS::Queue":
             return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT_ID}:{logical_id}"
         if resource_type in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
-            name = self._resource_ref(logical_id, logical_id)
-            return f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+            return table_arn(self._resource_ref(logical_id, logical_id))
+        if resource_type == "AWS::Events::EventBus":
+            return event_bus_arn(self._resource_ref(logical_id, logical_id))
         if resource_type in ("AWS::SNS::Topic", "AWS::SecretsManager::Secret"):
             return self._resource_ref(logical_id, logical_id)
         if resource_type in ("AWS::Events::Rule",):
@@ -554,6 +666,7 @@ class SamTemplate:
     def functions(self) -> list[FunctionSpec]:
         globals_function = dict((self.document.get("Globals") or {}).get("Function") or {})
         specs = []
+        missing: list[str] = []
         for logical_id, resource in self._of_type("AWS::Serverless::Function"):
             properties = _deep_merge_globals(globals_function, dict(resource.get("Properties") or {}))
             where = f"Resources.{logical_id}.Properties"
@@ -587,8 +700,14 @@ class SamTemplate:
                 runtime=self.resolve(properties.get("Runtime"), f"{where}.Runtime"),
             )
             if not spec.handler_path.is_file():
-                raise TemplateError(f"{where}: handler module {spec.handler_path} does not exist")
+                missing.append(
+                    f"{where}: handler module {spec.handler_path} does not exist "
+                    f"(CodeUri {properties.get('CodeUri')!r}, Handler {handler!r})"
+                )
             specs.append(spec)
+        if missing:
+            # All of them at once: a template ahead of its functions names every one that is not there yet.
+            raise TemplateError("; ".join(missing))
         return specs
 
     def _layers(self, layers: Any, where: str) -> tuple[list[Path], list[str]]:
@@ -647,3 +766,292 @@ class SamTemplate:
                 )
             )
         return specs
+
+    # -- tables, event buses and rules, HTTP APIs
+
+    def tables(self) -> list[TableSpec]:
+        specs = []
+        for logical_id, resource in self._of_type("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
+            where = f"Resources.{logical_id}.Properties"
+            properties = self.resolve(resource.get("Properties") or {}, where)
+            name = self._resource_ref(logical_id, where)
+            if resource["Type"] == "AWS::Serverless::SimpleTable":
+                specs.append(_simple_table_spec(logical_id, name, properties))
+            else:
+                specs.append(_table_spec(logical_id, name, properties, where))
+        return specs
+
+    def event_buses(self) -> list[EventBusSpec]:
+        return [
+            EventBusSpec(logical_id=logical_id, name=self._resource_ref(logical_id, logical_id))
+            for logical_id, _ in self._of_type("AWS::Events::EventBus")
+        ]
+
+    def event_rules(self) -> list[EventRuleSpec]:
+        """A rule per `EventBridgeRule` (or `CloudWatchEvent`) event of a state machine or function."""
+        rules = []
+        owners = self._of_type(
+            "AWS::Serverless::StateMachine", "AWS::Serverless::Function", "AWS::Lambda::Function"
+        )
+        for logical_id, resource in owners:
+            is_machine = resource["Type"] == "AWS::Serverless::StateMachine"
+            target_arn = (
+                state_machine_arn(self.state_machine_name(logical_id))
+                if is_machine
+                else function_arn(logical_id)
+            )
+            events = (resource.get("Properties") or {}).get("Events") or {}
+            for event_id, event in events.items():
+                if not isinstance(event, dict) or event.get("Type") not in (
+                    "EventBridgeRule",
+                    "CloudWatchEvent",
+                ):
+                    continue
+                where = f"Resources.{logical_id}.Properties.Events.{event_id}.Properties"
+                rules.append(
+                    self._event_rule(logical_id, event_id, target_arn, event.get("Properties") or {}, where)
+                )
+        return rules
+
+    def _event_rule(
+        self, owner: str, event_id: str, target_arn: str, raw: Mapping[str, Any], where: str
+    ) -> EventRuleSpec:
+        properties = self.resolve(dict(raw), where)
+        pattern = properties.get("Pattern")
+        if not isinstance(pattern, dict) or not pattern:
+            raise TemplateError(f"{where}.Pattern: an EventBridgeRule needs a non-empty event pattern")
+        inputs = [key for key in ("Input", "InputPath", "InputTransformer") if key in properties]
+        if len(inputs) > 1:
+            raise TemplateError(f"{where}: at most one of {', '.join(inputs)}")
+        bus = properties.get("EventBusName")
+        bus_name = "default" if bus is None else _as_cfn_string(bus, f"{where}.EventBusName").split("/")[-1]
+        # SAM names the rule <Owner><EventId>; the target's Id must stay within 64 characters.
+        rule_name = _as_cfn_string(properties.get("RuleName") or f"{owner}{event_id}", f"{where}.RuleName")
+        is_machine = ":states:" in target_arn
+        default_target_id = f"{event_id}{'StepFunctions' if is_machine else 'Lambda'}Target"
+        target: dict[str, Any] = {
+            "Id": _as_cfn_string(
+                (properties.get("Target") or {}).get("Id") or default_target_id, f"{where}.Target.Id"
+            )[:64],
+            "Arn": target_arn,
+        }
+        if is_machine:
+            target["RoleArn"] = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{owner}{event_id}Role"
+        if "Input" in properties:
+            text = _as_cfn_string(properties["Input"], f"{where}.Input")
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as error:
+                raise TemplateError(f"{where}.Input: not valid JSON: {error}") from error
+            target["Input"] = text
+        if "InputPath" in properties:
+            target["InputPath"] = _as_cfn_string(properties["InputPath"], f"{where}.InputPath")
+        if "InputTransformer" in properties:
+            transformer = properties["InputTransformer"]
+            if not isinstance(transformer, dict) or "InputTemplate" not in transformer:
+                raise TemplateError(f"{where}.InputTransformer: needs InputTemplate (and InputPathsMap)")
+            target["InputTransformer"] = {
+                "InputPathsMap": dict(transformer.get("InputPathsMap") or {}),
+                "InputTemplate": _as_cfn_string(transformer["InputTemplate"], f"{where}.InputTemplate"),
+            }
+        state = _as_cfn_string(properties.get("State", "ENABLED"), f"{where}.State")
+        if properties.get("Enabled") is False:
+            state = "DISABLED"
+        return EventRuleSpec(
+            owner_logical_id=owner,
+            event_id=event_id,
+            name=rule_name[:64],
+            event_bus_name=bus_name,
+            pattern=pattern,
+            state=state,
+            target=target,
+        )
+
+    def _uses_implicit_http_api(self) -> bool:
+        for _, resource in self._of_type("AWS::Serverless::Function"):
+            for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+                if (
+                    isinstance(event, dict)
+                    and event.get("Type") == "HttpApi"
+                    and "ApiId" not in (event.get("Properties") or {})
+                ):
+                    return True
+        return False
+
+    def _http_api_of(self, node: Any, where: str) -> str:
+        """The logical id of the AWS::Serverless::HttpApi an HttpApi event's ApiId points to."""
+        if node is None:
+            return IMPLICIT_HTTP_API
+        if isinstance(node, dict) and set(node) == {"Ref"} and node["Ref"] in self.resources:
+            logical_id = str(node["Ref"])
+        else:
+            resolved = self.resolve_string(node, where)
+            by_id = {api_id(logical_id): logical_id for logical_id in self.resources}
+            if resolved not in by_id:
+                raise TemplateError(f"{where}: ApiId {resolved!r} is not an HttpApi of this template")
+            logical_id = by_id[resolved]
+        if self._resource_type(logical_id) != "AWS::Serverless::HttpApi":
+            raise TemplateError(f"{where}: {logical_id} is not an AWS::Serverless::HttpApi")
+        return logical_id
+
+    def http_apis(self) -> list[HttpApiSpec]:
+        """Every AWS::Serverless::HttpApi (and SAM's implicit one) with the routes of its functions."""
+        routes: dict[str, list[HttpRouteSpec]] = {}
+        for logical_id, resource in self._of_type("AWS::Serverless::Function"):
+            events = (resource.get("Properties") or {}).get("Events") or {}
+            for event_id, event in events.items():
+                if not isinstance(event, dict) or event.get("Type") != "HttpApi":
+                    continue
+                where = f"Resources.{logical_id}.Properties.Events.{event_id}.Properties"
+                raw = dict(event.get("Properties") or {})
+                api = self._http_api_of(raw.get("ApiId"), f"{where}.ApiId")
+                routes.setdefault(api, []).append(self._http_route(logical_id, event_id, api, raw, where))
+        apis = [logical_id for logical_id, _ in self._of_type("AWS::Serverless::HttpApi")]
+        if IMPLICIT_HTTP_API in routes and IMPLICIT_HTTP_API not in apis:
+            apis.append(IMPLICIT_HTTP_API)
+        specs = []
+        for logical_id in apis:
+            api_routes = routes.get(logical_id, [])
+            seen: dict[str, str] = {}
+            for route in api_routes:
+                if route.route_key in seen:
+                    raise TemplateError(
+                        f"{logical_id}: route {route.route_key!r} is declared by both "
+                        f"{seen[route.route_key]} and {route.function_logical_id}.{route.event_id}"
+                    )
+                seen[route.route_key] = f"{route.function_logical_id}.{route.event_id}"
+            stage = (
+                "$default"
+                if logical_id not in self.resources
+                else self._named(logical_id, "StageName", "$default")
+            )
+            specs.append(
+                HttpApiSpec(
+                    logical_id=logical_id,
+                    api_id=api_id(logical_id),
+                    stage_name=stage,
+                    routes=tuple(api_routes),
+                )
+            )
+        return specs
+
+    def _api_default_iam(self, api: str) -> bool:
+        if api not in self.resources:
+            return False
+        auth = self._property(api, "Auth") or {}
+        return isinstance(auth, dict) and auth.get("DefaultAuthorizer") == "AWS_IAM"
+
+    def _http_route(
+        self, function: str, event_id: str, api: str, raw: Mapping[str, Any], where: str
+    ) -> HttpRouteSpec:
+        properties = self.resolve({key: value for key, value in raw.items() if key != "ApiId"}, where)
+        version = str(properties.get("PayloadFormatVersion", "2.0"))
+        if version != "2.0":
+            raise TemplateError(f"{where}.PayloadFormatVersion: only 2.0 is emulated locally, not {version}")
+        method = properties.get("Method")
+        path = properties.get("Path")
+        if method is None and path is None:
+            return HttpRouteSpec(function_logical_id=function, event_id=event_id, method=None, path=None)
+        if method is None or path is None:
+            raise TemplateError(f"{where}: give both Method and Path, or neither (the $default route)")
+        method = _as_cfn_string(method, f"{where}.Method").upper()
+        if method not in HTTP_METHODS:
+            raise TemplateError(f"{where}.Method: {method!r} is not an HTTP method API Gateway routes")
+        path = _as_cfn_string(path, f"{where}.Path")
+        _check_route_path(path, f"{where}.Path")
+        authorizer = (properties.get("Auth") or {}).get("Authorizer")
+        iam = self._api_default_iam(api) if authorizer is None else authorizer == "AWS_IAM"
+        return HttpRouteSpec(
+            function_logical_id=function, event_id=event_id, method=method, path=path, iam_auth=iam
+        )
+
+
+_ROUTE_SEGMENT = re.compile(r"\{[A-Za-z0-9_.-]+\+?\}|[^{}]*")
+
+
+def _check_route_path(path: str, where: str) -> None:
+    if not path.startswith("/"):
+        raise TemplateError(f"{where}: {path!r} must start with /")
+    segments = path.split("/")[1:]
+    for index, segment in enumerate(segments):
+        if not _ROUTE_SEGMENT.fullmatch(segment):
+            raise TemplateError(f"{where}: {path!r}: a segment is either literal or one {{parameter}}")
+        if segment.endswith("+}") and index != len(segments) - 1:
+            raise TemplateError(f"{where}: {path!r}: a greedy {{name+}} must be the last segment")
+
+
+_SIMPLE_TABLE_TYPES: Final = {"String": "S", "Number": "N", "Binary": "B"}
+
+
+def _table_spec(logical_id: str, name: str, properties: Mapping[str, Any], where: str) -> TableSpec:
+    for required in ("KeySchema", "AttributeDefinitions"):
+        if not properties.get(required):
+            raise TemplateError(f"{where}.{required} is required")
+    arguments: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": properties["KeySchema"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "BillingMode": properties.get("BillingMode", "PROVISIONED"),
+    }
+    if arguments["BillingMode"] == "PROVISIONED" and "ProvisionedThroughput" not in properties:
+        raise TemplateError(f"{where}.ProvisionedThroughput is required with BillingMode PROVISIONED")
+    for key in (
+        "ProvisionedThroughput",
+        "LocalSecondaryIndexes",
+        "TableClass",
+        "DeletionProtectionEnabled",
+        "OnDemandThroughput",
+        "Tags",
+    ):
+        if key in properties:
+            arguments[key] = properties[key]
+    if "GlobalSecondaryIndexes" in properties:
+        # ContributorInsightsSpecification is CloudFormation-only.
+        arguments["GlobalSecondaryIndexes"] = [
+            {key: value for key, value in index.items() if key != "ContributorInsightsSpecification"}
+            for index in properties["GlobalSecondaryIndexes"]
+        ]
+    stream = properties.get("StreamSpecification")
+    if stream:
+        arguments["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    sse = properties.get("SSESpecification")
+    if sse:
+        arguments["SSESpecification"] = {
+            key: value
+            for key, value in (
+                ("Enabled", sse.get("SSEEnabled")),
+                ("SSEType", sse.get("SSEType")),
+                ("KMSMasterKeyId", sse.get("KMSMasterKeyId")),
+            )
+            if value is not None
+        }
+    ttl = properties.get("TimeToLiveSpecification") or {}
+    pitr = properties.get("PointInTimeRecoverySpecification") or {}
+    return TableSpec(
+        logical_id=logical_id,
+        name=name,
+        create_arguments=arguments,
+        ttl_attribute=str(ttl["AttributeName"]) if ttl.get("Enabled") and ttl.get("AttributeName") else None,
+        point_in_time_recovery=bool(pitr.get("PointInTimeRecoveryEnabled")),
+    )
+
+
+def _simple_table_spec(logical_id: str, name: str, properties: Mapping[str, Any]) -> TableSpec:
+    key = properties.get("PrimaryKey") or {"Name": "id", "Type": "String"}
+    key_type = _SIMPLE_TABLE_TYPES.get(str(key.get("Type", "String")), "S")
+    arguments: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": key["Name"], "AttributeType": key_type}],
+    }
+    if properties.get("ProvisionedThroughput"):
+        arguments["BillingMode"] = "PROVISIONED"
+        arguments["ProvisionedThroughput"] = properties["ProvisionedThroughput"]
+    else:
+        arguments["BillingMode"] = "PAY_PER_REQUEST"
+    if properties.get("Tags"):
+        arguments["Tags"] = [{"Key": k, "Value": str(v)} for k, v in properties["Tags"].items()]
+    sse = properties.get("SSESpecification")
+    if sse:
+        arguments["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled"))}
+    return TableSpec(logical_id=logical_id, name=name, create_arguments=arguments)

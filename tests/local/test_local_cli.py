@@ -11,6 +11,8 @@ import struct
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,10 +20,28 @@ from pathlib import Path
 import boto3
 import pytest
 
-from provisioner_local.cli import ExecutionTrace, build_parser, tiny_png
+from provisioner_local.cli import ExecutionTrace, build_parser, main, tiny_png
+from provisioner_local.template import SamTemplate, TemplateError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
+FRONT_DOORS = Path(__file__).parent / "fixtures" / "front_doors.yaml"
+ONBOARD_API = Path(__file__).parent / "fixtures" / "onboard_api.yaml"
+READY_KEYS = {"aws_endpoint", "region", "state_machine_arn", "state_machines", "api_url", "event_bus_name"}
+
+
+def _project_problem() -> str | None:
+    """Why the project's own template cannot run yet (a handler still being written, say), or None."""
+    if not (REPO_ROOT / "template.yaml").exists() or not (REPO_ROOT / "functions").is_dir():
+        return "the project's template and functions are not there yet"
+    try:
+        SamTemplate.load(REPO_ROOT / "template.yaml").functions()
+    except TemplateError as error:
+        return f"the project's template cannot run yet: {error}"
+    return None
+
+
+needs_project = pytest.mark.skipif(_project_problem() is not None, reason=str(_project_problem()))
 
 
 def _command(*args: str) -> list[str]:
@@ -43,9 +63,12 @@ def _read_line(stream, timeout: float) -> str:
 # --- serve
 
 
-def test_serve_prints_one_json_line_serves_and_stops_on_sigterm():
-    # The project's template when it is there (the real thing), else the fixture.
-    extra = [] if (REPO_ROOT / "template.yaml").exists() else ["--template", str(FIXTURE_TEMPLATE)]
+@pytest.mark.parametrize(
+    "template",
+    [pytest.param(FRONT_DOORS, id="fixture"), pytest.param(None, id="project", marks=needs_project)],
+)
+def test_serve_prints_one_json_line_serves_and_stops_on_sigterm(template):
+    extra = [] if template is None else ["--template", str(template)]
     process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
         _command("serve", "--port", "0", *extra),
         stdout=subprocess.PIPE,
@@ -56,9 +79,15 @@ def test_serve_prints_one_json_line_serves_and_stops_on_sigterm():
     )
     try:
         ready = json.loads(_read_line(process.stdout, timeout=30))
-        assert set(ready) == {"aws_endpoint", "region", "state_machine_arn"}
+        assert set(ready) == READY_KEYS
         assert ready["aws_endpoint"].startswith("http://127.0.0.1:")
         assert ready["region"] == "us-east-1"
+        assert ready["state_machine_arn"] in ready["state_machines"].values()
+        assert ready["api_url"].startswith("http://127.0.0.1:")
+        assert not ready["api_url"].endswith("/")
+        assert ready["api_url"] != ready["aws_endpoint"]
+        if template is None:
+            assert ready["state_machine_arn"] == ready["state_machines"]["OnboardConnectionStateMachine"]
 
         def client(service):
             return boto3.client(
@@ -72,7 +101,13 @@ def test_serve_prints_one_json_line_serves_and_stops_on_sigterm():
         client("s3").create_bucket(Bucket="served-bucket")
         assert [bucket["Name"] for bucket in client("s3").list_buckets()["Buckets"]] == ["served-bucket"]
         machines = client("stepfunctions").list_state_machines()["stateMachines"]
-        assert ready["state_machine_arn"] in {machine["stateMachineArn"] for machine in machines}
+        assert set(ready["state_machines"].values()) <= {machine["stateMachineArn"] for machine in machines}
+        buses = client("events").list_event_buses()["EventBuses"]
+        assert ready["event_bus_name"] in {bus["Name"] for bus in buses}
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(ready["api_url"] + "/no/such/route", timeout=10)  # noqa: S310 - loopback
+        assert raised.value.code == 404
+        assert json.loads(raised.value.read()) == {"message": "Not Found"}
     finally:
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=20)
@@ -106,12 +141,6 @@ def test_parameter_overrides_parse_as_pairs():
 # --- onboard (the real template and functions)
 
 
-needs_project = pytest.mark.skipif(
-    not (REPO_ROOT / "template.yaml").exists() or not (REPO_ROOT / "functions").is_dir(),
-    reason="the project's template and functions are not there yet",
-)
-
-
 def _onboard(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
         _command("onboard", *args), capture_output=True, text=True, timeout=90, check=False, cwd=REPO_ROOT
@@ -142,6 +171,52 @@ def test_onboard_with_a_fault_fails_and_explains_the_rollback():
     assert "Issue access key" in result.stdout
     assert "InjectedFault" in result.stdout
     assert "Cause:" in result.stdout
+
+
+# --- onboard through the HTTP API (a fixture API with the project's contract)
+
+
+def _onboard_in_process(capsys, *args: str) -> tuple[int, str]:
+    code = main(["onboard", "--template", str(ONBOARD_API), *args])
+    return code, capsys.readouterr().out
+
+
+def test_onboard_posts_traces_and_prints_the_active_record(capsys):
+    code, out = _onboard_in_process(capsys)
+
+    assert code == 0, out
+    assert "POST http://127.0.0.1:" in out
+    assert "202 PROVISIONING: connection demo-images-" in out
+    assert "Record outcome" in out
+    assert "Onboarding succeeded. Registry record:" in out
+    record = json.loads(out.split("Registry record:\n", 1)[1].split("\n}\n", 1)[0] + "\n}")
+    assert record["status"] == "ACTIVE"
+    assert record["connection_id"].startswith("demo-images-")
+    assert "secretsmanager get-secret-value --secret-id" in out
+
+
+def test_onboard_failure_prints_the_record_and_the_executions_error(capsys):
+    code, out = _onboard_in_process(capsys, "--connection-name", "Doomed")
+
+    assert code == 1, out
+    assert "Onboarding FAILED; registry status FAILED" in out
+    assert "Execution FAILED: DoomedConnection" in out
+    assert "was doomed from the start" in out
+    assert "secretsmanager get-secret-value" not in out
+
+
+def test_onboard_prints_the_apis_4xx_body(capsys):
+    code, out = _onboard_in_process(capsys, "--connection-name", "Rejected")
+
+    assert code == 1, out
+    assert "The API answered 400:" in out
+    assert "rejected by the fixture" in out
+    assert "Execution" not in out
+
+
+def test_onboard_needs_an_http_api(capsys):
+    assert main(["onboard", "--template", str(FIXTURE_TEMPLATE)]) == 2
+    assert "the template has none" in capsys.readouterr().err
 
 
 # --- the trace

@@ -148,3 +148,25 @@ def test_a_taken_port_fails_at_once():
             LocalStack(template_path=FIXTURE_TEMPLATE, port=port).start()
 
     assert dict(os.environ) == environ_before
+
+
+def test_stop_restores_eventbridge_and_closes_the_http_api():
+    import socket
+
+    from moto.events.models import EventsBackend, Rule
+    from moto.events.responses import EventsHandler
+
+    # Another suite's stack may be running: its patches are then the "before".
+    originals = (Rule.send_to_targets, EventsBackend.put_events, EventsHandler.put_events)
+    first = LocalStack.current() is None
+
+    with LocalStack(template_path=FIXTURES / "front_doors.yaml") as stack:
+        if first:
+            assert Rule.send_to_targets is not originals[0]
+        port = stack.http_apis["FixtureApi"].port
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+    assert stack.http_apis == {}
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+    assert (Rule.send_to_targets, EventsBackend.put_events, EventsHandler.put_events) == originals

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,3 +83,59 @@ def bucket(s3: Any, connection: Connection) -> str:
     s3.put_object(Bucket=connection["bucket"], Key="images/cat.png", Body=b"\x89PNG fake")
     s3.put_object(Bucket=connection["bucket"], Key="private/secret.png", Body=b"\x89PNG private")
     return connection["bucket"]
+
+
+@pytest.fixture
+def dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The registry table as template.yaml defines it, named through the same environment variable."""
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="ConnectionsTable",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "connection_id", "AttributeType": "S"},
+            {"AttributeName": "bucket", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "connection_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-bucket",
+                "KeySchema": [
+                    {"AttributeName": "bucket", "KeyType": "HASH"},
+                    {"AttributeName": "connection_id", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    client.create_table(
+        TableName="BucketLeasesTable",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "bucket", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "bucket", "KeyType": "HASH"}],
+    )
+    monkeypatch.setenv("CONNECTIONS_TABLE", "ConnectionsTable")
+    monkeypatch.setenv("BUCKET_LEASES_TABLE", "BucketLeasesTable")
+    return client
+
+
+@pytest.fixture
+def events(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A bus whose every event lands in an SQS queue, so tests can read what was published."""
+    client = boto3.client("events")
+    sqs = boto3.client("sqs")
+    client.create_event_bus(Name="connections")
+    queue_url = sqs.create_queue(QueueName="lifecycle")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    client.put_rule(
+        Name="all", EventBusName="connections", EventPattern='{"source": ["labellerr.provisioner"]}'
+    )
+    client.put_targets(Rule="all", EventBusName="connections", Targets=[{"Id": "q", "Arn": queue_arn}])
+    monkeypatch.setenv("EVENT_BUS_NAME", "connections")
+    client.published = lambda: [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    ]
+    return client

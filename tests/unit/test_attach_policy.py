@@ -7,7 +7,7 @@ from tests.unit.conftest import SETTINGS
 
 
 def test_attaches_the_policy_and_is_idempotent(iam, connection):
-    user = create_user(iam, connection)
+    user = create_user(iam, connection, SETTINGS)
     policy = create_policy(iam, connection, SETTINGS)
     for _ in range(2):
         attach_policy(iam, user["user_name"], policy["policy_arn"])

@@ -39,3 +39,9 @@ def test_existing_policy_with_our_name_is_a_clear_failure(iam, connection):
     )
     with pytest.raises(PolicyAlreadyExists, match=connection["policy_name"]):
         create_policy(iam, connection, SETTINGS)
+
+
+def test_retry_of_the_same_execution_adopts_its_own_policy(iam, connection):
+    first = create_policy(iam, connection, SETTINGS)
+    again = create_policy(iam, connection, SETTINGS)
+    assert again["policy_arn"] == first["policy_arn"]

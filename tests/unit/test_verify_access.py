@@ -18,7 +18,7 @@ NO_CORS = {"applied": False}
 
 def _issue(iam, secrets, connection):
     """A key exactly as the flow issues it: user, attached policy, key in the secret."""
-    user = create_user(iam, connection)
+    user = create_user(iam, connection, SETTINGS)
     attach_policy(iam, user["user_name"], create_policy(iam, connection, SETTINGS)["policy_arn"])
     return issue_access_key(iam, secrets, connection)
 
@@ -27,9 +27,9 @@ def _outcomes(result):
     return {check["operation"]: check["outcome"] for check in result["checks"]}
 
 
-def test_import_lists_reads_one_byte_and_finds_the_cors_rule(iam, s3, secrets, bucket, connection):
+def test_import_lists_reads_one_byte_and_finds_the_cors_rule(iam, s3, secrets, dynamodb, bucket, connection):
     access_key = _issue(iam, secrets, connection)
-    cors = apply_cors(s3, connection, SETTINGS)
+    cors = apply_cors(s3, dynamodb, connection, SETTINGS)
     result = verify_access(secrets, connection, access_key, cors)
     assert result["verified"] is True
     assert _outcomes(result) == {

@@ -54,13 +54,19 @@ def client(service_name: Any, region_name: str | None = None) -> Any:
 def client_with_key(
     service_name: Any, *, access_key_id: str, secret_access_key: str, region_name: str
 ) -> Any:
-    """A client signed with an issued access key: never cached, so the key dies with the invocation."""
-    session = _new_session(
-        access_key_id=access_key_id, secret_access_key=secret_access_key, region_name=region_name
-    )
+    """A client signed with an issued access key: never cached, so the key dies with the invocation.
+
+    Built from the function's session (a new session costs about 100 ms of CPU: its loaders and models).
+    """
+    global _default_session
+    if _default_session is None:
+        _default_session = _new_session()
     # No retries: a key that is not yet usable must surface at once, so the state machine retries it.
-    return session.client(
+    return _default_session.client(
         service_name,
+        region_name=region_name,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
         config=_CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1})),
     )
 

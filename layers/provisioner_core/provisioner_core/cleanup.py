@@ -7,12 +7,17 @@ Order matters for IAM: keys and attachments go before the user, attachments befo
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from provisioner_core import registry
 from provisioner_core.aws import error_code
+from provisioner_core.config import CORS_RULE_ID
 from provisioner_core.cors import without_rule
+from provisioner_core.errors import RollbackIncomplete
+from provisioner_core.lease import bucket_lease
 
 Owned = Callable[[list[dict[str, Any]]], bool]
 GONE = frozenset({"NoSuchEntity", "ResourceNotFoundException", "NoSuchCORSConfiguration", "NoSuchBucket"})
@@ -136,3 +141,89 @@ def delete_user(iam: Any, user_name: str) -> bool:
             return False
         raise
     return True
+
+
+class Ledger:
+    """What a cleanup did and could not do, in the words a person reads in an execution's cause."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.removed: list[str] = []
+        self.left_behind: list[str] = []
+        self.untouched: list[str] = []
+        self.errors: list[str] = []
+
+    def attempt(self, what: str, operation: Callable[[], object]) -> object:
+        try:
+            return operation()
+        except NotOwned as not_owned:
+            self.untouched.append(f"{not_owned} (not created by {self.owner})")
+        except ClientError as error:
+            self.left_behind.append(what)
+            self.errors.append(f"{what}: {error.operation_name} failed with {error_code(error)}")
+        return None
+
+    def raise_if_incomplete(self) -> None:
+        if self.left_behind:
+            raise RollbackIncomplete(self.left_behind, self.errors, self.removed)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Where a connection's resources are, by their deterministic names."""
+
+    user_name: str
+    secret_name: str
+    policy_arn: str
+    bucket: str
+    # None when the CORS rule is not this cleanup's to remove; else removes it, True when it did.
+    remove_cors_rule: Callable[[], bool] | None
+
+
+def remove_shared_cors_rule(s3: Any, dynamodb: Any, bucket: str, connection_id: str, holder: str) -> bool:
+    """Remove the Labellerr rule unless another live connection on the bucket relies on it.
+
+    Decided and done under the bucket's lease, so an onboarding cannot add or rely on it in between.
+    """
+    with bucket_lease(dynamodb, bucket, holder):
+        if registry.cors_rule_needed_by_others(dynamodb, bucket, connection_id):
+            return False
+        return remove_cors_rule(s3, bucket, CORS_RULE_ID)
+
+
+def policy_arn(partition: str, execution_arn: str, iam_path: str, policy_name: str) -> str:
+    """A policy's ARN from its name; the account is the one the (same-account) execution runs in."""
+    account = execution_arn.split(":")[4]
+    return f"arn:{partition}:iam::{account}:policy{iam_path}{policy_name}"
+
+
+def remove_footprint(
+    iam: Any, s3: Any, secrets: Any, footprint: Footprint, owned: Owned, ledger: Ledger
+) -> None:
+    """Newest first: access keys, secret, CORS rule, policy (detached), user. Only what `owned` accepts."""
+    user_label = f"IAM user {footprint.user_name}"
+    user_owned = ledger.attempt(user_label, lambda: user_is_owned(iam, footprint.user_name, owned))
+    if user_owned is False:
+        ledger.untouched.append(f"{user_label} (not created by {ledger.owner})")
+
+    if user_owned:
+        keys = ledger.attempt(
+            f"access keys of {footprint.user_name}", lambda: delete_access_keys(iam, footprint.user_name)
+        )
+        ledger.removed += [f"access key {key_id}" for key_id in (keys if isinstance(keys, list) else [])]
+
+    secret_label = f"secret {footprint.secret_name}"
+    if ledger.attempt(secret_label, lambda: delete_secret(secrets, footprint.secret_name, owned)):
+        ledger.removed.append(secret_label)
+
+    if footprint.remove_cors_rule is not None:
+        cors_label = f"CORS rule {CORS_RULE_ID} on bucket {footprint.bucket}"
+        if ledger.attempt(cors_label, footprint.remove_cors_rule):
+            ledger.removed.append(cors_label)
+
+    policy_label = f"policy {footprint.policy_arn}"
+    if ledger.attempt(policy_label, lambda: delete_policy(iam, footprint.policy_arn, owned)):
+        ledger.removed.append(f"{policy_label} (detached and deleted)")
+
+    if user_owned and ledger.attempt(user_label, lambda: delete_user(iam, footprint.user_name)):
+        ledger.removed.append(user_label)

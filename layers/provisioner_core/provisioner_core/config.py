@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ class Settings:
     cors_allowed_origins: tuple[str, ...]
     partition: str
     region: str
+    permissions_boundary_arn: str = ""
+    secrets_kms_key_arn: str = ""
+    allowed_buckets: str = "*"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,4 +33,11 @@ class Settings:
             cors_allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             partition=os.environ.get("RESOURCE_PARTITION", "aws"),
             region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            permissions_boundary_arn=os.environ.get("PERMISSIONS_BOUNDARY_ARN", ""),
+            secrets_kms_key_arn=os.environ.get("SECRETS_KMS_KEY_ARN", ""),
+            allowed_buckets=os.environ.get("ALLOWED_BUCKETS", "*"),
         )
+
+    def bucket_allowed(self, bucket: str) -> bool:
+        """IAM's wildcard semantics (`*`, `?`), which the roles and the boundary enforce in AWS."""
+        return fnmatch.fnmatchcase(bucket, self.allowed_buckets)

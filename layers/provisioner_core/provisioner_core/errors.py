@@ -87,3 +87,19 @@ class RollbackIncomplete(ProvisionerError):
 def details(error: Exception) -> dict[str, Any]:
     """What a caller may show of an error: never anything but its type and message."""
     return {"error": type(error).__name__, "message": str(error)}
+
+
+class ConnectionAlreadyExists(ProvisionerError):
+    """Another run holds this connection id (PROVISIONING, ACTIVE, DEPROVISIONING or ROLLBACK_FAILED)."""
+
+
+class ConnectionNotFound(ProvisionerError):
+    pass
+
+
+class ConnectionBusy(ProvisionerError):
+    """The connection is in a state that forbids the requested change right now."""
+
+
+class BucketBusy(ProvisionerError):
+    """Another run holds the bucket's lease: retryable."""

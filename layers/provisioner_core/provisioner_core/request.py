@@ -97,8 +97,7 @@ class ConnectionRequest(BaseModel):
         if self.s3_uri is not None:
             bucket, prefix = split_s3_uri(self.s3_uri)
             return bucket, normalize_prefix(prefix)
-        assert self.bucket is not None  # noqa: S101 - parse_request guarantees one form
-        return self.bucket, self.prefix or ""
+        return self.bucket or "", self.prefix or ""
 
 
 def _location_form_errors(raw: dict[str, Any]) -> list[dict[str, str]]:

@@ -1,0 +1,90 @@
+"""A per-bucket lease, so that CORS read-modify-writes on one bucket never interleave.
+
+S3 has no conditional PutBucketCors: two runs that read, merge and write the same bucket's configuration
+at once would lose a rule. Every such write happens while holding the bucket's lease: a DynamoDB item
+written only if absent, expired or already ours, and deleted on every path (an expiry covers crashes).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from provisioner_core.aws import error_code
+from provisioner_core.errors import BucketBusy
+
+LEASE_SECONDS = 60
+# Waiting here is cheaper than a state machine retry when the holder is about to finish.
+WAIT_SECONDS = 5.0
+
+
+def table_name() -> str:
+    return os.environ["BUCKET_LEASES_TABLE"]
+
+
+def try_acquire(dynamodb: Any, bucket: str, holder: str, *, table: str, clock: Callable[[], float]) -> bool:
+    now = int(clock())
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "bucket": {"S": bucket},
+                "holder": {"S": holder},
+                "expires_at": {"N": str(now + LEASE_SECONDS)},
+            },
+            # "bucket" is a DynamoDB reserved word, hence the name placeholder.
+            ConditionExpression="attribute_not_exists(#bucket) OR expires_at < :now OR holder = :holder",
+            ExpressionAttributeNames={"#bucket": "bucket"},
+            ExpressionAttributeValues={":now": {"N": str(now)}, ":holder": {"S": holder}},
+        )
+    except ClientError as error:
+        if error_code(error) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def release(dynamodb: Any, bucket: str, holder: str, *, table: str) -> None:
+    try:
+        dynamodb.delete_item(
+            TableName=table,
+            Key={"bucket": {"S": bucket}},
+            ConditionExpression="holder = :holder",
+            ExpressionAttributeValues={":holder": {"S": holder}},
+        )
+    except ClientError as error:
+        # Expired and taken over by another run: not ours to delete any more.
+        if error_code(error) != "ConditionalCheckFailedException":
+            raise
+
+
+@contextmanager
+def bucket_lease(
+    dynamodb: Any,
+    bucket: str,
+    holder: str,
+    *,
+    table: str | None = None,
+    wait_seconds: float = WAIT_SECONDS,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[None]:
+    """Hold the bucket's lease for the block; BucketBusy (retryable) when another run keeps it too long."""
+    table = table or table_name()
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while not try_acquire(dynamodb, bucket, holder, table=table, clock=clock):
+        if time.monotonic() >= deadline:
+            raise BucketBusy(f"bucket {bucket!r} is being changed by another run; retry shortly")
+        sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not cryptography
+        delay = min(delay * 2, 0.5)
+    try:
+        yield
+    finally:
+        release(dynamodb, bucket, holder, table=table)

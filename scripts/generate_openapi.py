@@ -1,0 +1,275 @@
+"""Write the HTTP API's OpenAPI document from the code: docs/openapi.json and functions/api/openapi.json.
+
+The routes come from the API function's resolver (Powertools' own OpenAPI generation, used only here so
+it stays off the handler's import path); the request schema from ConnectionRequest; the response schemas
+from the TypedDicts the handler returns. `--check` exits 1 when a written document is out of date.
+
+    .venv/bin/python scripts/generate_openapi.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = (ROOT / "docs" / "openapi.json", ROOT / "functions" / "api" / "openapi.json")
+TITLE = "Labellerr S3 connections"
+VERSION = "1.0.0"
+REF = "#/components/schemas/{model}"
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def _ref(model: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=model)}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json_content(_ref("Errors"))}
+
+
+_LOCATION = {
+    "Location": {
+        "description": "The connection's URL, `/connections/{connection_id}`.",
+        "schema": {"type": "string"},
+    }
+}
+_CONNECTION_ID = {
+    "name": "connection_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 40},
+}
+_SERVER_ERRORS = {
+    "500": _errors("Something failed on our side; nothing to fix in the request. Retry later."),
+    "503": _errors("Throttled; retry shortly."),
+}
+
+
+def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """What the code does not say by itself: descriptions, parameters, bodies and every status it answers."""
+    return {
+        ("post", "/connections"): {
+            "operationId": "createConnection",
+            "description": "Validates the request at once (every violation listed), claims the connection "
+            "id and starts the onboarding state machine, whose run is named after the connection id. With "
+            "an `Idempotency-Key`, a repeat with the same body gets the same answer and starts nothing.",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "Same key and same body within 24 h: the same 202, nothing new started. "
+                    "Same key and another body: 422.",
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 255,
+                        "pattern": "^[\\x21-\\x7e]+$",
+                    },
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "description": "At most 64 KB of `application/json`.",
+                "content": _json_content(_ref("ConnectionRequest")),
+            },
+            "responses": {
+                "202": {
+                    "description": "Onboarding started (or, for a repeated Idempotency-Key, was started).",
+                    "headers": {
+                        **_LOCATION,
+                        "Idempotent-Replayed": {
+                            "description": "`true` when this is the stored answer to an earlier request.",
+                            "schema": {"type": "string", "enum": ["true"]},
+                        },
+                    },
+                    "content": _json_content(_ref("Accepted")),
+                },
+                "400": _errors(
+                    "The body is not JSON, not an object, or breaks rules; every violation is listed."
+                ),
+                "409": _errors(
+                    "The connection id is live (PROVISIONING, ACTIVE, DEPROVISIONING, ROLLBACK_FAILED), or "
+                    "another request with this Idempotency-Key is still running."
+                ),
+                "413": _errors("The body is over 64 KB."),
+                "415": _errors("Content-Type is not application/json."),
+                "422": _errors("The Idempotency-Key was used with another body."),
+                **_SERVER_ERRORS,
+            },
+        },
+        ("get", "/connections"): {
+            "operationId": "listConnections",
+            "description": "One page of the registry, optionally of one bucket and/or one status. Follow "
+            "`next_token` until it is null.",
+            "parameters": [
+                {"name": "bucket", "in": "query", "required": False, "schema": {"type": "string"}},
+                {
+                    "name": "status",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": statuses},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
+                },
+                {
+                    "name": "next_token",
+                    "in": "query",
+                    "required": False,
+                    "description": "From the previous page, with the same bucket filter.",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "A page of connections.",
+                    "content": _json_content(_ref("ConnectionPage")),
+                },
+                "400": _errors("An unknown or invalid query parameter; every violation is listed."),
+                **_SERVER_ERRORS,
+            },
+        },
+        ("get", "/connections/{connection_id}"): {
+            "operationId": "getConnection",
+            "parameters": [_CONNECTION_ID],
+            "responses": {
+                "200": {
+                    "description": "The registry record.",
+                    "content": _json_content(_ref("ConnectionRecord")),
+                },
+                "404": _errors("No such connection."),
+                **_SERVER_ERRORS,
+            },
+        },
+        ("delete", "/connections/{connection_id}"): {
+            "operationId": "deleteConnection",
+            "description": "Starts the offboarding state machine. While offboarding runs, or once the "
+            "connection is DELETED, a repeat answers 202 with that status and starts nothing.",
+            "parameters": [_CONNECTION_ID],
+            "responses": {
+                "202": {
+                    "description": "Offboarding started, running, or done.",
+                    "headers": _LOCATION,
+                    "content": _json_content(_ref("Accepted")),
+                },
+                "404": _errors("No such connection."),
+                "409": _errors("The connection is still PROVISIONING."),
+                **_SERVER_ERRORS,
+            },
+        },
+        ("get", "/openapi.json"): {
+            "operationId": "getOpenApi",
+            "responses": {
+                "200": {"description": "This document.", "content": _json_content({"type": "object"})},
+                **_SERVER_ERRORS,
+            },
+        },
+    }
+
+
+def _routes(resolver: Any) -> dict[tuple[str, str], str]:
+    """(method, OpenAPI path) -> summary of every route the resolver serves."""
+    schema = resolver.get_openapi_schema(title=TITLE, version=VERSION)
+    paths = schema.model_dump(by_alias=True, exclude_none=True)["paths"]
+    return {
+        (method, path): operation.get("summary", "")
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if method in METHODS
+    }
+
+
+def _schemas(api: Any) -> dict[str, Any]:
+    from pydantic import TypeAdapter
+
+    from provisioner_core.request import ConnectionRequest
+
+    models = (ConnectionRequest, api.Accepted, api.ConnectionRecord, api.ConnectionPage, api.Errors)
+    top, definitions = TypeAdapter.json_schemas(
+        [(model.__name__, "validation", TypeAdapter(model)) for model in models], ref_template=REF
+    )
+    schemas = dict(definitions.get("$defs", {}))
+    for (name, _), schema in top.items():
+        if "$ref" not in schema:
+            schemas[name] = schema
+    return dict(sorted(schemas.items()))
+
+
+def build_document() -> dict[str, Any]:
+    from functions.api import app as api
+    from provisioner_core.registry import STATUSES
+
+    routes = _routes(api.app)
+    operations = _operations(list(STATUSES))
+    if set(routes) != set(operations):
+        raise SystemExit(
+            f"routes and documented operations differ: undocumented {sorted(set(routes) - set(operations))}, "
+            f"no longer served {sorted(set(operations) - set(routes))}"
+        )
+    paths: dict[str, dict[str, Any]] = {}
+    for (method, path), operation in operations.items():
+        paths.setdefault(path, {})[method] = {"summary": routes[method, path], **operation}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "description": "Start, read, list and remove Labellerr S3 connections. Every error answers "
+            '`{"errors": [{"field", "message"}]}`. Every request must be signed with SigV4.',
+        },
+        "security": [{"sigv4": []}],
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(api),
+            "securitySchemes": {
+                "sigv4": {
+                    "type": "apiKey",
+                    "name": "Authorization",
+                    "in": "header",
+                    "x-amazon-apigateway-authtype": "awsSigv4",
+                }
+            },
+        },
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="exit 1 when a written document is out of date")
+    args = parser.parse_args(argv)
+    for path in (ROOT / "layers" / "provisioner_core", ROOT):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+    text = render(build_document())
+    stale = [path for path in OUTPUTS if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    if args.check:
+        for path in stale:
+            print(
+                f"{path.relative_to(ROOT)} is out of date: run scripts/generate_openapi.py", file=sys.stderr
+            )
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

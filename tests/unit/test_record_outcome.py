@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions.record_outcome.app import record_outcome
+from functions.register_connection.app import register_connection
+from provisioner_core import registry
+from provisioner_core.errors import ConnectionBusy
+from tests.unit.conftest import EXECUTION_ARN
+
+EVENT_FILE = "events/record_outcome.json"
+
+
+def _active_run():
+    with open(EVENT_FILE) as sample:
+        return json.load(sample)["run"]
+
+
+def _register(dynamodb, run):
+    register_connection(dynamodb, run["connection"])
+    return run["connection"]["execution_arn"]
+
+
+def test_active_writes_the_details_and_publishes_provisioned(dynamodb, events):
+    run = _active_run()
+    execution_arn = _register(dynamodb, run)
+    detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections")
+    record = registry.get(dynamodb, run["connection"]["connection_id"])
+    assert record["status"] == "ACTIVE"
+    assert record["secret_arn"] == run["access_key"]["secret_arn"]
+    assert record["verification"]["verified"] is True
+    assert record["cors"]["rules_total"] == 1  # numbers come back as plain ints
+    [event] = events.published()
+    assert event["source"] == "labellerr.provisioner"
+    assert event["detail-type"] == "Connection Provisioned"
+    assert event["detail"] == detail
+    assert set(detail) == {
+        "connection_id", "status", "bucket", "prefix", "s3_uri", "access", "iam_user_arn", "secret_arn",
+        "execution_arn",
+    }  # fmt: skip
+
+
+def test_failed_records_the_error(dynamodb, events):
+    run = {**_active_run(), "rollback": {"error": "IssueAccessKey.InjectedFault", "cause": "{}"}}
+    for key in ("access_key", "verification"):
+        run.pop(key)
+    execution_arn = _register(dynamodb, run)
+    detail = record_outcome(dynamodb, events, "FAILED", run, execution_arn, "connections")
+    assert detail["error"] == {"error": "IssueAccessKey.InjectedFault", "cause": "{}"}
+    assert registry.get(dynamodb, run["connection"]["connection_id"])["status"] == "FAILED"
+    assert events.published()[0]["detail-type"] == "Connection Failed"
+
+
+def test_rollback_failed_lists_what_is_left(dynamodb, events):
+    left = {"left_behind": ["secret labellerr/connections/x"], "errors": [], "rolled_back": []}
+    envelope = {"errorType": "RollbackIncomplete", "errorMessage": json.dumps(left)}
+    run = {
+        **_active_run(),
+        "rollback_failure": {"Error": "RollbackIncomplete", "Cause": json.dumps(envelope)},
+    }
+    execution_arn = _register(dynamodb, run)
+    detail = record_outcome(dynamodb, events, "ROLLBACK_FAILED", run, execution_arn, "connections")
+    assert detail["left_behind"] == ["secret labellerr/connections/x"]
+    record = registry.get(dynamodb, run["connection"]["connection_id"])
+    assert (record["status"], record["left_behind"]) == (
+        "ROLLBACK_FAILED",
+        ["secret labellerr/connections/x"],
+    )
+    assert events.published()[0]["detail-type"] == "Connection Rollback Failed"
+
+
+def test_a_rejected_request_publishes_failed_without_a_record(dynamodb, events):
+    run = {"connection_name": "x", "rollback": {"error": "ValidateRequest.InvalidRequest", "cause": "{}"}}
+    detail = record_outcome(dynamodb, events, "FAILED", run, EXECUTION_ARN, "connections")
+    assert detail["connection_id"] is None
+    assert dynamodb.scan(TableName="ConnectionsTable")["Items"] == []
+    assert events.published()[0]["detail"]["status"] == "FAILED"
+
+
+def test_a_run_never_overwrites_a_record_it_does_not_hold(dynamodb, events):
+    run = _active_run()
+    _register(dynamodb, run)
+    with pytest.raises(ConnectionBusy):
+        record_outcome(dynamodb, events, "ACTIVE", run, EXECUTION_ARN + "-someone-else", "connections")
+    assert registry.get(dynamodb, run["connection"]["connection_id"])["status"] == "PROVISIONING"
+    assert events.published() == []
+
+
+def test_a_run_rejected_before_registering_closes_the_record_the_api_claimed(dynamodb, events):
+    """The API claims PROVISIONING for the execution it starts; a validation failure must not leave it so."""
+    registry.claim(
+        dynamodb, {"connection_id": "typo-bucket", "execution_arn": EXECUTION_ARN, "bucket": "acme-typo"}
+    )
+    run = {"connection_name": "x", "connection_id": "typo-bucket", "bucket": "acme-typo",
+           "rollback": {"error": "ValidateRequest.BucketNotFound", "cause": "{}"}}  # fmt: skip
+    detail = record_outcome(dynamodb, events, "FAILED", run, EXECUTION_ARN, "connections")
+    assert detail["status"] == "FAILED"
+    assert registry.get(dynamodb, "typo-bucket")["status"] == "FAILED"

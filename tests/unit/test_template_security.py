@@ -1,0 +1,141 @@
+"""What the provisioner may do in an account, proven from template.yaml (moto does not enforce boundaries)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner_core.policy import BUCKET_METADATA_ACTIONS, READ_OBJECT_ACTIONS, WRITE_OBJECT_ACTIONS
+from provisioner_local.template import load_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load_yaml(ROOT / "template.yaml")
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTIONS = {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+BOUNDARY = {"Ref": "ConnectionBoundaryPolicy"}
+GUARDRAIL = {"Ref": "ProvisionerGuardrailPolicy"}
+GRANTED_S3_ACTIONS = {"s3:ListBucket", *BUCKET_METADATA_ACTIONS, *READ_OBJECT_ACTIONS, *WRITE_OBJECT_ACTIONS}
+IAM_READ_ONLY = ("iam:Get", "iam:List")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every inline statement of a function's role, with both branches of an optional (Fn::If) one."""
+    found = []
+    for policy in properties.get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            if "Fn::If" in statement:
+                found += [branch for branch in statement["Fn::If"][1:] if "Effect" in branch]
+            else:
+                found.append(statement)
+    return found
+
+
+def _sub(resource: Any) -> str:
+    return resource["Fn::Sub"] if isinstance(resource, dict) and "Fn::Sub" in resource else repr(resource)
+
+
+def _allows(statement: dict[str, Any], prefix: str) -> list[str]:
+    return [
+        a for a in _as_list(statement["Action"]) if statement["Effect"] == "Allow" and a.startswith(prefix)
+    ]
+
+
+ALL_STATEMENTS = [(name, st) for name, props in FUNCTIONS.items() for st in _statements(props)]
+
+
+def test_boundary_allows_only_the_s3_actions_a_connection_is_ever_granted():
+    document = RESOURCES["ConnectionBoundaryPolicy"]["Properties"]["PolicyDocument"]
+    actions = {a for st in document["Statement"] for a in _as_list(st["Action"])}
+    assert actions == GRANTED_S3_ACTIONS
+    assert all(st["Effect"] == "Allow" for st in document["Statement"])
+    for statement in document["Statement"]:
+        assert _sub(statement["Resource"]).startswith("arn:${AWS::Partition}:s3:::${AllowedBuckets}")
+    # Outside the provisioner's path, so no role's path-scoped IAM grant can reach it.
+    assert RESOURCES["ConnectionBoundaryPolicy"]["Properties"]["Path"] == "/"
+
+
+def test_users_are_created_only_with_the_boundary():
+    creators = [(n, st) for n, st in ALL_STATEMENTS if "iam:CreateUser" in _allows(st, "iam:")]
+    assert [n for n, _ in creators] == ["CreateUserFunction"]
+    [(_, statement)] = creators
+    assert statement["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": BOUNDARY}}
+    env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["PERMISSIONS_BOUNDARY_ARN"] == BOUNDARY
+
+
+def test_guardrail_denies_touching_the_boundary_and_escalation_paths():
+    statements = {
+        st["Sid"]: st
+        for st in RESOURCES["ProvisionerGuardrailPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert all(st["Effect"] == "Deny" for st in statements.values())
+    protect = statements["ProtectTheBoundary"]
+    assert protect["Resource"] == BOUNDARY
+    assert {"iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:SetDefaultPolicyVersion"} <= set(
+        protect["Action"]
+    )
+    assert {"iam:DeleteUserPermissionsBoundary", "iam:PutUserPermissionsBoundary"} <= set(
+        statements["BoundariesStay"]["Action"]
+    )
+    assert {"iam:CreateLoginProfile", "iam:PutUserPolicy", "iam:AddUserToGroup"} <= set(
+        statements["NoEscalationPaths"]["Action"]
+    )
+    assert statements["UsersOnlyWithTheBoundary"]["Condition"] == {
+        "StringNotEquals": {"iam:PermissionsBoundary": BOUNDARY}
+    }
+
+
+def test_every_role_that_writes_iam_carries_the_guardrail():
+    for name, properties in FUNCTIONS.items():
+        writes_iam = any(
+            not a.startswith(IAM_READ_ONLY) for st in _statements(properties) for a in _allows(st, "iam:")
+        )
+        if writes_iam:
+            assert GUARDRAIL in properties["Policies"], name
+
+
+@pytest.mark.parametrize(
+    ("name", "statement"), ALL_STATEMENTS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(ALL_STATEMENTS)]
+)
+def test_each_grant_is_scoped(name, statement):
+    actions = _as_list(statement["Action"])
+    resources = [_sub(r) for r in _as_list(statement["Resource"])]
+    assert statement["Effect"] == "Allow"
+    assert "*" not in actions
+    assert not any(a.endswith(":*") for a in actions)
+    for action in actions:
+        assert not any(word in action for word in ("Group", "Role", "LoginProfile", "PermissionsBoundary")), (
+            action
+        )
+    if _allows(statement, "iam:"):
+        for resource in resources:
+            assert resource.endswith(("user${IamPath}*", "policy${IamPath}*")), (name, resource)
+    if _allows(statement, "secretsmanager:"):
+        assert resources == [
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretNamePrefix}*"
+        ]
+    if _allows(statement, "s3:"):
+        assert resources == ["arn:${AWS::Partition}:s3:::${AllowedBuckets}"], name
+        assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+    if _allows(statement, "kms:"):
+        assert statement["Resource"] == {"Ref": "SecretsKmsKeyArn"}
+        assert "kms:ViaService" in statement["Condition"]["StringEquals"]
+    assert "*" not in resources, name
+
+
+def test_attaching_is_limited_to_policies_on_the_path():
+    [(_, statement)] = [(n, st) for n, st in ALL_STATEMENTS if "iam:AttachUserPolicy" in _allows(st, "iam:")]
+    assert statement["Condition"]["ArnLike"]["iam:PolicyARN"]["Fn::Sub"].endswith(":policy${IamPath}*")
+
+
+def test_secrets_can_use_a_customer_managed_key():
+    assert TEMPLATE["Parameters"]["SecretsKmsKeyArn"]["Default"] == ""
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["SECRETS_KMS_KEY_ARN"] == {
+        "Ref": "SecretsKmsKeyArn"
+    }
