@@ -362,6 +362,8 @@ def _token_problem(token: str, bucket: str | None) -> str | None:
         or set(key) != expected
         or not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
         or (bucket and key["bucket"]["S"] != bucket)
+        # DynamoDB rejects an empty or oversized key value; that would be a 500, not the caller's 400.
+        or not _plausible_id(key["connection_id"]["S"])
     ):
         return "is not a next_token of this listing (same bucket filter); start without it"
     return None

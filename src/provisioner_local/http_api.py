@@ -335,6 +335,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
 
+    def __getattr__(self, name: str) -> Any:
+        # API Gateway answers any method (a route, $default, or its 404), never http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
     def handle_expect_100(self) -> bool:
         # Refuse an oversized body before the client sends it.
         length = self._content_length()
@@ -426,10 +432,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
-
-
-for _method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
-    setattr(_Handler, f"do_{_method}", _Handler._handle)
 
 
 class LocalHttpApi:

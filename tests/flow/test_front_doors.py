@@ -263,24 +263,3 @@ def test_failed_onboarding_is_recorded_and_announced(stack, sfn, bucket, faults)
     assert record["error"]["error"] == "IssueAccessKey.InjectedFault"
     [event] = lifecycle(stack, connection_id, "Connection Failed")
     assert event["detail"]["error"]["error"] == "IssueAccessKey.InjectedFault"
-
-
-def test_offboarding_that_cannot_finish_is_resumed_by_deleting_again(
-    stack, sfn, iam, secrets, bucket, faults
-):
-    connection_id = unique_id("resume")
-    assert (
-        run_flow(
-            stack, sfn, {"connection_name": "x", "connection_id": connection_id, "bucket": bucket}
-        ).status
-        == "SUCCEEDED"
-    )
-    faults(["iam:DeleteUser"])
-    assert http(stack, "DELETE", f"/connections/{connection_id}")[0] == 202
-    record = wait_for_status(stack, connection_id, {"ROLLBACK_FAILED"})
-    assert record["left_behind"] == [f"IAM user labellerr-{connection_id}"]
-    assert lifecycle(stack, connection_id, "Connection Rollback Failed")
-    faults([])
-    assert http(stack, "DELETE", f"/connections/{connection_id}")[0] == 202
-    wait_for_status(stack, connection_id, {"DELETED"})
-    assert leftovers(iam, secrets, connection_id) == []

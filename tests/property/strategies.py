@@ -60,6 +60,7 @@ def hostile_strings(safe: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 # --- the fields ----------------------------------------------------------------------------------------
 
 valid_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}", fullmatch=True)
+long_names = st.text(alphabet=string.ascii_letters + string.digits + " _.-", min_size=30, max_size=64)
 names = mostly(valid_names, st.one_of(hostile_strings(valid_names), wrong_types))
 
 valid_ids = st.from_regex(r"[a-z0-9]{1,10}(-[a-z0-9]{1,8}){0,3}", fullmatch=True)
@@ -104,6 +105,15 @@ def raw_prefixes(draw: Any) -> str:
 
 
 prefixes = mostly(raw_prefixes(), wrong_types)
+# Prefixes the rules accept: plain key segments, slash-separated, with or without the trailing slash.
+valid_prefixes = st.lists(
+    st.from_regex(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,11}", fullmatch=True), min_size=1, max_size=4
+).map("/".join)
+# One character of these anywhere in a prefix must get it rejected.
+WIDENING_OR_INVISIBLE = st.one_of(
+    st.sampled_from("*?${}"),
+    st.characters(categories=["Cc", "Cf", "Zl", "Zp"]),
+)
 
 
 @st.composite

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from typing import Any
 
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from provisioner_core.config import Settings
@@ -24,7 +24,16 @@ from provisioner_core.naming import (
     derive_connection_id,
 )
 from provisioner_core.request import ConnectionRequest, parse_request, to_connection
-from tests.property.strategies import FIELDS, any_requests, raw_requests, valid_names
+from tests.property.strategies import (
+    FIELDS,
+    WIDENING_OR_INVISIBLE,
+    any_requests,
+    long_names,
+    raw_requests,
+    valid_buckets,
+    valid_names,
+    valid_prefixes,
+)
 
 # IAM: user (and policy) names are 1-64 of [\w+=,.@-], \w being ASCII letters, digits and '_'.
 IAM_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
@@ -38,7 +47,7 @@ SETTINGS = Settings(
     partition="aws",
     region="us-east-1",
 )
-PROPERTY = settings(max_examples=400, deadline=None)
+PROPERTY = settings(max_examples=300, deadline=None)
 
 
 def outcome(raw: Any) -> ConnectionRequest | InvalidRequest:
@@ -122,9 +131,28 @@ def test_the_connection_id_and_iam_names_of_an_accepted_request_follow_the_rules
 
 
 @PROPERTY
-@given(st.one_of(valid_names, st.text(max_size=80)))
+@given(st.one_of(valid_names, long_names, st.text(max_size=80)))
+@example("x" * 64)
+@example("a-" * 32)
+@example("--- ...")
 def test_a_derived_connection_id_always_follows_the_id_and_iam_user_name_rules(name: str) -> None:
     connection_id = derive_connection_id(name)
     assert CONNECTION_ID_PATTERN.fullmatch(connection_id), (name, connection_id)
     assert 1 <= len(connection_id) <= CONNECTION_ID_MAX
     assert IAM_NAME.fullmatch(f"{SETTINGS.iam_name_prefix}{connection_id}")
+
+
+@PROPERTY
+@given(valid_buckets, valid_prefixes, WIDENING_OR_INVISIBLE, st.data())
+def test_one_widening_or_invisible_character_anywhere_in_a_prefix_rejects_the_request(
+    bucket: str, prefix: str, char: str, data: st.DataObject
+) -> None:
+    position = data.draw(st.integers(min_value=0, max_value=len(prefix)), label="position")
+    hostile = prefix[:position] + char + prefix[position:]
+    for raw, field in (
+        ({"connection_name": "x", "bucket": bucket, "prefix": hostile}, "prefix"),
+        ({"connection_name": "x", "s3_uri": f"{bucket}/{hostile}"}, "s3_uri"),
+    ):
+        result = outcome(raw)
+        assert isinstance(result, InvalidRequest), (raw, result)
+        assert field in {error["field"] for error in result.errors}, result.errors

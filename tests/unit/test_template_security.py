@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,25 @@ def test_secrets_can_use_a_customer_managed_key():
     assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["SECRETS_KMS_KEY_ARN"] == {
         "Ref": "SecretsKmsKeyArn"
     }
+
+
+@pytest.mark.parametrize(
+    "handler", sorted((ROOT / "functions").glob("*/app.py")), ids=lambda p: p.parent.name
+)
+def test_no_handler_logs_its_event(handler):
+    """Events may carry the request; key material lives in handlers' memory. Neither reaches a log line."""
+    tree = ast.parse(handler.read_text())
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    injections = [
+        c for c in calls if isinstance(c.func, ast.Attribute) and c.func.attr == "inject_lambda_context"
+    ]
+    assert injections, "the handler should get Powertools' Lambda context"
+    for call in injections:
+        log_event = [k.value for k in call.keywords if k.arg == "log_event"]
+        assert len(log_event) == 1
+        assert isinstance(log_event[0], ast.Constant)
+        assert log_event[0].value is False
+    assert not [c for c in calls if isinstance(c.func, ast.Name) and c.func.id == "print"]
+    assert (
+        TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+    )

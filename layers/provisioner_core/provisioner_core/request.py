@@ -19,6 +19,9 @@ from provisioner_core.naming import (
     normalize_prefix,
     split_s3_uri,
 )
+from provisioner_core.policy import MANAGED_POLICY_MAX_CHARS, build_policy_document, policy_size
+
+LONGEST_PARTITION = "aws-us-gov"
 
 
 class ConnectionRequest(BaseModel):
@@ -133,9 +136,33 @@ def parse_request(raw: Any) -> ConnectionRequest:
         request = ConnectionRequest.model_validate(raw)
     except ValidationError as error:
         problems += _pydantic_errors(error)
+    if not problems:
+        problems += _policy_size_errors(request, "bucket" if raw.get("bucket") is not None else "s3_uri")
     if problems:
         raise InvalidRequest(problems)
     return request
+
+
+def _policy_size_errors(request: ConnectionRequest, field: str) -> list[dict[str, str]]:
+    """A prefix long enough (or full of characters JSON escapes) makes the policy too big for IAM.
+
+    Checked here, before anything is created, with the longest partition name, so no partition fails later.
+    """
+    bucket, prefix = request.location()
+    size = policy_size(
+        build_policy_document(
+            partition=LONGEST_PARTITION, bucket=bucket, prefix=prefix, access=request.access
+        )
+    )
+    if size <= MANAGED_POLICY_MAX_CHARS:
+        return []
+    return [
+        {
+            "field": "prefix" if field == "bucket" and request.prefix else field,
+            "message": f"makes the IAM policy {size} characters long; IAM allows {MANAGED_POLICY_MAX_CHARS}: "
+            "use a shorter prefix",
+        }
+    ]
 
 
 def to_connection(
