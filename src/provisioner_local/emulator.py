@@ -35,6 +35,13 @@ from botocore.exceptions import ClientError
 from provisioner_local.eventbridge import EventLog, InputPathError, log_entry, target_input
 from provisioner_local.faults import FaultInjector
 from provisioner_local.http_api import LocalHttpApi
+from provisioner_local.interpreter import (
+    ClientCache,
+    InProcessLambda,
+    ProgramCache,
+    cached_path_parser,
+    fresh_result,
+)
 from provisioner_local.template import (
     ACCOUNT_ID,
     REGION,
@@ -53,6 +60,9 @@ logger = logging.getLogger("provisioner_local")
 # Not a key moto's IAM ever issues, so requests signed with it are never checked against IAM policies.
 DUMMY_ACCESS_KEY_ID: Final = "testing"
 DUMMY_SECRET_ACCESS_KEY: Final = "testing"  # noqa: S105 - a placeholder moto accepts, not a secret
+
+# Set to 1 to send the interpreter's Lambda tasks through moto's HTTP Invoke handler, as moto does.
+LAMBDA_OVER_HTTP_VARIABLE: Final = "PROVISIONER_LOCAL_LAMBDA_OVER_HTTP"
 
 # A Retry's IntervalSeconds or a Wait state still yields, but never for longer than this.
 FAST_WAIT_SECONDS: Final = 0.01
@@ -200,6 +210,11 @@ class LocalStack:
     From the template: every state machine; DynamoDB tables; EventBridge buses, with a rule per
     `EventBridgeRule` event of a state machine or function (events put on the bus start executions or invoke
     the function in-process); and every HTTP API, served on its own port of 127.0.0.1 (`api_url`).
+
+    The state machines run on moto's ASL interpreter, made faster without changing what an execution does
+    (provisioner_local.interpreter): each definition parsed once, each JSONPath text parsed once, and Lambda
+    tasks dispatched to the handlers in-process (PROVISIONER_LOCAL_LAMBDA_OVER_HTTP=1: through moto's HTTP
+    Invoke handler instead, as moto alone would).
 
     `faults` are `service:Operation` or `service:Operation:N` (botocore names: "iam:CreateAccessKey"); they
     fail those calls of the functions' own clients with error code InjectedFault (the first N calls).
@@ -386,7 +401,12 @@ class LocalStack:
             _check_port_free(self.requested_api_port)
         with LocalStack._lock:
             if not LocalStack._running:
-                LocalStack._install_globals()
+                try:
+                    LocalStack._install_globals()
+                except BaseException:
+                    # Half-installed patches would be installed again, over themselves, by the next start.
+                    LocalStack._uninstall_globals()
+                    raise
             LocalStack._running.append(self)
         try:
             self._start(prepared)
@@ -694,6 +714,60 @@ class LocalStack:
 
             patches.set(DynamoDBBackend, name, atomic)
 
+        cls._install_interpreter_patches(patches)
+
+    @classmethod
+    def _install_interpreter_patches(cls, patches: _Patches) -> None:
+        """Faster ASL executions, the same executions: see provisioner_local.interpreter."""
+        from moto.core.models import botocore_stubber
+        from moto.settings import moto_server_port
+
+        # The parser's imports reach moto.ec2, which makes a boto3 Session at import: without the variables
+        # a stack unsets (AWS_PROFILE naming a profile this machine lacks would fail it).
+        with _environment_without(_SHADOWING_VARIABLES):
+            from moto.stepfunctions.parser.asl.component.common.path import result_path
+            from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+            from moto.stepfunctions.parser.asl.component.state.state_pass.result import Result
+            from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+            from moto.stepfunctions.parser.asl.utils import json_path
+            from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+        # Parse each definition once, not for every execution (50-100 ms each for the onboarding machine):
+        # Step Functions does not re-parse per execution either, and a program's components keep nothing
+        # of an execution. Looked up at call time, so a wrapper of the parser (the benchmark's) still runs.
+        programs = ProgramCache(lambda definition: AmazonStateLanguageParser.parse(definition)[0])
+
+        def evaluation_entrypoint(worker: Any) -> Any:
+            return programs.get(worker._evaluation_details.state_machine_details.definition)
+
+        patches.set(ExecutionWorker, "_get_evaluation_entrypoint", evaluation_entrypoint)
+        # A shared program's Pass `Result` literal must not be handed to an execution to change.
+        patches.set(Result, "_eval_body", fresh_result)
+
+        # Parse each JSONPath text once (about 0.5 ms a parse, some 40 per onboarding), not at every use.
+        patches.set(json_path, "parse", cached_path_parser(json_path.parse))
+        patches.set(result_path, "parse", cached_path_parser(result_path.parse))
+
+        # Lambda tasks: the stack's dispatch called directly instead of a new boto3 client per task and an
+        # HTTP request to moto's Invoke handler, which only called that dispatch (5-10 ms a task).
+        # PROVISIONER_LOCAL_LAMBDA_OVER_HTTP=1 keeps the request, through one reused client.
+        original_client_for = lambda_eval_utils.boto_client_for
+        in_process = InProcessLambda(cls._dispatch_invoke)
+        clients = ClientCache(original_client_for)
+
+        def interpreter_client(region: str, service: str, state_credentials: Any = None) -> Any:
+            if botocore_stubber.enabled:
+                # Under mock_aws moto answers in-process already; leave that path as moto has it.
+                return original_client_for(
+                    region=region, service=service, state_credentials=state_credentials
+                )
+            if service == "lambda" and os.environ.get(LAMBDA_OVER_HTTP_VARIABLE, "") in ("", "0"):
+                return in_process
+            endpoint = f"http://localhost:{moto_server_port()}"
+            return clients.get(region, service, state_credentials, endpoint)
+
+        patches.set(lambda_eval_utils, "boto_client_for", interpreter_client)
+
     def _set_environment(self, values: Mapping[str, str], unset: Sequence[str] = ()) -> None:
         for key in (*values, *unset):
             if key not in self._saved_env:
@@ -759,10 +833,32 @@ class LocalStack:
         return LoadedFunction(spec=spec, module=module, handler=handler)
 
     def _create_state_machine(self, machine: StateMachineSpec, definition: str) -> str:
-        response = self.client("stepfunctions").create_state_machine(
-            name=machine.name, definition=definition, roleArn=machine.role_arn
+        sfn = self.client("stepfunctions")
+        arn = str(
+            sfn.create_state_machine(name=machine.name, definition=definition, roleArn=machine.role_arn)[
+                "stateMachineArn"
+            ]
         )
-        return str(response["stateMachineArn"])
+        # moto's data outlives a stack, and its CreateStateMachine returns a machine of that name as it is:
+        # one made by an earlier stack of this process from another template would run here instead of
+        # this template's. Like a deployment, this stack puts its own definition in place.
+        current = sfn.describe_state_machine(stateMachineArn=arn)
+        if current["definition"] != definition or current["roleArn"] != machine.role_arn:
+            with LocalStack._lock:
+                owners = [
+                    stack.template_path
+                    for stack in LocalStack._running
+                    if stack is not self and arn in stack.state_machines.values()
+                ]
+            if owners:
+                logger.warning(
+                    "%s: state machine %s of the stack running %s now has this template's definition",
+                    machine.logical_id,
+                    machine.name,
+                    ", ".join(str(owner) for owner in owners),
+                )
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=machine.role_arn)
+        return arn
 
     def _create_table(self, table: TableSpec) -> str:
         dynamodb = self.client("dynamodb")
@@ -775,8 +871,7 @@ class LocalStack:
                     f"{table.logical_id}: cannot create table {table.name}: {error}"
                 ) from error
             # moto's data outlives a stack: another stack (or an earlier one) of this process made it.
-            logger.info("%s: table %s already exists; kept as it is", table.logical_id, table.name)
-            kept = True
+            kept = self._keep_or_replace_table(dynamodb, table)
         try:
             if table.ttl_attribute is not None:
                 dynamodb.update_time_to_live(
@@ -795,6 +890,33 @@ class LocalStack:
                     f"{table.logical_id}: cannot configure table {table.name}: {error}"
                 ) from error
         return table.name
+
+    def _keep_or_replace_table(self, dynamodb: Any, table: TableSpec) -> bool:
+        """A table of this name exists: kept when its keys and indexes are the template's, or while another
+        running stack uses it; replaced (its items dropped) when an earlier stack made it differently, as a
+        deployment replaces a table whose keys change. True when kept."""
+        existing = dynamodb.describe_table(TableName=table.name)["Table"]
+        if _table_shape(existing) == _table_shape(table.create_arguments):
+            logger.info("%s: table %s already exists; kept as it is", table.logical_id, table.name)
+            return True
+        with LocalStack._lock:
+            users = [
+                stack.template_path
+                for stack in LocalStack._running
+                if stack is not self and table.name in stack.tables.values()
+            ]
+        if users:
+            logger.warning(
+                "%s: table %s of the running stack %s has other keys or indexes than this template's; kept",
+                table.logical_id,
+                table.name,
+                ", ".join(str(user) for user in users),
+            )
+            return True
+        logger.info("%s: table %s had other keys or indexes; made anew", table.logical_id, table.name)
+        dynamodb.delete_table(TableName=table.name)
+        dynamodb.create_table(**table.create_arguments)
+        return False
 
     def _create_event_bus(self, bus: EventBusSpec) -> str:
         try:
@@ -1026,6 +1148,27 @@ class LocalStack:
         )
         iam_request.check_signature()
         iam_request.check_action_permitted(resource)
+
+
+def _table_shape(table: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Keys and indexes (names and keys) of CreateTable's arguments or DescribeTable's table."""
+
+    def keys(schema: Any) -> tuple[tuple[str, str], ...]:
+        return tuple((str(key["AttributeName"]), str(key["KeyType"])) for key in schema or ())
+
+    def indexes(kind: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+        return tuple(sorted((str(i["IndexName"]), keys(i["KeySchema"])) for i in table.get(kind) or ()))
+
+    return keys(table["KeySchema"]), indexes("GlobalSecondaryIndexes"), indexes("LocalSecondaryIndexes")
+
+
+@contextmanager
+def _environment_without(names: Sequence[str]) -> Iterator[None]:
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _arn_service(arn: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,84 @@ def test_stop_restores_eventbridge_and_closes_the_http_api():
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
     assert (Rule.send_to_targets, EventsBackend.put_events, EventsHandler.put_events) == originals
+
+
+def test_a_state_machine_left_by_an_earlier_stack_gets_this_templates_definition(tmp_path):
+    def template(result: str) -> Path:
+        folder = tmp_path / result
+        folder.mkdir()
+        return _write_template(
+            folder,
+            f"""
+Resources:
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Name: lifecycle-shared-name
+      Definition:
+        StartAt: Only
+        States:
+          Only: {{Type: Pass, Result: {{value: {result}}}, End: true}}
+""",
+        )
+
+    for result in ("first", "second"):
+        with LocalStack(template_path=template(result)) as stack:
+            sfn = stack.client("stepfunctions")
+            arn = stack.state_machines["Machine"]
+            definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
+            execution = sfn.start_execution(stateMachineArn=arn, name=f"run-{result}", input="{}")[
+                "executionArn"
+            ]
+            for _ in range(200):
+                described = sfn.describe_execution(executionArn=execution)
+                if described["status"] != "RUNNING":
+                    break
+                time.sleep(0.01)
+
+            assert definition["States"]["Only"]["Result"] == {"value": result}
+            assert json.loads(described["output"]) == {"value": result}
+
+
+def test_a_table_left_by_an_earlier_stack_with_other_indexes_is_made_anew(tmp_path):
+    def template(folder: str, index: str = "", indexes: str = "") -> Path:
+        (tmp_path / folder).mkdir()
+        return _write_template(
+            tmp_path / folder,
+            f"""
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: lifecycle-shared-table
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - {{AttributeName: id, AttributeType: S}}
+{index}
+      KeySchema:
+        - {{AttributeName: id, KeyType: HASH}}
+{indexes}
+""",
+        )
+
+    plain = template("plain")
+    indexed = template(
+        "indexed",
+        "        - {AttributeName: bucket, AttributeType: S}",
+        """      GlobalSecondaryIndexes:
+        - IndexName: by-bucket
+          KeySchema: [{AttributeName: bucket, KeyType: HASH}]
+          Projection: {ProjectionType: ALL}""",
+    )
+    with LocalStack(template_path=plain) as stack:
+        stack.client("dynamodb").put_item(TableName="lifecycle-shared-table", Item={"id": {"S": "a"}})
+    with LocalStack(template_path=indexed) as stack:
+        described = stack.client("dynamodb").describe_table(TableName="lifecycle-shared-table")["Table"]
+        assert [index["IndexName"] for index in described["GlobalSecondaryIndexes"]] == ["by-bucket"]
+    # Kept when it already has the template's keys and indexes, items and all.
+    with LocalStack(template_path=indexed) as stack:
+        dynamodb = stack.client("dynamodb")
+        dynamodb.put_item(TableName="lifecycle-shared-table", Item={"id": {"S": "b"}, "bucket": {"S": "x"}})
+    with LocalStack(template_path=indexed) as stack:
+        items = stack.client("dynamodb").scan(TableName="lifecycle-shared-table")["Items"]
+        assert [item["id"]["S"] for item in items] == ["b"]

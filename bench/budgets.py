@@ -1,0 +1,100 @@
+"""The budgets of the issue "Benchmark": fixed limits, checked on every run; a miss fails `make bench`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+# Happy path, `import` access: IAM, S3 and Secrets Manager calls together, per onboarding.
+CALLS_BUDGET: Final = 12
+BUDGETED_SERVICES: Final = ("iam", "s3", "secretsmanager")
+# Median onboarding through the state machine over the median plain boto3 script doing the same calls: the
+# floor makes every AWS call the flow makes (checked at the emulator), without orchestration.
+FLOW_OVER_FLOOR_BUDGET: Final = 2.0
+# Cold start (import the handler module + its first AWS client) over `import boto3; boto3.client("s3")`.
+STEP_COLD_START_BUDGET: Final = 1.5
+ENTRY_COLD_START_BUDGET: Final = 2.0
+# The functions that validate input with pydantic get the larger allowance.
+ENTRY_FUNCTIONS: Final = frozenset({"ValidateRequestFunction", "ApiFunction"})
+
+
+@dataclass(frozen=True)
+class BudgetResult:
+    name: str
+    limit: float
+    measured: float | None
+    unit: str
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.measured is not None and self.measured <= self.limit
+
+
+def cold_start_limit(logical_id: str) -> float:
+    return ENTRY_COLD_START_BUDGET if logical_id in ENTRY_FUNCTIONS else STEP_COLD_START_BUDGET
+
+
+def budgeted_calls(calls_by_service: Mapping[str, float]) -> float:
+    return sum(calls_by_service.get(service, 0.0) for service in BUDGETED_SERVICES)
+
+
+def evaluate(
+    *,
+    calls_by_service: Mapping[str, float] | None,
+    flow_over_floor: float | None,
+    cold_start_ratios: Mapping[str, float | None],
+    flow_over_floor_detail: str = "",
+) -> list[BudgetResult]:
+    """Every budget, in a fixed order; a figure that could not be measured (None) misses its budget."""
+    others = ""
+    if calls_by_service is not None:
+        others = ", ".join(
+            f"{service} {count:g}"
+            for service, count in sorted(calls_by_service.items())
+            if service not in BUDGETED_SERVICES
+        )
+    results = [
+        BudgetResult(
+            name="IAM + S3 + Secrets Manager calls per onboarding (import)",
+            limit=CALLS_BUDGET,
+            measured=None if calls_by_service is None else budgeted_calls(calls_by_service),
+            unit="calls",
+            detail=f"beside them: {others}" if others else "",
+        ),
+        BudgetResult(
+            name="flow / floor (median / median)",
+            limit=FLOW_OVER_FLOOR_BUDGET,
+            measured=flow_over_floor,
+            unit="x",
+            detail=flow_over_floor_detail,
+        ),
+    ]
+    for logical_id, measured in cold_start_ratios.items():
+        results.append(
+            BudgetResult(
+                name=f"cold start {logical_id} / baseline",
+                limit=cold_start_limit(logical_id),
+                measured=measured,
+                unit="x",
+                detail="" if measured is not None else "not measured",
+            )
+        )
+    return results
+
+
+def missed(results: Iterable[BudgetResult]) -> list[BudgetResult]:
+    return [result for result in results if not result.passed]
+
+
+def describe(result: BudgetResult) -> str:
+    measured = "not measured" if result.measured is None else f"{result.measured:.2f} {result.unit}"
+    verdict = "pass" if result.passed else "MISSED"
+    line = f"{verdict}: {result.name}: {measured} (budget at most {result.limit:g} {result.unit})"
+    return f"{line}; {result.detail}" if result.detail else line
+
+
+def summary(results: Sequence[BudgetResult]) -> str:
+    failed = missed(results)
+    return f"{len(results) - len(failed)} of {len(results)} budgets met"

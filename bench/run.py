@@ -1,0 +1,293 @@
+"""`make bench`: the onboarding flow measured against the embedded local stack.
+
+    python -m bench.run [--n 20] [--concurrency 20] [--cold-runs 5] [--json bench/results/latest.json]
+
+The floor of the flow / floor budget is the same AWS calls the flow makes (every IAM, S3, Secrets Manager,
+DynamoDB and EventBridge call of its functions, in its order, with its parameters), made by one plain
+sequential boto3 script without orchestration; the benchmark checks at the emulator, run by run, that the
+floor's calls are the flow's, and fails when they drift. The 9-call minimum is reported for information.
+
+Prints the machine, the tables and a Markdown summary for the README, and writes every figure to the JSON
+file. Exit status: 0 when every budget and check passes, 1 when one is missed (listed under "Budgets" and
+"Checks"), 2 when the benchmark cannot run (the stack does not start, the warm-up onboarding fails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import importlib
+import json
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Final
+
+from bench import budgets, checks, coldstart
+from bench.figures import Measured, build_report, cold_start_ratios, run_figures
+from bench.machine import machine_info
+from bench.recorder import KEYED_CLIENT, LogSink, Recorder
+from bench.report import heading, print_report
+from bench.workload import (
+    ADMIN_ACCESS_KEY_ID,
+    FLOOR_ACCESS_KEY_ID,
+    Clients,
+    Execution,
+    FloorRun,
+    StatusReader,
+    execution_result,
+    onboard,
+    run_floor,
+    run_minimal_floor,
+    seed_bucket,
+    start_execution,
+    wait_for_final,
+)
+from provisioner_local.emulator import DUMMY_ACCESS_KEY_ID, LocalStack
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+DEFAULT_JSON: Final = ROOT / "bench" / "results" / "latest.json"
+ONBOARD_MACHINE: Final = "OnboardConnectionStateMachine"
+WARMUP_ID: Final = "bench-warm"
+# How often the benchmark looks (in-process, no request) whether an execution has ended.
+WATCH_S: Final = 0.005
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot produce its figures."""
+
+
+def settle() -> None:
+    """Collect, then freeze what survives: one process holds the whole emulated cloud, and a full
+    collection scanning all of moto's state (about 300 ms here) would otherwise land in a random run."""
+    gc.collect()
+    gc.freeze()
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description="Benchmark of the onboarding flow."
+    )
+    parser.add_argument(
+        "--n", type=int, default=20, help="sequential onboardings and floor runs (default 20)"
+    )
+    parser.add_argument("--concurrency", type=int, default=20, help="concurrent onboardings (default 20)")
+    parser.add_argument("--cold-runs", type=int, default=5, help="cold starts per function (default 5)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
+    parser.add_argument(
+        "--deadline", type=float, default=60.0, help="seconds one onboarding may take (default 60)"
+    )
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.concurrency < 2 or args.cold_runs < 1 or args.deadline <= 0:
+        parser.error("--n and --cold-runs must be at least 1, --concurrency at least 2, --deadline positive")
+    return args
+
+
+def status_reader(stack: LocalStack) -> StatusReader:
+    """An execution's status read from moto's backend in this process: no request, no CPU taken from it."""
+    from moto.stepfunctions.responses import get_backend
+
+    backend = get_backend(stack.account_id, stack.region)
+
+    def status_of(execution_arn: str) -> str:
+        return str(backend.describe_execution(execution_arn).status)
+
+    return status_of
+
+
+def exercise(stack: LocalStack, recorder: Recorder, args: argparse.Namespace) -> Measured:
+    """Warm-up, then N onboardings, N floor runs and N minimal floor runs interleaved, then the concurrent
+    batch, then checks."""
+    admin = Clients(stack.endpoint_url, stack.region, ADMIN_ACCESS_KEY_ID)
+    floor_clients = Clients(stack.endpoint_url, stack.region, FLOOR_ACCESS_KEY_ID)
+    sfn = admin("stepfunctions")
+    status_of = status_reader(stack)
+    recorder.instrument_handlers(stack)
+    recorder.time_function(importlib.import_module("provisioner_core.aws"), "client_with_key", KEYED_CLIENT)
+    machine_arn = stack.state_machines.get(ONBOARD_MACHINE) or stack.state_machine_arn
+    if stack.template is None:
+        raise BenchError("the local stack has no template")
+    definition = next(
+        machine.render_definition()
+        for machine in stack.template.state_machines()
+        if stack.state_machines.get(machine.logical_id) == machine_arn
+    )
+
+    sequential = [f"bench-seq-{index:02d}" for index in range(1, args.n + 1)]
+    concurrent = [f"bench-par-{index:02d}" for index in range(1, args.concurrency + 1)]
+    floor_buckets = [f"bench-floor-{index:02d}" for index in range(args.n + 1)]
+    minimal_buckets = [f"bench-minimal-{index:02d}" for index in range(args.n + 1)]
+    for bucket in [WARMUP_ID, *sequential, *concurrent, *floor_buckets, *minimal_buckets]:
+        seed_bucket(admin("s3"), bucket)
+    environment = stack.function_environment
+
+    def flow(connection_id: str) -> Execution:
+        return onboard(
+            sfn,
+            machine_arn,
+            connection_id,
+            connection_id,
+            deadline_s=args.deadline,
+            poll_s=WATCH_S,
+            status_of=status_of,
+        )
+
+    settle()
+    with recorder.phase("warmup-flow"):
+        warmup = flow(WARMUP_ID)
+    if warmup.status != "SUCCEEDED":
+        raise BenchError(
+            f"the warm-up onboarding {warmup.status}: {warmup.error}: {(warmup.cause or '')[:2000]}"
+        )
+    settle()
+    with recorder.phase("warmup-floor"):
+        warmup_floor = run_floor(floor_clients, floor_buckets[0], 0, environment)
+    settle()
+    with recorder.phase("warmup-minimal"):
+        run_minimal_floor(floor_clients, minimal_buckets[0], 0)
+
+    runs: list[Execution] = []
+    floors: list[FloorRun] = []
+    minimal_floors: list[FloorRun] = []
+    for index, connection_id in enumerate(sequential, start=1):
+        settle()
+        with recorder.phase(f"flow:{index:02d}"):
+            runs.append(flow(connection_id))
+        settle()
+        with recorder.phase(f"floor:{index:02d}"):
+            floors.append(run_floor(floor_clients, floor_buckets[index], index, environment))
+        settle()
+        with recorder.phase(f"minimal:{index:02d}"):
+            minimal_floors.append(run_minimal_floor(floor_clients, minimal_buckets[index], index))
+
+    settle()
+    with recorder.phase("concurrent"):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=len(concurrent)) as pool:
+            arns = list(pool.map(lambda cid: start_execution(sfn, machine_arn, cid, cid), concurrent))
+        final, seen_at = wait_for_final(
+            sfn, arns, deadline_s=args.deadline * 3, poll_s=WATCH_S, status_of=status_of
+        )
+        wall_ms = (max(seen_at.values()) - started) * 1000
+    concurrent_runs = [
+        execution_result(sfn, final[arn], cid, cid, (seen_at[arn] - started) * 1000)
+        for arn, cid in zip(arns, concurrent, strict=True)
+    ]
+    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    problems = {
+        "sequential outputs match their requests": [
+            problem for run in [warmup, *runs] for problem in checks.output_problems(run, admin, environment)
+        ],
+        "concurrent outputs match their requests": [
+            problem for run in concurrent_runs for problem in checks.output_problems(run, admin, environment)
+        ],
+        "each concurrent key lists its bucket, is denied on another's": checks.key_fence_problems(
+            concurrent_runs, admin
+        ),
+        "nothing left behind (one user, key, policy, secret, ACTIVE record each)": checks.leftover_problems(
+            admin, [WARMUP_ID, *sequential, *concurrent], environment
+        ),
+    }
+    return Measured(
+        warmup=warmup,
+        warmup_floor=warmup_floor,
+        runs=runs,
+        floors=floors,
+        minimal_floors=minimal_floors,
+        concurrent=concurrent_runs,
+        concurrent_wall_ms=wall_ms,
+        max_rss_mb=max_rss_mb,
+        definition=definition,
+        memory_mb={name: loaded.spec.memory_size for name, loaded in stack.functions.items()},
+        function_key=DUMMY_ACCESS_KEY_ID,
+        problems=problems,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    began = time.monotonic()
+    machine = machine_info()
+    print(heading("Machine"))
+    for key, value in machine.items():
+        print(f"  {key}: {value}")
+    print(
+        f"  plan: {args.n} sequential onboardings and {args.n} floor runs (after one warm-up each), "
+        f"{args.concurrency} concurrent onboardings, {args.cold_runs} cold starts per function",
+        flush=True,
+    )
+
+    print("  measuring cold starts in fresh interpreters ...", flush=True)
+    cold = coldstart.measure(ROOT / "template.yaml", runs=args.cold_runs)
+    # Where a missed cold start spends its time: one `python -X importtime` run of each.
+    missed = [
+        name
+        for name, ratio in cold_start_ratios(cold).items()
+        if ratio is None or ratio > budgets.cold_start_limit(name)
+    ]
+    found = {target.logical_id: target for target in coldstart.targets(ROOT / "template.yaml")}
+    profiles = {name: coldstart.import_profile(found[name]) for name in missed if name not in cold.errors}
+
+    print("  starting the local stack, onboarding ...", flush=True)
+    recorder = Recorder()
+    recorder.install()
+    try:
+        stack = LocalStack(port=0)
+        # The functions' Powertools loggers bind stdout when their modules load: give them a counting sink.
+        with contextlib.redirect_stdout(LogSink(recorder)):
+            stack.start()
+        try:
+            measured = exercise(stack, recorder, args)
+        finally:
+            stack.stop()
+    except (BenchError, TimeoutError) as error:
+        print(f"\nthe benchmark could not run: {error}", file=sys.stderr)
+        return 2
+    finally:
+        recorder.uninstall()
+
+    figures = [
+        run_figures(recorder, f"flow:{index:02d}", measured.function_key) for index in range(1, args.n + 1)
+    ]
+    floor_calls = [
+        [call for call in recorder.calls_in(f"floor:{index:02d}") if call.access_key != ADMIN_ACCESS_KEY_ID]
+        for index in range(1, args.n + 1)
+    ]
+    minimal_calls = [
+        [call for call in recorder.calls_in(f"minimal:{index:02d}") if call.access_key != ADMIN_ACCESS_KEY_ID]
+        for index in range(1, args.n + 1)
+    ]
+    report = build_report(
+        config={"n": args.n, "concurrency": args.concurrency, "cold_runs": args.cold_runs},
+        machine=machine,
+        cold=cold,
+        profiles=profiles,
+        measured=measured,
+        figures=figures,
+        floor_calls=floor_calls,
+        minimal_calls=minimal_calls,
+        concurrent_figures=run_figures(recorder, "concurrent", measured.function_key),
+    )
+    report["elapsed_s"] = round(time.monotonic() - began, 1)
+    print_report(report)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    failed_checks = [name for name, problems in report["checks"].items() if problems]
+    print(f"\n  wrote {args.json}; the whole run took {report['elapsed_s']} s")
+    if report["budgets_missed"] or failed_checks:
+        print(
+            f"  FAILED: {len(report['budgets_missed'])} budget(s) missed, "
+            f"{len(failed_checks)} check(s) failed",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
