@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from provisioner_core import aws
 from provisioner_core.config import CORS_RULE_ID
 from provisioner_core.connection import Connection, probe_key
-from provisioner_core.errors import AccessNotYetEffective, ProbeLeftBehind, VerificationFailed
+from provisioner_core.errors import AccessNotYetEffective, AwsCallFailed, ProbeLeftBehind, VerificationFailed
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -41,6 +41,9 @@ def _call(operation: str, call: Any, **kwargs: Any) -> Any:
         if code in PROPAGATION_ERRORS:
             raise AccessNotYetEffective(f"{operation} with the new key was refused: {code}") from None
         message = error.response.get("Error", {}).get("Message", "")
+        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            # S3 had a bad moment (past the SDK's retries): the state machine tries the step again.
+            raise AwsCallFailed(operation, code, message) from None
         raise VerificationFailed(f"{operation} with the new key failed with {code}: {message}") from None
 
 

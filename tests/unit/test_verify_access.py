@@ -10,7 +10,7 @@ from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
 from functions.verify_access.app import check_access, verify_access
 from provisioner_core.connection import probe_key
-from provisioner_core.errors import AccessNotYetEffective, VerificationFailed
+from provisioner_core.errors import AccessNotYetEffective, AwsCallFailed, VerificationFailed
 from tests.unit.conftest import SETTINGS, make_connection
 
 NO_CORS = {"applied": False}
@@ -78,4 +78,11 @@ def test_other_errors_are_not_retried(s3, connection):
     with Stubber(s3) as stub:
         stub.add_client_error("list_objects_v2", "NoSuchBucket", "gone", http_status_code=404)
         with pytest.raises(VerificationFailed, match="NoSuchBucket"):
+            check_access(s3, connection, NO_CORS)
+
+
+def test_a_server_error_is_retried_by_the_state_machine_not_failed(s3, connection):
+    with Stubber(s3) as stub:
+        stub.add_client_error("list_objects_v2", "InternalError", "oops", http_status_code=500)
+        with pytest.raises(AwsCallFailed, match="InternalError"):
             check_access(s3, connection, NO_CORS)

@@ -82,7 +82,8 @@ def bucket_lease(
     while not try_acquire(dynamodb, bucket, holder, table=table, clock=clock):
         if time.monotonic() >= deadline:
             raise BucketBusy(f"bucket {bucket!r} is being changed by another run; retry shortly")
-        sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311  # nosec B311 - jitter, not cryptography
+        # Jitter, not cryptography.
+        sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311  # nosec B311
         delay = min(delay * 2, 0.5)
     try:
         yield
