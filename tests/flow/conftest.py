@@ -1,4 +1,8 @@
-"""One embedded local stack for the whole flow suite; each test uses its own bucket and connection id."""
+"""One embedded local stack for the flow suite; each test uses its own bucket and connection id.
+
+Package-scoped: moto's settings are process-wide, so the stack must be gone before other suites run
+(unit tests expect moto's plain behaviour, e.g. state machines that do not execute).
+"""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ class Run:
         return json.loads(self.cause or "{}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     with LocalStack(port=0) as local:
         yield local
@@ -50,22 +54,22 @@ def faults(stack: LocalStack) -> Iterator[Any]:
     stack.set_faults([])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sfn(stack: LocalStack) -> Any:
     return stack.client("stepfunctions")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def s3(stack: LocalStack) -> Any:
     return stack.client("s3")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def iam(stack: LocalStack) -> Any:
     return stack.client("iam")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def secrets(stack: LocalStack) -> Any:
     return stack.client("secretsmanager")
 
