@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry
 from provisioner_core.errors import AwsCallFailed, ConnectionBusy
-from provisioner_core.step import translate_aws_errors
+from provisioner_core.step import caught_error, translate_aws_errors
 
 logger = Logger()
 
@@ -28,20 +28,8 @@ DETAIL_TYPES = {
 }
 
 
-def _lambda_error(failure: dict[str, Any]) -> tuple[str, str]:
-    """(error, message) from a Catch's {Error, Cause}; Cause is the Lambda runtime's JSON envelope."""
-    cause = str(failure.get("Cause") or "")
-    try:
-        envelope = json.loads(cause)
-    except ValueError:
-        return str(failure.get("Error", "Unknown")), cause
-    if not isinstance(envelope, dict):
-        return str(failure.get("Error", "Unknown")), cause
-    return str(envelope.get("errorType", failure.get("Error"))), str(envelope.get("errorMessage", cause))
-
-
 def _left_behind(run: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    error, message = _lambda_error(run.get("rollback_failure") or {})
+    error, message = caught_error(run.get("rollback_failure") or {})
     try:
         left = list(json.loads(message).get("left_behind", []))
     except (ValueError, AttributeError):

@@ -19,6 +19,7 @@ from provisioner_core import aws, cleanup
 from provisioner_core.aws import error_code
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, probe_key
+from provisioner_core.step import caught_error
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -48,13 +49,7 @@ def failed_step(run: dict[str, Any]) -> str:
 
 def original_error(failure: dict[str, Any]) -> tuple[str, str]:
     """(error code, message) of what the failed step raised; for AWS calls, the AWS error code."""
-    error = str(failure.get("Error") or "Unknown")
-    cause = str(failure.get("Cause") or "")
-    try:
-        envelope = json.loads(cause)
-        message = str(envelope.get("errorMessage", cause)) if isinstance(envelope, dict) else cause
-    except ValueError:
-        message = cause
+    error, message = caught_error(failure)
     match = _AWS_CODE.search(message) if error in _CARRY_AWS_CODE else None
     return (match.group(1) if match else error), message
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 
 class ProvisionerError(Exception):
@@ -82,11 +81,6 @@ class RollbackIncomplete(ProvisionerError):
                 separators=(",", ":"),
             )
         )
-
-
-def details(error: Exception) -> dict[str, Any]:
-    """What a caller may show of an error: never anything but its type and message."""
-    return {"error": type(error).__name__, "message": str(error)}
 
 
 class ConnectionAlreadyExists(ProvisionerError):

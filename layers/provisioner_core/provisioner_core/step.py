@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -33,3 +34,17 @@ def translate_aws_errors(handler: Handler) -> Handler:
             raise aws_failure(error) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def caught_error(failure: dict[str, Any]) -> tuple[str, str]:
+    """(error, message) from a Catch's {Error, Cause}: Cause is the Lambda runtime's JSON envelope,
+    or plain text for Step Functions' own errors (States.Timeout)."""
+    error = str(failure.get("Error") or "Unknown")
+    cause = str(failure.get("Cause") or "")
+    try:
+        envelope = json.loads(cause)
+    except ValueError:
+        return error, cause
+    if not isinstance(envelope, dict):
+        return error, cause
+    return error, str(envelope.get("errorMessage", cause))
