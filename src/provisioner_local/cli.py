@@ -68,9 +68,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--fault",
         action="append",
         default=[],
-        metavar="SERVICE:OPERATION[:N]",
+        metavar="SERVICE:OPERATION[:N|:lost|:lost:N][@FUNCTION]",
         help="fail this AWS call of the functions (botocore names, e.g. iam:CreateAccessKey); "
-        "with :N only the first N calls; repeatable",
+        "with :N only the first N calls; with :lost the first call takes effect and its reply is lost; "
+        "with @FUNCTION (e.g. @Rollback) only that function's calls; repeatable",
     )
     parser.add_argument(
         "--parameter-overrides",

@@ -33,7 +33,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from provisioner_local.eventbridge import EventLog, InputPathError, log_entry, target_input
-from provisioner_local.faults import FaultInjector
+from provisioner_local.faults import FaultInjector, calling_function
 from provisioner_local.http_api import LocalHttpApi
 from provisioner_local.interpreter import (
     ClientCache,
@@ -365,6 +365,11 @@ class LocalStack:
 
     def set_faults(self, faults: Sequence[str]) -> None:
         self._faults.set(faults)
+
+    @property
+    def function_calls(self) -> list[tuple[str | None, str, str]]:
+        """(function, service, operation) of each AWS call the functions made since faults were last set."""
+        return self._faults.calls
         if self._aws_module is not None:
             self._aws_module.reset_clients()
 
@@ -1099,7 +1104,8 @@ class LocalStack:
             )
             started = time.perf_counter()
             try:
-                result = loaded.handler(event, context)
+                with calling_function(spec.name):
+                    result = loaded.handler(event, context)
             except Exception as error:
                 return self._unhandled(spec, response_headers, error)
             finally:
