@@ -250,7 +250,7 @@ def run_floor(clients: Clients, bucket: str, index: int, environment: Mapping[st
 
     from provisioner_core.config import Settings
     from provisioner_core.connection import ownership_tags
-    from provisioner_core.cors import labellerr_rule
+    from provisioner_core.cors import labellerr_rule, rule_id_for
     from provisioner_core.policy import build_policy_document, serialize_policy
     from provisioner_core.request import parse_request, to_connection
 
@@ -324,12 +324,15 @@ def run_floor(clients: Clients, bucket: str, index: int, environment: Mapping[st
         TableName=leases_table,
         Item={
             "bucket": {"S": bucket},
-            "holder": {"S": execution_arn},
+            "holder": {"S": f"connection:{connection['connection_id']}"},
             "expires_at": {"N": str(lease_now + 60)},
         },
         ConditionExpression="attribute_not_exists(#bucket) OR expires_at < :now OR holder = :holder",
         ExpressionAttributeNames={"#bucket": "bucket"},
-        ExpressionAttributeValues={":now": {"N": str(lease_now)}, ":holder": {"S": execution_arn}},
+        ExpressionAttributeValues={
+            ":now": {"N": str(lease_now)},
+            ":holder": {"S": f"connection:{connection['connection_id']}"},
+        },
     )
     laps("dynamodb:PutItem (lease)")
     try:
@@ -339,14 +342,14 @@ def run_floor(clients: Clients, bucket: str, index: int, environment: Mapping[st
             raise
         rules = []
     laps("s3:GetBucketCors")
-    rule = labellerr_rule(settings.cors_allowed_origins)
+    rule = labellerr_rule(settings.cors_allowed_origins, rule_id_for(connection["connection_id"]))
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [*rules, rule]})
     laps("s3:PutBucketCors")
     dynamodb.delete_item(
         TableName=leases_table,
         Key={"bucket": {"S": bucket}},
         ConditionExpression="holder = :holder",
-        ExpressionAttributeValues={":holder": {"S": execution_arn}},
+        ExpressionAttributeValues={":holder": {"S": f"connection:{connection['connection_id']}"}},
     )
     laps("dynamodb:DeleteItem (lease)")
     cors = {
@@ -452,7 +455,7 @@ def run_minimal_floor(clients: Clients, bucket: str, index: int) -> FloorRun:
     write, key, secret, then with the new key a listing and a 1-byte read); no registry, lease, event,
     validation or verification of CORS."""
     from provisioner_core.config import Settings
-    from provisioner_core.cors import labellerr_rule
+    from provisioner_core.cors import labellerr_rule, rule_id_for
     from provisioner_core.policy import build_policy_document, serialize_policy
 
     settings = Settings.from_env()
@@ -462,7 +465,7 @@ def run_minimal_floor(clients: Clients, bucket: str, index: int) -> FloorRun:
     document = serialize_policy(
         build_policy_document(partition=settings.partition, bucket=bucket, prefix=PREFIX, access="import")
     )
-    rule = labellerr_rule(settings.cors_allowed_origins)
+    rule = labellerr_rule(settings.cors_allowed_origins, rule_id_for(name))
     laps = _Laps()
     iam.create_user(UserName=name, Path=MINIMAL_IAM_PATH, Tags=tags)
     laps("iam:CreateUser")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from typing_extensions import TypedDict
 
-from provisioner_core import aws, idempotency, registry
+from provisioner_core import aws, claims, idempotency, registry
 from provisioner_core.aws import error_code
 from provisioner_core.config import Settings
 from provisioner_core.errors import (
@@ -77,6 +78,10 @@ class Accepted(TypedDict):
     status: Literal["PROVISIONING", "DEPROVISIONING", "DELETED"]
     execution_arn: str | None
     url: str
+    warnings: NotRequired[list[str]]
+
+
+WHOLE_BUCKET_WARNING = "the prefix is empty: this connection grants the whole bucket"
 
 
 class ConnectionRecord(TypedDict):
@@ -130,9 +135,30 @@ def read_json_body(content_type: str | None, body: str | None, is_base64: bool) 
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes")
     try:
-        return json.loads(data, parse_constant=_reject_constant)
+        return json.loads(data, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except DuplicateKey as duplicate:
+        raise InvalidRequest(
+            [{"field": duplicate.key, "message": "appears more than once in the body; give each field once"}]
+        ) from None
     except (ValueError, RecursionError):
         raise InvalidRequest([{"field": "body", "message": "is not valid JSON"}]) from None
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Python keeps the last of two equal keys, other parsers the first: which prefix would be granted
+    # must not depend on the parser.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 def _reject_constant(name: str) -> Any:
@@ -201,9 +227,9 @@ def _put_claim(dynamodb: Any, record: dict[str, Any], replacing: Mapping[str, An
     except ClientError as error:
         if error_code(error) != "ConditionalCheckFailedException":
             raise
-        current = registry.get(dynamodb, record["connection_id"]) or {}
+        current = registry.get(dynamodb, record["connection_id"]) or {"status": "taken"}
         raise ConnectionAlreadyExists(
-            f"connection {record['connection_id']!r} is already {current.get('status', 'taken')}; "
+            f"connection {record['connection_id']!r} is already {current['status']}; "
             "offboard it or choose another connection_id"
         ) from None
     return item
@@ -263,7 +289,7 @@ def start_onboarding(
     `adopt`: this request took over a dead invocation's Idempotency-Key, which may have claimed the id
     already; StartExecution with the same name and input then returns that run instead of a new one.
     """
-    run_input = json.dumps({**raw, "connection_id": connection_id}, sort_keys=True, separators=(",", ":"))
+    run_input = onboarding_input(raw, connection_id)
     previous_item = dynamodb.get_item(
         TableName=registry.table_name(), Key={"connection_id": {"S": connection_id}}, ConsistentRead=True
     ).get("Item")
@@ -278,38 +304,80 @@ def start_onboarding(
                     raise
             else:
                 return accepted(connection_id, "PROVISIONING", response["executionArn"])
-        raise ConnectionAlreadyExists(
-            f"connection {connection_id!r} is already {previous['status']}; "
-            "offboard it or choose another connection_id"
+        # A claim whose run never started (StartExecution failed and so did undoing the claim) holds
+        # nothing: the id is free again once the grace period is over.
+        never_started = (
+            previous["status"] == "PROVISIONING" and claims.holder_state(sfn, previous) == "MISSING"
         )
+        if not never_started:
+            raise ConnectionAlreadyExists(already_message(sfn, connection_id, previous))
     first = first_attempt(connection_id, previous)
     ours: dict[str, Any] = {}
     try:
         for attempt in range(first, first + MAX_NAME_ATTEMPTS):
-            execution_arn = execution_arn_for(state_machine_arn, execution_name(connection_id, attempt))
+            name = execution_name(connection_id, attempt)
+            execution_arn = execution_arn_for(state_machine_arn, name)
             if not ours:
-                ours = _put_claim(dynamodb, claim_record(request, connection_id, execution_arn), previous)
+                wanted = claim_record(request, connection_id, execution_arn)
+                # Set before the write: a claim that commits and loses its reply must still be undone.
+                ours = {**wanted, "status": "PROVISIONING"}
+                ours = _put_claim(dynamodb, wanted, previous)
             else:
                 # An earlier run the registry no longer remembers used the last name: move the claim on.
                 ours = _put_claim(dynamodb, {**ours, "execution_arn": execution_arn}, ours)
             try:
-                response = sfn.start_execution(
-                    stateMachineArn=state_machine_arn,
-                    name=execution_name(connection_id, attempt),
-                    input=run_input,
-                )
+                response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=run_input)
             except ClientError as error:
-                if error_code(error) != "ExecutionAlreadyExists":
+                if error_code(error) == "ExecutionAlreadyExists":
+                    continue
+                # StartExecution may have taken effect and lost its reply: the run is the proof.
+                if claims.run_state(sfn, execution_arn) == "MISSING":
                     raise
-                continue
+                return accepted(connection_id, "PROVISIONING", execution_arn)
             return accepted(connection_id, "PROVISIONING", response["executionArn"])
         raise ConnectionBusy(
             f"connection {connection_id!r} was onboarded too often lately; choose another connection_id"
         )
+    except ConnectionAlreadyExists:
+        raise
     except Exception:
         if ours:
             _undo_claim(dynamodb, ours, previous_item)
         raise
+
+
+def onboarding_input(raw: Mapping[str, Any], connection_id: str) -> str:
+    return json.dumps({**raw, "connection_id": connection_id}, sort_keys=True, separators=(",", ":"))
+
+
+def already_message(sfn: Any, connection_id: str, record: Mapping[str, Any]) -> str:
+    status = record["status"]
+    if status == "PROVISIONING" and claims.holder_state(sfn, dict(record)) == "ENDED":
+        return (
+            f"connection {connection_id!r} is PROVISIONING, but its onboarding run ended without recording "
+            f"how; DELETE /connections/{connection_id} removes whatever it left, then the id is free"
+        )
+    return f"connection {connection_id!r} is already {status}; offboard it or choose another connection_id"
+
+
+def started_onboarding(
+    dynamodb: Any, sfn: Any, raw: Mapping[str, Any], connection_id: str
+) -> Accepted | None:
+    """The answer for a request whose onboarding was started although its reply was never stored: the
+    registry's record names a run whose input is exactly this request's."""
+    record = registry.get(dynamodb, connection_id)
+    execution_arn = (record or {}).get("execution_arn")
+    if not isinstance(execution_arn, str):
+        return None
+    try:
+        described = sfn.describe_execution(executionArn=execution_arn)
+    except ClientError as error:
+        if error_code(error) == "ExecutionDoesNotExist":
+            return None
+        raise
+    if json.loads(described.get("input") or "null") != json.loads(onboarding_input(raw, connection_id)):
+        return None
+    return accepted(connection_id, "PROVISIONING", execution_arn)
 
 
 def create_connection(
@@ -332,21 +400,42 @@ def create_connection(
     if problems:
         raise InvalidRequest(problems)
     connection_id = request.connection_id or derive_connection_id(request.connection_name)
+    whole_bucket = request.location()[1] == ""
+
+    def with_scope(answer: Accepted) -> Accepted:
+        return {**answer, "warnings": [WHOLE_BUCKET_WARNING]} if whole_bucket else answer
+
     if idempotency_key is None:
-        return start_onboarding(dynamodb, sfn, raw, request, connection_id, state_machine_arn), False
-    claim = idempotency.begin(
-        dynamodb, idempotency_table, idempotency_key, idempotency.body_hash(raw), connection_id
-    )
+        return with_scope(
+            start_onboarding(dynamodb, sfn, raw, request, connection_id, state_machine_arn)
+        ), False
+    try:
+        claim = idempotency.begin(
+            dynamodb, idempotency_table, idempotency_key, idempotency.body_hash(raw), connection_id
+        )
+    except idempotency.IdempotencyKeyInProgress as in_progress:
+        # The first request may have started its run and failed only to store its answer.
+        replay = started_onboarding(dynamodb, sfn, raw, in_progress.connection_id)
+        if replay is None:
+            raise
+        return with_scope(replay), True
     if claim.response is not None:
         return cast(Accepted, claim.response), True
     try:
-        answer = start_onboarding(
-            dynamodb, sfn, raw, request, claim.connection_id, state_machine_arn, adopt=claim.taken_over
+        answer = with_scope(
+            start_onboarding(
+                dynamodb, sfn, raw, request, claim.connection_id, state_machine_arn, adopt=claim.taken_over
+            )
         )
     except Exception:
-        idempotency.release(dynamodb, idempotency_table, claim)
+        with contextlib.suppress(ClientError):
+            idempotency.release(dynamodb, idempotency_table, claim)
         raise
-    idempotency.complete(dynamodb, idempotency_table, claim, dict(answer))
+    try:
+        idempotency.complete(dynamodb, idempotency_table, claim, dict(answer))
+    except ClientError as error:
+        # The run is started: that is the answer. A repeat of this request finds the run (above).
+        logger.warning("Idempotency answer not stored", error_code=error_code(error))
     return answer, False
 
 
@@ -409,21 +498,28 @@ def get_connection(dynamodb: Any, connection_id: str) -> ConnectionRecord:
 
 
 def delete_connection(dynamodb: Any, sfn: Any, connection_id: str, state_machine_arn: str) -> Accepted:
-    """Start offboarding, unless it is running or done already (then say so, and start nothing)."""
-    record = get_connection(dynamodb, connection_id)
-    status = record["status"]
-    if status in ("DELETED", "DEPROVISIONING"):
-        return accepted(connection_id, status, record.get("offboarding_execution_arn"))
-    if status not in registry.REMOVABLE:
-        raise ConnectionBusy(
-            f"connection {connection_id!r} is {status}; delete it once its onboarding has ended"
+    """Claim the connection for one offboarding run and start it, or answer with the one that holds it.
+
+    The claim is a conditional write here, before the run starts, so concurrent DELETEs start one run.
+    """
+    current = get_connection(dynamodb, connection_id)  # 404 before anything else
+    name = f"{connection_id}-offboard-{uuid.uuid4().hex[:8]}"
+    execution_arn = execution_arn_for(state_machine_arn, name)
+    record = claims.claim_offboarding(dynamodb, sfn, connection_id, execution_arn)
+    if record is None:
+        return accepted(connection_id, "DELETED", current.get("offboarding_execution_arn"))
+    if record.get("offboarding_execution_arn") != execution_arn:
+        return accepted(connection_id, "DEPROVISIONING", record.get("offboarding_execution_arn"))
+    try:
+        sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps({"connection_id": connection_id})
         )
-    response = sfn.start_execution(
-        stateMachineArn=state_machine_arn,
-        name=f"{connection_id}-offboard-{uuid.uuid4().hex[:8]}",
-        input=json.dumps({"connection_id": connection_id}),
-    )
-    return accepted(connection_id, "DEPROVISIONING", response["executionArn"])
+    except ClientError:
+        if claims.run_state(sfn, execution_arn) == "MISSING":
+            with contextlib.suppress(ClientError, ConnectionBusy):
+                claims.release_offboarding(dynamodb, record)
+            raise
+    return accepted(connection_id, "DEPROVISIONING", execution_arn)
 
 
 def _plausible_id(connection_id: str) -> bool:

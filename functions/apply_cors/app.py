@@ -1,4 +1,4 @@
-"""Apply CORS: add the Labellerr rule to the bucket's CORS configuration, keeping every existing rule."""
+"""Apply CORS: put the connection's own rule into the bucket's CORS configuration, keeping all others."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
-from provisioner_core.cors import find_equivalent, labellerr_rule, merge_rule
-from provisioner_core.lease import bucket_lease
+from provisioner_core.cors import find_customer_equivalent, labellerr_rule, merge_rule, rule_id_for
+from provisioner_core.lease import bucket_lease, lease_holder
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -28,30 +28,34 @@ def current_cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
 
 
 def apply_cors(s3: Any, dynamodb: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
+    rule = labellerr_rule(settings.cors_allowed_origins, rule_id_for(connection["connection_id"]))
     # Read-merge-write under the bucket's lease: S3 offers no conditional PutBucketCors.
-    with bucket_lease(dynamodb, connection["bucket"], connection["execution_arn"]):
-        return merge_into_bucket(s3, connection["bucket"], labellerr_rule(settings.cors_allowed_origins))
+    with bucket_lease(dynamodb, connection["bucket"], lease_holder(connection["connection_id"])):
+        return merge_into_bucket(s3, connection["bucket"], rule)
 
 
 def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, Any]:
+    """Idempotent: a retry after a PutBucketCors that took effect finds the rule by ID, changes nothing."""
     existing = current_cors_rules(s3, bucket)
-    merged = merge_rule(existing, rule)
-    if merged is None:
-        equivalent = find_equivalent(existing, rule) or {}
+    customer_rule = find_customer_equivalent(existing, rule)
+    if customer_rule is not None and not any(r.get("ID") == rule["ID"] for r in existing):
+        # The customer already grants exactly this; their rule is theirs to keep or remove.
         return {
             "applied": True,
-            "rule_id": equivalent.get("ID", rule["ID"]),
+            "rule_id": customer_rule.get("ID", ""),
             "rule_added": False,
             "bucket_had_cors": True,
             "rules_total": len(existing),
         }
-    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": merged})
+    merged = merge_rule(existing, rule)
+    if merged is not None:
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": merged})
     return {
         "applied": True,
         "rule_id": rule["ID"],
         "rule_added": True,
-        "bucket_had_cors": bool(existing),
-        "rules_total": len(merged),
+        "bucket_had_cors": any(r.get("ID") != rule["ID"] for r in existing),
+        "rules_total": len(merged if merged is not None else existing),
     }
 
 
@@ -59,5 +63,5 @@ def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, A
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = apply_cors(aws.client("s3"), aws.client("dynamodb"), event["connection"], SETTINGS)
-    logger.info("CORS applied", bucket=event["connection"]["bucket"], rule_added=result["rule_added"])
+    logger.info("CORS applied", bucket=event["connection"]["bucket"], rule_id=result["rule_id"])
     return result

@@ -1,14 +1,20 @@
-"""Begin offboarding: mark the connection DEPROVISIONING for this run, or say it is already deleted."""
+"""Begin offboarding: mark the connection DEPROVISIONING for this run, or say why it cannot be.
+
+The HTTP API claims the record for the run before starting it; the event and console doors start the run
+directly, and this step claims it then. Refusals come back as data with a structured cause, so the
+execution's error names them without a Lambda error envelope.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from provisioner_core import aws, registry
-from provisioner_core.errors import InvalidRequest
+from provisioner_core import aws, claims
+from provisioner_core.errors import ConnectionBusy, ConnectionNotFound, InvalidRequest
 from provisioner_core.naming import CONNECTION_ID_MAX, CONNECTION_ID_PATTERN
 from provisioner_core.step import translate_aws_errors
 
@@ -16,7 +22,7 @@ logger = Logger()
 
 # What removal needs to know of the record: names and ARNs, nothing else travels.
 _FOOTPRINT_FIELDS = (
-    "connection_id", "status", "bucket", "prefix", "access", "apply_cors", "cors", "iam_user_name",
+    "connection_id", "status", "bucket", "prefix", "access", "apply_cors", "iam_user_name",
     "iam_path", "policy_name", "policy_arn", "secret_name", "execution_arn",
 )  # fmt: skip
 
@@ -36,20 +42,49 @@ def connection_id_of(request: Any) -> str:
     return connection_id
 
 
-def begin_offboarding(dynamodb: Any, request: Any, execution_arn: str) -> dict[str, Any]:
-    connection_id = connection_id_of(request)
-    record = registry.begin_offboarding(dynamodb, connection_id, execution_arn)
+def refusal(connection_id: Any, error: Exception, **extra: Any) -> dict[str, Any]:
+    cause: dict[str, Any] = {
+        "failed_step": "Begin offboarding",
+        "error": type(error).__name__,
+        "message": str(error),
+    }
+    if isinstance(error, InvalidRequest):
+        cause["errors"] = error.errors
+    cause.update(extra)
+    return {
+        "connection_id": connection_id if isinstance(connection_id, str) else None,
+        "refused": True,
+        "error": f"BeginOffboarding.{type(error).__name__}",
+        "cause": json.dumps(cause, separators=(",", ":")),
+    }
+
+
+def begin_offboarding(dynamodb: Any, sfn: Any, request: Any, execution_arn: str) -> dict[str, Any]:
+    raw_id = request.get("connection_id") if isinstance(request, dict) else None
+    try:
+        connection_id = connection_id_of(request)
+        record = claims.claim_offboarding(dynamodb, sfn, connection_id, execution_arn)
+    except (InvalidRequest, ConnectionNotFound, ConnectionBusy) as error:
+        return refusal(raw_id, error)
     if record is None:
-        return {"connection_id": connection_id, "already_deleted": True}
+        return {"connection_id": connection_id, "refused": False, "already_deleted": True}
+    if record.get("offboarding_execution_arn") != execution_arn:
+        busy = ConnectionBusy(f"connection {connection_id!r} is being offboarded by another run")
+        return refusal(connection_id, busy, offboarding_execution_arn=record.get("offboarding_execution_arn"))
     footprint = {key: record[key] for key in _FOOTPRINT_FIELDS if key in record}
-    return {"connection_id": connection_id, "already_deleted": False, "connection": footprint}
+    return {
+        "connection_id": connection_id,
+        "refused": False,
+        "already_deleted": False,
+        "connection": footprint,
+    }
 
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = begin_offboarding(aws.client("dynamodb"), event["request"], event["execution_arn"])
-    logger.info(
-        "Offboarding", connection_id=result["connection_id"], already_deleted=result["already_deleted"]
+    result = begin_offboarding(
+        aws.client("dynamodb"), aws.client("stepfunctions"), event["request"], event["execution_arn"]
     )
+    logger.info("Offboarding", connection_id=result["connection_id"], refused=result["refused"])
     return result

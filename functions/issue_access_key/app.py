@@ -1,6 +1,9 @@
 """Issue access key: create the user's key and put it straight into Secrets Manager.
 
 The secret access key lives only in this invocation's memory and in the secret; the step returns its ARN.
+Idempotent for its own execution, also when an earlier attempt's CreateAccessKey or CreateSecret took
+effect and its reply was lost: the secret this execution wrote is found by name and tag, and a key on the
+user that no secret holds (which nobody can ever read) is deleted before a new one is made.
 """
 
 from __future__ import annotations
@@ -14,43 +17,100 @@ from botocore.exceptions import ClientError
 
 from provisioner_core import aws
 from provisioner_core.config import Settings
-from provisioner_core.connection import Connection, ownership_tags
+from provisioner_core.connection import Connection, made_by, ownership_tags
 from provisioner_core.errors import SecretAlreadyExists
-from provisioner_core.step import aws_failure, translate_aws_errors
+from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
 SETTINGS = Settings.from_env()
 
 
-def issue_access_key(iam: Any, secrets: Any, connection: Connection, kms_key_arn: str = "") -> dict[str, str]:
-    key = iam.create_access_key(UserName=connection["iam_user_name"])["AccessKey"]
-    value = {
-        "access_key_id": key["AccessKeyId"],
-        "secret_access_key": key["SecretAccessKey"],
-        "bucket": connection["bucket"],
-        "prefix": connection["prefix"],
-        "s3_uri": connection["s3_uri"],
-        "region": connection["region"],
-    }
+def existing_secret(secrets: Any, connection: Connection) -> dict[str, Any] | None:
+    """This execution's secret when an earlier attempt wrote it; SecretAlreadyExists for anybody else's."""
     try:
-        secret = secrets.create_secret(
+        described = secrets.describe_secret(SecretId=connection["secret_name"])
+    except ClientError as error:
+        if aws.error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
+    if not made_by(described.get("Tags", []), connection["execution_arn"]):
+        raise SecretAlreadyExists(
+            f"secret {connection['secret_name']!r} already exists and was not created by this execution; "
+            "remove the old connection first"
+        )
+    return dict(described)
+
+
+def delete_keys_except(iam: Any, user_name: str, keep: str | None) -> None:
+    """The user is this execution's (Create user proved it): a key not in its secret is an orphan."""
+    for key in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]:
+        if key["AccessKeyId"] != keep:
+            iam.delete_access_key(UserName=user_name, AccessKeyId=key["AccessKeyId"])
+
+
+def secret_value(key: dict[str, str], connection: Connection) -> str:
+    return json.dumps(
+        {
+            "access_key_id": key["AccessKeyId"],
+            "secret_access_key": key["SecretAccessKey"],
+            "bucket": connection["bucket"],
+            "prefix": connection["prefix"],
+            "s3_uri": connection["s3_uri"],
+            "region": connection["region"],
+        }
+    )
+
+
+def issue_access_key(
+    iam: Any, secrets: Any, connection: Connection, kms_key_arn: str = "", *, retry_count: int = 1
+) -> dict[str, str]:
+    """`retry_count` is the state's own ($$.State.RetryCount): only a retry can find an earlier attempt's
+    key or secret, so the first attempt skips the two look-ups."""
+    user_name = connection["iam_user_name"]
+    secret = existing_secret(secrets, connection) if retry_count else None
+    if secret is not None:
+        held = json.loads(secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"])["access_key_id"]
+        user_keys = {k["AccessKeyId"] for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]}
+        if held in user_keys:
+            delete_keys_except(iam, user_name, held)
+            return {
+                "access_key_id": held,
+                "secret_arn": secret["ARN"],
+                "secret_name": connection["secret_name"],
+            }
+        # The secret holds a key that is gone: make a new one and store it as the secret's new version.
+        delete_keys_except(iam, user_name, None)
+        key = iam.create_access_key(UserName=user_name)["AccessKey"]
+        secrets.put_secret_value(SecretId=secret["ARN"], SecretString=secret_value(key, connection))
+        return {
+            "access_key_id": key["AccessKeyId"],
+            "secret_arn": secret["ARN"],
+            "secret_name": connection["secret_name"],
+        }
+
+    if retry_count:
+        delete_keys_except(iam, user_name, None)
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    # A failure here leaves the key on the user; the retry above, or rollback, removes it.
+    try:
+        created = secrets.create_secret(
             Name=connection["secret_name"],
             Description=f"Labellerr connection {connection['connection_id']} (s3://{connection['s3_uri']})",
-            SecretString=json.dumps(value),
+            SecretString=secret_value(key, connection),
             Tags=ownership_tags(connection),
             **({"KmsKeyId": kms_key_arn} if kms_key_arn else {}),
         )
     except ClientError as error:
-        # A key nobody can read is an orphan: take it back before failing.
-        iam.delete_access_key(UserName=connection["iam_user_name"], AccessKeyId=key["AccessKeyId"])
-        if aws.error_code(error) == "ResourceExistsException":
-            raise SecretAlreadyExists(
-                f"secret {connection['secret_name']!r} already exists; the new access key was deleted"
-            ) from None
-        raise aws_failure(error) from None
+        if aws.error_code(error) != "ResourceExistsException" or retry_count:
+            raise
+        # Another connection's secret (a retry would have found this execution's own above).
+        raise SecretAlreadyExists(
+            f"secret {connection['secret_name']!r} already exists and was not created by this execution; "
+            "remove the old connection first"
+        ) from None
     return {
         "access_key_id": key["AccessKeyId"],
-        "secret_arn": secret["ARN"],
+        "secret_arn": created["ARN"],
         "secret_name": connection["secret_name"],
     }
 
@@ -59,7 +119,11 @@ def issue_access_key(iam: Any, secrets: Any, connection: Connection, kms_key_arn
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     result = issue_access_key(
-        aws.client("iam"), aws.client("secretsmanager"), event["connection"], SETTINGS.secrets_kms_key_arn
+        aws.client("iam"),
+        aws.client("secretsmanager"),
+        event["connection"],
+        SETTINGS.secrets_kms_key_arn,
+        retry_count=int(event.get("retry_count", 1)),
     )
     logger.info("Access key issued", access_key_id=result["access_key_id"], secret_arn=result["secret_arn"])
     return result

@@ -1,20 +1,24 @@
 """Record outcome: write how a run ended to the registry, then publish the lifecycle event.
 
 One function for every ending (ACTIVE, FAILED, ROLLBACK_FAILED, DELETED) of both flows, so the record
-and the event always agree. A run only ever changes the record it claimed.
+and the event always agree. A run only ever changes the record it claimed. The registry write is what
+matters: the event is published after it, retried, and a failure to publish is reported in the result
+and the log, never a reason to undo a connection that works.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner_core import aws, registry
-from provisioner_core.errors import AwsCallFailed, ConnectionBusy
+from provisioner_core.errors import ConnectionBusy
 from provisioner_core.step import caught_error, translate_aws_errors
 
 logger = Logger()
@@ -26,15 +30,43 @@ DETAIL_TYPES = {
     "ROLLBACK_FAILED": "Connection Rollback Failed",
     "DELETED": "Connection Deleted",
 }
+PUBLISH_DELAYS = (0.2, 0.6)
 
 
-def _left_behind(run: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    error, message = caught_error(run.get("rollback_failure") or {})
-    try:
-        left = list(json.loads(message).get("left_behind", []))
-    except (ValueError, AttributeError):
-        left = ["unknown: " + message[:500]]
-    return {"error": "RollbackFailed", "cause": f"{error}: {message}"[:4000]}, left
+def cleanup_account(run: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(cause, left_behind) of a cleanup that did not finish, from its own report when it made one."""
+    report = run.get("rollback") or run.get("removal") or {}
+    if report.get("cause") and not report.get("complete"):
+        cause = json.loads(report["cause"])
+    else:
+        cause = {"failed_step": "Rollback" if "connection" in run else "Remove connection"}
+    left = list(cause.get("left_behind") or report.get("left_behind") or [])
+    if "rollback_failure" in run:
+        error, message = caught_error(run["rollback_failure"])
+        connection_id = connection_id_of(run)
+        left.append(
+            f"unknown: the cleanup stopped with {error}; DELETE /connections/{connection_id} finishes it"
+        )
+        cause.update({"error": "RollbackFailed", "stopped_with": {"error": error, "message": message[:1000]}})
+    cause["left_behind"] = left
+    return cause, left
+
+
+def connection_id_of(run: dict[str, Any]) -> Any:
+    if "offboarding" in run:
+        return run["offboarding"]["connection_id"]
+    request = run.get("request")
+    connection = run.get("connection") or (request if isinstance(request, dict) else {})
+    return connection.get("connection_id")
+
+
+def rollback_failed_changes(run: dict[str, Any]) -> dict[str, Any]:
+    cause, left = cleanup_account(run)
+    return {
+        "status": "ROLLBACK_FAILED",
+        "error": {"error": "RollbackFailed", "cause": json.dumps(cause, separators=(",", ":"))},
+        "left_behind": left,
+    }
 
 
 def onboarding_changes(outcome: str, run: dict[str, Any]) -> dict[str, Any]:
@@ -55,28 +87,27 @@ def onboarding_changes(outcome: str, run: dict[str, Any]) -> dict[str, Any]:
             "status": "FAILED",
             "error": {"error": rollback.get("error", "Unknown"), "cause": rollback.get("cause", "")},
         }
-    error, left = _left_behind(run)
-    return {"status": "ROLLBACK_FAILED", "error": error, "left_behind": left}
+    return rollback_failed_changes(run)
 
 
 def record_outcome(
     dynamodb: Any, events: Any, outcome: str, run: dict[str, Any], execution_arn: str, bus_name: str
 ) -> dict[str, Any]:
-    offboarding = "offboarding" in run
-    if offboarding:
+    if "offboarding" in run:
         connection_id = run["offboarding"]["connection_id"]
         if outcome == "DELETED":
             changes: dict[str, Any] = {"status": "DELETED", "deleted_at": registry.now()}
         else:
-            error, left = _left_behind(run)
-            changes = {"status": "ROLLBACK_FAILED", "error": error, "left_behind": left}
+            changes = rollback_failed_changes(run)
         record = registry.update(
             dynamodb,
             connection_id,
             changes,
             owner_field="offboarding_execution_arn",
             owner=execution_arn,
-            remove=("left_behind", "error") if outcome == "DELETED" else (),
+            remove=("left_behind", "error", "previous_status")
+            if outcome == "DELETED"
+            else ("previous_status",),
         )
     elif "registration" in run:
         record = registry.update(
@@ -90,10 +121,11 @@ def record_outcome(
     else:
         # Failed before Register connection. The API may already hold a PROVISIONING record for this very
         # execution: close it, or the id stays blocked. Otherwise there is no record, only news.
-        connection = run.get("connection") or {}
-        connection_id = connection.get("connection_id") or run.get("connection_id")
+        request = run.get("request")
+        source = run.get("connection") or (request if isinstance(request, dict) else {})
+        connection_id = source.get("connection_id")
         record = {"connection_id": connection_id, **onboarding_changes(outcome, run)}
-        record.update({k: connection.get(k, run.get(k)) for k in ("bucket", "prefix", "s3_uri", "access")})
+        record.update({k: source.get(k) for k in ("bucket", "prefix", "s3_uri", "access")})
         if isinstance(connection_id, str) and connection_id:
             # Held by another run, or no record at all: then there is nothing of ours to close.
             with contextlib.suppress(ConnectionBusy):
@@ -102,8 +134,11 @@ def record_outcome(
                     owner_field="execution_arn", owner=execution_arn,
                 )  # fmt: skip
     detail = lifecycle_detail(record, execution_arn)
-    publish(events, bus_name, DETAIL_TYPES[outcome], detail)
-    return detail
+    published = publish(events, bus_name, DETAIL_TYPES[outcome], detail)
+    result = {**detail, "event_published": published}
+    if record["status"] in ("FAILED", "ROLLBACK_FAILED"):
+        result["cause"] = (record.get("error") or {}).get("cause", "")
+    return result
 
 
 def lifecycle_detail(record: dict[str, Any], execution_arn: str) -> dict[str, Any]:
@@ -126,26 +161,37 @@ def lifecycle_detail(record: dict[str, Any], execution_arn: str) -> dict[str, An
     return detail
 
 
-def publish(events: Any, bus_name: str, detail_type: str, detail: dict[str, Any]) -> None:
-    response = events.put_events(
-        Entries=[
-            {
-                "EventBusName": bus_name,
-                "Source": EVENT_SOURCE,
-                "DetailType": detail_type,
-                "Detail": json.dumps(detail),
-            }
-        ]
-    )
-    if response.get("FailedEntryCount"):
-        entry = response["Entries"][0]
-        raise AwsCallFailed("PutEvents", entry.get("ErrorCode", "Unknown"), entry.get("ErrorMessage", ""))
+def publish(
+    events: Any, bus_name: str, detail_type: str, detail: dict[str, Any], sleep: Any = time.sleep
+) -> bool:
+    """At least once when EventBridge answers; False (and an error in the log) when it never did."""
+    entry = {
+        "EventBusName": bus_name,
+        "Source": EVENT_SOURCE,
+        "DetailType": detail_type,
+        "Detail": json.dumps(detail),
+    }
+    problem = ""
+    for delay in (*PUBLISH_DELAYS, None):
+        try:
+            response = events.put_events(Entries=[entry])
+        except (ClientError, BotoCoreError) as error:
+            problem = aws.error_code(error) if isinstance(error, ClientError) else type(error).__name__
+        else:
+            if not response.get("FailedEntryCount"):
+                return True
+            problem = str(response["Entries"][0].get("ErrorCode", "Unknown"))
+        if delay is not None:
+            sleep(delay)
+    logger.error("Lifecycle event not published", detail_type=detail_type, error_code=problem,
+                 connection_id=detail.get("connection_id"))  # fmt: skip
+    return False
 
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail = record_outcome(
+    result = record_outcome(
         aws.client("dynamodb"),
         aws.client("events"),
         event["outcome"],
@@ -153,5 +199,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["execution_arn"],
         registry.event_bus_name(),
     )
-    logger.info("Outcome recorded", connection_id=detail["connection_id"], status=detail["status"])
-    return detail
+    logger.info("Outcome recorded", connection_id=result["connection_id"], status=result["status"])
+    return result

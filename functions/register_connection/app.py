@@ -5,6 +5,7 @@ Whichever door started the run (API, event, console), the record is written here
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -12,20 +13,33 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry
 from provisioner_core.connection import Connection
+from provisioner_core.errors import ConnectionAlreadyExists
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
 
 
-def register_connection(dynamodb: Any, connection: Connection) -> dict[str, str]:
+def register_connection(dynamodb: Any, connection: Connection) -> dict[str, Any]:
+    """Claims the id (the same execution may claim again: idempotent), or says as data that another run
+    holds it, so the execution's cause is structured and nothing of that connection is touched."""
     claimed_at = registry.now()
-    registry.claim(dynamodb, {**connection, "created_at": claimed_at})
-    return {"status": "PROVISIONING", "claimed_at": claimed_at}
+    try:
+        registry.claim(dynamodb, {**connection, "created_at": claimed_at})
+    except ConnectionAlreadyExists as taken:
+        cause = {
+            "failed_step": "Register connection",
+            "error": "ConnectionAlreadyExists",
+            "message": str(taken),
+        }
+        return {"claimed": False, "status": "TAKEN", "cause": json.dumps(cause, separators=(",", ":"))}
+    return {"claimed": True, "status": "PROVISIONING", "claimed_at": claimed_at}
 
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = register_connection(aws.client("dynamodb"), event["connection"])
-    logger.info("Connection registered", connection_id=event["connection"]["connection_id"])
+    logger.info(
+        "Connection registered", connection_id=event["connection"]["connection_id"], claimed=result["claimed"]
+    )
     return result

@@ -1,17 +1,22 @@
-"""Remove connection: delete what a connection owns, proven by its connection-id tag.
+"""Remove connection: delete what a connection owns, found by its names and proven by its connection-id tag.
 
 Idempotent (NotFound means done), so a retried or resumed offboarding finishes what an earlier one left.
+One attempt never raises for what it could not remove: it reports it, and the state machine tries again.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, cleanup
-from provisioner_core.config import CORS_RULE_ID, TAG_CONNECTION_ID, Settings
+from provisioner_core.config import TAG_CONNECTION_ID, Settings
+from provisioner_core.connection import probe_key_for
+from provisioner_core.cors import rule_id_for
+from provisioner_core.lease import lease_holder
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -24,17 +29,9 @@ def tagged_for(connection_id: str) -> cleanup.Owned:
     )
 
 
-def relied_on_our_cors_rule(connection: dict[str, Any]) -> bool:
-    """A rule the connection found under another ID is the customer's, never ours to remove."""
-    cors = connection.get("cors") or {}
-    return bool(cors.get("applied")) and cors.get("rule_id") == CORS_RULE_ID
-
-
-def remove_connection(
-    iam: Any, s3: Any, secrets: Any, dynamodb: Any, connection: dict[str, Any], execution_arn: str
-) -> dict[str, Any]:
-    ledger = cleanup.Ledger(f"connection {connection['connection_id']}")
-    footprint = cleanup.Footprint(
+def footprint_of(connection: dict[str, Any], execution_arn: str) -> cleanup.Footprint:
+    connection_id = connection["connection_id"]
+    return cleanup.Footprint(
         user_name=connection["iam_user_name"],
         secret_name=connection["secret_name"],
         policy_arn=connection.get("policy_arn")
@@ -42,19 +39,36 @@ def remove_connection(
             SETTINGS.partition, execution_arn, connection["iam_path"], connection["policy_name"]
         ),
         bucket=connection["bucket"],
-        remove_cors_rule=(
-            (
-                lambda: cleanup.remove_shared_cors_rule(
-                    s3, dynamodb, connection["bucket"], connection["connection_id"], execution_arn
-                )
-            )
-            if relied_on_our_cors_rule(connection)
+        cors_rule_id=rule_id_for(connection_id) if connection.get("apply_cors", True) else None,
+        probe_key=(
+            probe_key_for(connection.get("prefix", ""), connection_id)
+            if connection.get("access") == "import_export"
             else None
         ),
+        lease_holder=lease_holder(connection_id),
     )
-    cleanup.remove_footprint(iam, s3, secrets, footprint, tagged_for(connection["connection_id"]), ledger)
-    ledger.raise_if_incomplete()
-    return {"removed": ledger.removed, "not_touched": ledger.untouched}
+
+
+def remove_connection(
+    iam: Any,
+    s3: Any,
+    secrets: Any,
+    dynamodb: Any,
+    connection: dict[str, Any],
+    execution_arn: str,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    previous = previous or {}
+    ledger = cleanup.Ledger(f"connection {connection['connection_id']}", previous.get("removed"))
+    footprint = footprint_of(connection, execution_arn)
+    cleanup.remove_footprint(
+        iam, s3, secrets, dynamodb, footprint, tagged_for(connection["connection_id"]), ledger
+    )
+    outcome = cleanup.report(ledger, int(previous.get("attempts", 0)) + 1)
+    cause = {"failed_step": "Remove connection", "error": "RollbackFailed", **outcome}
+    for scheduling in ("complete", "attempts", "retry", "retry_in_seconds"):
+        cause.pop(scheduling)
+    return {**outcome, "cause": json.dumps(cause, separators=(",", ":"))}
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -65,8 +79,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         aws.client("s3"),
         aws.client("secretsmanager"),
         aws.client("dynamodb"),
-        event["connection"],
+        event["run"]["offboarding"]["connection"],
         event["execution_arn"],
+        event["run"].get("removal"),
     )
-    logger.info("Connection removed", removed=result["removed"])
+    logger.info("Connection removal", complete=result["complete"], removed=result["removed"])
     return result

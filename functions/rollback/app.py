@@ -1,8 +1,10 @@
 """Rollback: undo, newest first, what this execution created, then say what failed and what was undone.
 
-What the run created is read from its state (the ledger: each step's result) and from the deterministic
-names a connection uses, and is removed only when its tags prove this execution made it. Every operation
-is idempotent, so the state machine may retry the whole rollback.
+What the run created is found in the world by the deterministic names a connection uses (user, policy,
+secret, CORS rule ID, probe key), never from what an earlier step happened to report, and removed only
+when its tags prove this execution made it (the CORS rule and the probe carry the connection in their
+name). Every operation is idempotent. One attempt never raises for what it could not remove: it reports
+it with everything removed so far, and the state machine tries again after a wait.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
 from provisioner_core import aws, cleanup
-from provisioner_core.aws import error_code
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, probe_key
-from provisioner_core.step import caught_error
+from provisioner_core.cors import rule_id_for
+from provisioner_core.lease import lease_holder
+from provisioner_core.step import caught_error, translate_aws_errors
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -36,7 +38,7 @@ STEPS = (
     ("Verify access", "verification"),
     ("Record outcome", "recorded"),
 )
-KEY_REFUSALS = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+_STEP_NAMES = [step for step, _ in STEPS]
 # Errors whose message keeps the AWS error code that caused them ("... failed with <Code>: ...").
 _CARRY_AWS_CODE = frozenset({"AwsCallFailed", "VerificationFailed"})
 _AWS_CODE = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
@@ -45,6 +47,12 @@ _AWS_CODE = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
 def failed_step(run: dict[str, Any]) -> str:
     """The flow is linear, so the step that failed is the first one without a result."""
     return next((step for step, key in STEPS if key not in run), "Connection active")
+
+
+def reached(run: dict[str, Any], step: str) -> bool:
+    """Whether the run got as far as `step` (it may have died inside it)."""
+    failed = failed_step(run)
+    return failed == "Connection active" or _STEP_NAMES.index(failed) >= _STEP_NAMES.index(step)
 
 
 def original_error(failure: dict[str, Any]) -> tuple[str, str]:
@@ -58,108 +66,66 @@ def step_stem(step: str) -> str:
     return "".join(word[:1].upper() + word[1:].lower() for word in re.split(r"[^A-Za-z0-9]+", step) if word)
 
 
-def delete_probe(secrets: Any, connection: Connection, secret_arn: str) -> bool:
-    """Verification writes a probe object with the issued key; if it died before deleting it, only that
-    key may delete it (the provisioner itself has no object permissions). A refused key never wrote one."""
-    secret = json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
-    s3 = aws.client_with_key(
-        "s3",
-        access_key_id=secret["access_key_id"],
-        secret_access_key=secret["secret_access_key"],
-        region_name=connection["region"],
+def footprint_of(run: dict[str, Any], connection: Connection, execution_arn: str) -> cleanup.Footprint:
+    connection_id = connection["connection_id"]
+    writes = connection["access"] == "import_export"
+    return cleanup.Footprint(
+        user_name=connection["iam_user_name"],
+        secret_name=connection["secret_name"],
+        policy_arn=cleanup.policy_arn(
+            SETTINGS.partition, execution_arn, connection["iam_path"], connection["policy_name"]
+        ),
+        bucket=connection["bucket"],
+        # The flow is linear: before Apply CORS there can be no rule of this run's.
+        cors_rule_id=(
+            rule_id_for(connection_id) if connection["apply_cors"] and reached(run, "Apply CORS") else None
+        ),
+        # Only Verify access writes the probe.
+        probe_key=probe_key(connection) if writes and reached(run, "Verify access") else None,
+        lease_holder=lease_holder(connection_id),
+        probe_may_exist=True,
     )
-    try:
-        s3.delete_object(Bucket=connection["bucket"], Key=probe_key(connection))
-    except ClientError as error:
-        if error_code(error) in KEY_REFUSALS:
-            return False
-        raise
-    return True
-
-
-def probe_may_remain(run: dict[str, Any]) -> bool:
-    """Verification reports a probe it could not delete; a timed-out verification may have left one too."""
-    if failed_step(run) != "Verify access":
-        return False
-    error = str((run.get("failure") or {}).get("Error", ""))
-    return error == "ProbeLeftBehind" or error.startswith(("States.", "Lambda."))
 
 
 def roll_back(
-    iam: Any,
-    s3: Any,
-    secrets: Any,
-    dynamodb: Any,
-    run: dict[str, Any],
-    execution_arn: str,
-    settings: Settings,
+    iam: Any, s3: Any, secrets: Any, dynamodb: Any, run: dict[str, Any], execution_arn: str
 ) -> dict[str, Any]:
-    ledger = cleanup.Ledger("this execution")
+    previous = run.get("rollback") or {}
+    ledger = cleanup.Ledger("this execution", previous.get("removed"))
     connection: Connection | None = run.get("connection")
     if connection is not None:
-        undo(iam, s3, secrets, dynamodb, run, connection, execution_arn, settings, ledger)
-    ledger.raise_if_incomplete()
+        cleanup.remove_footprint(
+            iam,
+            s3,
+            secrets,
+            dynamodb,
+            footprint_of(run, connection, execution_arn),
+            lambda tags: made_by(tags, execution_arn),
+            ledger,
+        )
+    outcome = cleanup.report(ledger, int(previous.get("attempts", 0)) + 1)
     step = failed_step(run)
     code, message = original_error(run.get("failure") or {})
-    cause = {
+    cause: dict[str, Any] = {
         "failed_step": step,
         "error": code,
         "message": message,
         "rolled_back": ledger.removed,
         "not_touched": ledger.untouched,
     }
+    if not ledger.complete:
+        cause.update({"left_behind": ledger.left_behind, "errors": ledger.errors})
     return {
-        "error": f"{step_stem(step)}.{code}",
+        **outcome,
+        # What a rolled-back run ends with; a rollback that cannot finish ends RollbackFailed instead.
+        "error": f"{step_stem(step)}.{code}" if ledger.complete else "RollbackFailed",
         "cause": json.dumps(cause, separators=(",", ":")),
         "rolled_back": ledger.removed,
     }
 
 
-def undo(
-    iam: Any,
-    s3: Any,
-    secrets: Any,
-    dynamodb: Any,
-    run: dict[str, Any],
-    connection: Connection,
-    execution_arn: str,
-    settings: Settings,
-    ledger: cleanup.Ledger,
-) -> None:
-    access_key = run.get("access_key")
-    if connection["access"] == "import_export" and access_key and probe_may_remain(run):
-        probe = f"probe object s3://{connection['bucket']}/{probe_key(connection)}"
-        if ledger.attempt(probe, lambda: delete_probe(secrets, connection, access_key["secret_arn"])):
-            ledger.removed.append(probe)
-
-    policy_arn = (
-        run["policy"]["policy_arn"]
-        if "policy" in run
-        # The step may have died after creating the policy but before reporting it.
-        else cleanup.policy_arn(
-            settings.partition, execution_arn, connection["iam_path"], connection["policy_name"]
-        )
-    )
-    footprint = cleanup.Footprint(
-        user_name=connection["iam_user_name"],
-        secret_name=connection["secret_name"],
-        policy_arn=policy_arn,
-        bucket=connection["bucket"],
-        # Only a rule this run added is this run's to remove.
-        remove_cors_rule=(
-            (
-                lambda: cleanup.remove_shared_cors_rule(
-                    s3, dynamodb, connection["bucket"], connection["connection_id"], execution_arn
-                )
-            )
-            if run.get("cors", {}).get("rule_added")
-            else None
-        ),
-    )
-    cleanup.remove_footprint(iam, s3, secrets, footprint, lambda tags: made_by(tags, execution_arn), ledger)
-
-
 @logger.inject_lambda_context(log_event=False)
+@translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = roll_back(
         aws.client("iam"),
@@ -168,7 +134,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         aws.client("dynamodb"),
         event["run"],
         event["execution_arn"],
-        SETTINGS,
     )
-    logger.info("Rolled back", error=outcome["error"], rolled_back=outcome["rolled_back"])
+    logger.info(
+        "Rolled back", error=outcome["error"], complete=outcome["complete"], removed=outcome["removed"]
+    )
     return outcome

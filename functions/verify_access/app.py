@@ -14,9 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from provisioner_core import aws
-from provisioner_core.config import CORS_RULE_ID
 from provisioner_core.connection import Connection, probe_key
-from provisioner_core.errors import AccessNotYetEffective, AwsCallFailed, ProbeLeftBehind, VerificationFailed
+from provisioner_core.errors import AccessNotYetEffective, AwsCallFailed, VerificationFailed
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -70,7 +69,7 @@ def check_access(s3: Any, connection: Connection, cors: dict[str, Any]) -> list[
         checks.append(_passed("s3:GetObject", f"read the first byte of '{readable['Key']}'"))
     if cors.get("applied"):
         rules = _call("s3:GetBucketCors", s3.get_bucket_cors, Bucket=bucket)["CORSRules"]
-        rule_id = cors.get("rule_id") or CORS_RULE_ID
+        rule_id = cors.get("rule_id")
         if not any(rule.get("ID") == rule_id for rule in rules):
             raise VerificationFailed(f"the bucket's CORS configuration has no rule {rule_id!r}")
         checks.append(_passed("s3:GetBucketCors", f"CORS rule '{rule_id}' is in place"))
@@ -81,16 +80,11 @@ def check_access(s3: Any, connection: Connection, cors: dict[str, Any]) -> list[
 
 def check_write_access(s3: Any, connection: Connection) -> list[dict[str, str]]:
     bucket, key = connection["bucket"], probe_key(connection)
+    # The probe's name is fixed per connection: a retry overwrites it, and rollback and offboarding
+    # delete it by that name with the provisioner's own permission if this step dies before deleting it.
     _call("s3:PutObject", s3.put_object, Bucket=bucket, Key=key, Body=PROBE_BODY)
-    try:
-        body = _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
-    finally:
-        try:
-            s3.delete_object(Bucket=bucket, Key=key)
-        except ClientError as error:
-            raise ProbeLeftBehind(
-                f"s3:DeleteObject of the probe '{key}' failed: {aws.error_code(error)}"
-            ) from None
+    body = _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
+    _call("s3:DeleteObject", s3.delete_object, Bucket=bucket, Key=key)
     if body != PROBE_BODY:
         raise VerificationFailed(f"the probe object '{key}' read back different bytes")
     return [

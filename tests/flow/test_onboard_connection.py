@@ -15,6 +15,7 @@ from tests.flow.conftest import (
     run_flow,
     unique_id,
 )
+from tests.flow.test_front_doors import http, wait_for_status
 
 pytestmark = pytest.mark.flow
 
@@ -66,7 +67,10 @@ def test_import_onboarding_issues_a_key_that_works_inside_its_prefix_only(
     assert value["access_key_id"] == out["access_key_id"]
     assert (value["bucket"], value["prefix"], value["s3_uri"]) == (bucket, "images/", f"{bucket}/images/")
     assert cors_rules(s3, bucket) == [CUSTOMER_RULE, {**cors_rules(s3, bucket)[1]}]
-    assert [r["ID"] for r in cors_rules(s3, bucket)] == ["customer-upload", "labellerr-access"]
+    assert [r["ID"] for r in cors_rules(s3, bucket)] == [
+        "customer-upload",
+        f"labellerr-{out['connection_id']}",
+    ]
 
     # The issued key, enforced by the emulator: list and get inside the prefix, nothing else.
     as_key = key_client(stack, secrets, out["secret_arn"])
@@ -193,7 +197,8 @@ def test_a_fault_anywhere_rolls_back_everything(
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [CUSTOMER_RULE]})
     cors_before = cors_rules(s3, bucket)
     connection_id = unique_id()
-    faults([operation])
+    # Forward only: the same operation failing in the rollback too is the fault matrix's business.
+    faults([f"{operation}@{step}"])
 
     run = run_flow(
         stack,
@@ -228,12 +233,21 @@ def test_rollback_that_cannot_finish_says_what_is_left(stack, sfn, s3, iam, secr
     )  # fmt: skip
     assert run.status == "FAILED"
     assert run.error == "RollbackFailed"
-    left = json.loads(json.loads(run.cause)["errorMessage"])
-    assert left["left_behind"] == [
-        f"probe object s3://{bucket}/exports/.labellerr-connection-check-{connection_id}"
-    ]
-    # Everything else was still removed.
+    probe = f"exports/.labellerr-connection-check-{connection_id}"
+    cause = run.cause_json  # one JSON object: no JSON inside strings, no stack trace
+    assert cause["left_behind"] == [f"probe object s3://{bucket}/{probe}"]
+    assert "stackTrace" not in run.cause
+    assert "/var/task" not in run.cause
+    # Everything else was still removed, and said so across every attempt.
     assert leftovers(iam, secrets, connection_id) == []
+    assert any(item.startswith("IAM user ") for item in cause["rolled_back"])
+    assert s3.head_object(Bucket=bucket, Key=probe)
+    # Once the fault is gone, one DELETE finishes the job with the provisioner's own permission.
+    faults([])
+    status, _ = http(stack, "DELETE", f"/connections/{connection_id}")
+    assert status == 202
+    wait_for_status(stack, connection_id, {"DELETED"})
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=probe)
 
 
 def test_no_failed_run_leaks_the_secret_into_its_history(stack, sfn, secrets, bucket, faults):

@@ -310,7 +310,7 @@ def test_project_template_front_doors():
     onboarding = rules["OnboardConnectionStateMachine"]
     assert onboarding.event_bus_name == "labellerr-provisioner-local-connections"
     assert onboarding.target["InputPath"] == "$.detail"
-    assert onboarding.target["Arn"].endswith(":stateMachine:OnboardConnectionStateMachine")
+    assert onboarding.target["Arn"].endswith(":stateMachine:labellerr-provisioner-local-onboard")
     (api,) = template.http_apis()
     assert {route.route_key for route in api.routes} >= {
         "POST /connections",

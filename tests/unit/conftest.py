@@ -61,6 +61,7 @@ def make_connection(**overrides: Any) -> Connection:
         "s3_uri": "acme-datasets/images/",
         "access": "import",
         "apply_cors": True,
+        "whole_bucket": False,
         "region": "us-east-1",
         "iam_user_name": "labellerr-satellite-images",
         "iam_path": "/labellerr/",
@@ -139,3 +140,8 @@ def events(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
         for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
     ]
     return client
+
+
+@pytest.fixture
+def sfn(aws: None) -> Any:
+    return boto3.client("stepfunctions")

@@ -615,11 +615,31 @@ def test_delete_an_unknown_connection_is_a_404(env):
 
 
 def test_delete_while_provisioning_is_a_409(env):
-    put_record(env, "sat-01", "PROVISIONING")
+    # A claim this young may belong to a request that is about to start its run.
+    put_record(env, "sat-01", "PROVISIONING", updated_at=registry.now())
     status, body, _ = call(http_event("DELETE", "/connections/sat-01"))
     assert status == 409
     assert assert_errors(body)[0]["field"] == "connection_id"
     assert executions(env, "offboard") == []
+
+
+def test_delete_of_a_claim_whose_run_never_started_offboards_it(env):
+    """StartExecution failed and so did undoing the claim: the id must not stay blocked for good."""
+    put_record(env, "sat-01", "PROVISIONING")
+    status, body, _ = call(http_event("DELETE", "/connections/sat-01"))
+    assert (status, body["status"]) == (202, "DEPROVISIONING")
+    assert len(executions(env, "offboard")) == 1
+
+
+def test_concurrent_deletes_start_one_offboarding(env):
+    put_record(env, "sat-01", "ACTIVE")
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        answers = list(pool.map(lambda _: call(http_event("DELETE", "/connections/sat-01")), range(5)))
+    assert [status for status, _, _ in answers] == [202] * 5
+    [execution] = executions(env, "offboard")
+    assert {body["execution_arn"] for _, body, _ in answers} == {execution["executionArn"]}
 
 
 @pytest.mark.parametrize("removable", ["ACTIVE", "FAILED", "ROLLBACK_FAILED"])
@@ -642,7 +662,7 @@ def test_delete_starts_offboarding(env, removable):
 
 def test_delete_while_deprovisioning_answers_with_the_running_offboarding(env):
     running = f"{env.offboard.replace(':stateMachine:', ':execution:')}:sat-01-offboard-1234abcd"
-    put_record(env, "sat-01", "DEPROVISIONING", offboarding_execution_arn=running)
+    put_record(env, "sat-01", "DEPROVISIONING", offboarding_execution_arn=running, updated_at=registry.now())
     status, body, _ = call(http_event("DELETE", "/connections/sat-01"))
     assert status == 202
     assert (body["status"], body["execution_arn"]) == ("DEPROVISIONING", running)

@@ -1,4 +1,4 @@
-"""Merging the Labellerr CORS rule into a bucket's configuration, and taking it out again."""
+"""Merging a connection's own CORS rule into a bucket's configuration, and taking it out again."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ from typing import Any
 
 import pytest
 
-from provisioner_core.config import CORS_RULE_ID, Settings
-from provisioner_core.cors import MAX_CORS_RULES, find_equivalent, labellerr_rule, merge_rule, without_rule
-from provisioner_core.errors import CorsRuleConflict, CorsRuleLimitExceeded
+from provisioner_core.config import Settings
+from provisioner_core.cors import (
+    MAX_CORS_RULES,
+    find_customer_equivalent,
+    labellerr_rule,
+    merge_rule,
+    rule_id_for,
+    without_rule,
+)
+from provisioner_core.errors import CorsRuleLimitExceeded
 
 ORIGINS = ("https://*.labellerr.com", "https://app.labellerr.com")
-OURS = labellerr_rule(ORIGINS)
+CORS_RULE_ID = rule_id_for("satellite-images")
+OURS = labellerr_rule(ORIGINS, CORS_RULE_ID)
 
 
 def other_rule(index: int) -> dict[str, Any]:
@@ -27,9 +35,9 @@ def other_rule(index: int) -> dict[str, Any]:
 
 
 def test_labellerr_rule_shape() -> None:
-    rule = labellerr_rule(ORIGINS)
+    rule = labellerr_rule(ORIGINS, CORS_RULE_ID)
     assert rule == {
-        "ID": "labellerr-access",
+        "ID": "labellerr-satellite-images",
         "AllowedOrigins": ["https://*.labellerr.com", "https://app.labellerr.com"],
         "AllowedMethods": ["GET", "HEAD"],
         "AllowedHeaders": ["*"],
@@ -54,7 +62,6 @@ def test_merge_keeps_existing_rules_in_order_and_appends_ours() -> None:
 @pytest.mark.parametrize(
     "equivalent",
     [
-        dict(OURS),
         {**OURS, "ID": "someone-else"},
         {
             "AllowedOrigins": list(reversed(ORIGINS)),
@@ -64,12 +71,22 @@ def test_merge_keeps_existing_rules_in_order_and_appends_ours() -> None:
             "MaxAgeSeconds": 3600,
         },
     ],
-    ids=["identical", "other-id", "no-id-reordered"],
+    ids=["other-id", "no-id-reordered"],
 )
-def test_equivalent_rule_means_nothing_to_do(equivalent: dict[str, Any]) -> None:
+def test_a_customer_rule_with_the_same_effect_is_found(equivalent: dict[str, Any]) -> None:
     rules = [other_rule(1), equivalent, other_rule(2)]
-    assert find_equivalent(rules, OURS) is equivalent
-    assert merge_rule(rules, OURS) is None
+    assert find_customer_equivalent(rules, OURS) is equivalent
+
+
+def test_another_connections_rule_is_never_an_equivalent() -> None:
+    # It leaves with its own connection; relying on it would leave this one without CORS.
+    theirs = {**OURS, "ID": rule_id_for("other-connection")}
+    assert find_customer_equivalent([theirs], OURS) is None
+    assert merge_rule([theirs], OURS) == [theirs, OURS]
+
+
+def test_our_own_rule_already_there_means_nothing_to_do() -> None:
+    assert merge_rule([other_rule(1), dict(OURS)], OURS) is None
 
 
 @pytest.mark.parametrize(
@@ -85,7 +102,7 @@ def test_equivalent_rule_means_nothing_to_do(equivalent: dict[str, Any]) -> None
 )
 def test_rule_that_differs_in_one_field_is_not_equivalent(near_miss: dict[str, Any]) -> None:
     existing = {**OURS, "ID": "customer-rule", **near_miss}
-    assert find_equivalent([existing], OURS) is None
+    assert find_customer_equivalent([existing], OURS) is None
     assert merge_rule([existing], OURS) == [existing, OURS]
 
 
@@ -94,10 +111,10 @@ def test_rule_that_differs_in_one_field_is_not_equivalent(near_miss: dict[str, A
     [{"AllowedOrigins": ["https://evil.example.com"]}, {"AllowedMethods": ["GET", "HEAD", "PUT"]}],
     ids=["origins", "methods"],
 )
-def test_same_id_different_content_is_a_conflict(change: dict[str, Any]) -> None:
-    clash = {**OURS, **change}
-    with pytest.raises(CorsRuleConflict, match=r"ID 'labellerr-access'.*apply_cors to false"):
-        merge_rule([other_rule(1), clash], OURS)
+def test_our_id_with_other_content_is_brought_up_to_date_in_place(change: dict[str, Any]) -> None:
+    # One live run per connection id: a rule with its ID is its own (say, from before a parameter change).
+    stale = {**OURS, **change}
+    assert merge_rule([other_rule(1), stale, other_rule(2)], OURS) == [other_rule(1), OURS, other_rule(2)]
 
 
 def test_merge_may_fill_the_last_free_rule() -> None:
@@ -114,8 +131,8 @@ def test_merge_into_full_configuration_is_refused() -> None:
         merge_rule(rules, OURS)
 
 
-def test_full_configuration_with_equivalent_rule_needs_nothing() -> None:
-    rules = [*(other_rule(i) for i in range(MAX_CORS_RULES - 1)), {**OURS, "ID": "theirs"}]
+def test_full_configuration_with_our_rule_needs_nothing() -> None:
+    rules = [*(other_rule(i) for i in range(MAX_CORS_RULES - 1)), dict(OURS)]
     assert merge_rule(rules, OURS) is None
 
 

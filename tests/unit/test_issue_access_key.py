@@ -7,7 +7,7 @@ from botocore.stub import Stubber
 
 from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
-from provisioner_core.errors import AwsCallFailed, SecretAlreadyExists
+from provisioner_core.errors import SecretAlreadyExists
 from tests.unit.conftest import SETTINGS
 
 
@@ -26,7 +26,7 @@ def test_key_goes_straight_into_the_secret_and_only_its_arn_comes_back(iam, secr
     assert {"Key": "labellerr:execution-arn", "Value": connection["execution_arn"]} in tags
 
 
-def test_existing_secret_fails_and_the_new_key_is_deleted(iam, secrets, connection):
+def test_someone_elses_secret_fails_before_any_key_is_made(iam, secrets, connection):
     create_user(iam, connection, SETTINGS)
     secrets.create_secret(Name=connection["secret_name"], SecretString="{}")
     with pytest.raises(SecretAlreadyExists):
@@ -34,10 +34,42 @@ def test_existing_secret_fails_and_the_new_key_is_deleted(iam, secrets, connecti
     assert iam.list_access_keys(UserName=connection["iam_user_name"])["AccessKeyMetadata"] == []
 
 
-def test_secrets_manager_failure_deletes_the_key(iam, secrets, connection):
+def _keys(iam, connection):
+    return [
+        k["AccessKeyId"]
+        for k in iam.list_access_keys(UserName=connection["iam_user_name"])["AccessKeyMetadata"]
+    ]
+
+
+def test_a_failed_secret_write_leaves_the_key_for_the_retry_which_replaces_it(iam, secrets, connection):
     create_user(iam, connection, SETTINGS)
     with Stubber(secrets) as stub:
+        stub.add_client_error("describe_secret", "ResourceNotFoundException", "none")
         stub.add_client_error("create_secret", "InternalServiceError", "boom")
-        with pytest.raises(AwsCallFailed, match="CreateSecret failed with InternalServiceError"):
+        with pytest.raises(Exception, match="InternalServiceError"):
             issue_access_key(iam, secrets, connection)
-    assert iam.list_access_keys(UserName=connection["iam_user_name"])["AccessKeyMetadata"] == []
+    [orphan] = _keys(iam, connection)
+    result = issue_access_key(iam, secrets, connection)
+    assert _keys(iam, connection) == [result["access_key_id"]] != [orphan]
+
+
+def test_a_retry_after_the_secret_was_written_returns_the_same_key(iam, secrets, connection):
+    """CreateSecret took effect and its reply was lost: the retry finds this execution's secret."""
+    create_user(iam, connection, SETTINGS)
+    first = issue_access_key(iam, secrets, connection)
+    # CreateAccessKey of a later attempt also took effect without a reply: an orphan nobody can read.
+    iam.create_access_key(UserName=connection["iam_user_name"])
+    again = issue_access_key(iam, secrets, connection)
+    assert again == first
+    assert _keys(iam, connection) == [first["access_key_id"]]
+
+
+def test_a_secret_holding_a_key_that_is_gone_gets_a_new_key_as_its_new_version(iam, secrets, connection):
+    create_user(iam, connection, SETTINGS)
+    first = issue_access_key(iam, secrets, connection)
+    iam.delete_access_key(UserName=connection["iam_user_name"], AccessKeyId=first["access_key_id"])
+    again = issue_access_key(iam, secrets, connection)
+    assert again["secret_arn"] == first["secret_arn"]
+    assert _keys(iam, connection) == [again["access_key_id"]] != [first["access_key_id"]]
+    value = json.loads(secrets.get_secret_value(SecretId=again["secret_arn"])["SecretString"])
+    assert value["access_key_id"] == again["access_key_id"]

@@ -35,6 +35,7 @@ def test_active_writes_the_details_and_publishes_provisioned(dynamodb, events):
     [event] = events.published()
     assert event["source"] == "labellerr.provisioner"
     assert event["detail-type"] == "Connection Provisioned"
+    assert detail.pop("event_published") is True
     assert event["detail"] == detail
     assert set(detail) == {
         "connection_id", "status", "bucket", "prefix", "s3_uri", "access", "iam_user_arn", "secret_arn",
@@ -54,11 +55,14 @@ def test_failed_records_the_error(dynamodb, events):
 
 
 def test_rollback_failed_lists_what_is_left(dynamodb, events):
-    left = {"left_behind": ["secret labellerr/connections/x"], "errors": [], "rolled_back": []}
-    envelope = {"errorType": "RollbackIncomplete", "errorMessage": json.dumps(left)}
+    cause = {
+        "failed_step": "Verify access",
+        "left_behind": ["secret labellerr/connections/x"],
+        "rolled_back": [],
+    }
     run = {
         **_active_run(),
-        "rollback_failure": {"Error": "RollbackIncomplete", "Cause": json.dumps(envelope)},
+        "rollback": {"complete": False, "left_behind": cause["left_behind"], "cause": json.dumps(cause)},
     }
     execution_arn = _register(dynamodb, run)
     detail = record_outcome(dynamodb, events, "ROLLBACK_FAILED", run, execution_arn, "connections")
@@ -69,10 +73,45 @@ def test_rollback_failed_lists_what_is_left(dynamodb, events):
         ["secret labellerr/connections/x"],
     )
     assert events.published()[0]["detail-type"] == "Connection Rollback Failed"
+    # The cause is one JSON object: no JSON inside its strings, no stack trace.
+    recorded_cause = json.loads(detail["error"]["cause"])
+    assert recorded_cause["left_behind"] == ["secret labellerr/connections/x"]
+    assert json.loads(record["error"]["cause"]) == recorded_cause
+
+
+def test_a_rollback_that_crashed_is_recorded_as_unknown_with_the_way_out(dynamodb, events):
+    envelope = {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": "Task timed out",
+        "stackTrace": ["/var/task/x"],
+    }
+    run = {**_active_run(), "rollback_failure": {"Error": "States.Timeout", "Cause": json.dumps(envelope)}}
+    execution_arn = _register(dynamodb, run)
+    detail = record_outcome(dynamodb, events, "ROLLBACK_FAILED", run, execution_arn, "connections")
+    [entry] = detail["left_behind"]
+    assert entry.startswith("unknown: the cleanup stopped with States.Timeout")
+    assert "DELETE /connections/" in entry
+    assert "/var/task" not in detail["error"]["cause"]
+
+
+def test_an_event_that_cannot_be_published_never_fails_the_outcome(dynamodb, events):
+    run = _active_run()
+    execution_arn = _register(dynamodb, run)
+    from botocore.stub import Stubber
+
+    with Stubber(events) as stub:
+        for _ in range(3):
+            stub.add_client_error("put_events", "InternalException", "down")
+        detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections")
+    assert detail["event_published"] is False
+    assert registry.get(dynamodb, run["connection"]["connection_id"])["status"] == "ACTIVE"
 
 
 def test_a_rejected_request_publishes_failed_without_a_record(dynamodb, events):
-    run = {"connection_name": "x", "rollback": {"error": "ValidateRequest.InvalidRequest", "cause": "{}"}}
+    run = {
+        "request": ["not", "an", "object"],
+        "rollback": {"error": "ValidateRequest.InvalidRequest", "cause": "{}"},
+    }
     detail = record_outcome(dynamodb, events, "FAILED", run, EXECUTION_ARN, "connections")
     assert detail["connection_id"] is None
     assert dynamodb.scan(TableName="ConnectionsTable")["Items"] == []
@@ -93,7 +132,7 @@ def test_a_run_rejected_before_registering_closes_the_record_the_api_claimed(dyn
     registry.claim(
         dynamodb, {"connection_id": "typo-bucket", "execution_arn": EXECUTION_ARN, "bucket": "acme-typo"}
     )
-    run = {"connection_name": "x", "connection_id": "typo-bucket", "bucket": "acme-typo",
+    run = {"request": {"connection_name": "x", "connection_id": "typo-bucket", "bucket": "acme-typo"},
            "rollback": {"error": "ValidateRequest.BucketNotFound", "cause": "{}"}}  # fmt: skip
     detail = record_outcome(dynamodb, events, "FAILED", run, EXECUTION_ARN, "connections")
     assert detail["status"] == "FAILED"

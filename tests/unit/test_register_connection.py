@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from functions.register_connection.app import register_connection
 from provisioner_core import registry
-from provisioner_core.errors import ConnectionAlreadyExists
 from tests.unit.conftest import make_connection
 
 
@@ -31,8 +32,9 @@ def test_a_live_connection_cannot_be_claimed_by_another_run(dynamodb, connection
             owner_field="execution_arn", owner=connection["execution_arn"],
         )  # fmt: skip
     other = make_connection(execution_arn=connection["execution_arn"] + "-other")
-    with pytest.raises(ConnectionAlreadyExists, match=status):
-        register_connection(dynamodb, other)
+    taken = register_connection(dynamodb, other)
+    assert (taken["claimed"], taken["status"]) == (False, "TAKEN")
+    assert status in json.loads(taken["cause"])["message"]
     assert registry.get(dynamodb, connection["connection_id"])["execution_arn"] == connection["execution_arn"]
 
 

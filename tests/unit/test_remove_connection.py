@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from functions.apply_cors.app import apply_cors
 from functions.attach_policy.app import attach_policy
 from functions.create_policy.app import create_policy
@@ -38,12 +40,13 @@ def test_removes_everything_and_only_our_cors_rule(iam, s3, secrets, dynamodb, b
     assert secrets.list_secrets()["SecretList"] == []
     assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"] == [CUSTOMER_RULE]
     # Idempotent: a resumed offboarding finds nothing left to do.
-    assert remove_connection(iam, s3, secrets, dynamodb, record, OFFBOARDING_ARN)["removed"] == []
+    assert (
+        remove_connection(iam, s3, secrets, dynamodb, record, OFFBOARDING_ARN, result)["removed"]
+        == result["removed"]
+    )
 
 
-def test_cors_rule_stays_while_another_active_connection_relies_on_it(
-    iam, s3, secrets, dynamodb, bucket, connection
-):
+def test_each_connection_takes_only_its_own_cors_rule(iam, s3, secrets, dynamodb, bucket, connection):
     first = _onboard(iam, s3, secrets, dynamodb, connection)
     second = make_connection(
         connection_id="second", iam_user_name="labellerr-second", policy_name="labellerr-second",
@@ -51,8 +54,23 @@ def test_cors_rule_stays_while_another_active_connection_relies_on_it(
     )  # fmt: skip
     _onboard(iam, s3, secrets, dynamodb, second)
     remove_connection(iam, s3, secrets, dynamodb, first, OFFBOARDING_ARN)
-    assert [r["ID"] for r in s3.get_bucket_cors(Bucket=bucket)["CORSRules"]] == ["labellerr-access"]
+    assert [r["ID"] for r in s3.get_bucket_cors(Bucket=bucket)["CORSRules"]] == ["labellerr-second"]
     assert [u["UserName"] for u in iam.list_users(PathPrefix="/labellerr/")["Users"]] == ["labellerr-second"]
+
+
+def test_the_rule_and_probe_are_found_by_name_whatever_the_record_says(
+    iam, s3, secrets, dynamodb, bucket, connection
+):
+    # A connection that never got ACTIVE has no `cors` in its record; the bucket is what counts.
+    exporting = {**connection, "access": "import_export"}
+    record = _onboard(iam, s3, secrets, dynamodb, exporting)
+    record.pop("cors")
+    s3.put_object(Bucket=bucket, Key="images/.labellerr-connection-check-satellite-images", Body=b"x")
+    result = remove_connection(iam, s3, secrets, dynamodb, record, OFFBOARDING_ARN)
+    assert result["complete"] is True
+    with pytest.raises(s3.exceptions.ClientError, match="NoSuchCORSConfiguration"):
+        s3.get_bucket_cors(Bucket=bucket)
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="images/.labellerr")
 
 
 def test_resources_of_another_connection_with_our_names_are_not_touched(

@@ -255,6 +255,8 @@ def test_normalizes_prefix(prefix: str, normalized: str) -> None:
         ("a\nb", "control or invisible formatting characters"),
         ("a" * 1024, "at most 1024 bytes"),
         ("\u00e9" * 512, "at most 1024 bytes"),  # 512 characters, 1025 bytes with the '/'
+        ("/", "at least one path segment"),
+        ("//", "at least one path segment"),
     ],
 )
 def test_rejects_prefix(prefix: str, fragment: str) -> None:
@@ -267,6 +269,9 @@ def test_rejects_prefix(prefix: str, fragment: str) -> None:
     [
         ("acme-datasets/a/*/", "prefix must not contain '*'"),
         ("s3://acme-datasets/../x", "prefix must not contain '.' or '..'"),
+        # "bucket/" names the whole bucket on purpose; "bucket//" looks like a path and names none.
+        ("s3://acme-datasets//", "at least one path segment"),
+        ("acme-datasets///", "at least one path segment"),
     ],
 )
 def test_rejects_prefix_inside_s3_uri(uri: str, fragment: str) -> None:
@@ -327,6 +332,7 @@ def test_to_connection_uses_the_default_names(settings: Settings) -> None:
         "s3_uri": "acme-datasets/images/",
         "access": "import_export",
         "apply_cors": False,
+        "whole_bucket": False,
         "region": "eu-west-1",
         "iam_user_name": "labellerr-sat-images",
         "iam_path": "/labellerr/",

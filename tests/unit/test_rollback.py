@@ -11,7 +11,7 @@ from functions.create_policy.app import create_policy
 from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
 from functions.rollback.app import failed_step, original_error, roll_back
-from provisioner_core.errors import RollbackIncomplete
+from provisioner_core.cors import rule_id_for
 from tests.unit.conftest import EXECUTION_ARN, SETTINGS
 
 CUSTOMER_RULE = {"ID": "customer", "AllowedOrigins": ["https://app.acme.com"], "AllowedMethods": ["PUT"]}
@@ -40,7 +40,7 @@ def test_everything_this_run_made_is_removed_and_foreign_cors_stays(
         "Error": "AccessNotYetEffective",
         "Cause": _envelope("AccessNotYetEffective", "s3:ListObjectsV2 with the new key was refused"),
     }
-    outcome = roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN, SETTINGS)
+    outcome = roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN)
     assert outcome["error"] == "VerifyAccess.AccessNotYetEffective"
     cause = json.loads(outcome["cause"])
     assert cause["failed_step"] == "Verify access"
@@ -49,13 +49,16 @@ def test_everything_this_run_made_is_removed_and_foreign_cors_stays(
     assert iam.list_policies(Scope="Local", PathPrefix="/labellerr/")["Policies"] == []
     assert secrets.list_secrets()["SecretList"] == []
     assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"] == [CUSTOMER_RULE]
-    # Idempotent: a second pass finds nothing left and fails nothing.
-    assert roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN, SETTINGS)["rolled_back"] == []
+    # Idempotent: a second pass finds nothing left, fails nothing, and keeps the first pass's account.
+    again = roll_back(iam, s3, secrets, dynamodb, {**run, "rollback": outcome}, EXECUTION_ARN)
+    assert again["complete"] is True
+    assert again["rolled_back"] == outcome["rolled_back"]
+    assert again["attempts"] == 2
 
 
 def test_bucket_without_cors_before_has_none_after(iam, s3, secrets, dynamodb, bucket, connection):
     run = _run_until_secret(iam, s3, secrets, dynamodb, connection)
-    roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN, SETTINGS)
+    roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN)
     with pytest.raises(s3.exceptions.ClientError, match="NoSuchCORSConfiguration"):
         s3.get_bucket_cors(Bucket=bucket)
 
@@ -71,7 +74,7 @@ def test_resources_made_but_never_reported_are_found_by_name_and_tag(
         "registration": {"status": "PROVISIONING"},
         "user": {"user_name": connection["iam_user_name"]},
     }
-    roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN, SETTINGS)
+    roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN)
     assert iam.list_users(PathPrefix="/labellerr/")["Users"] == []
     assert iam.list_policies(Scope="Local", PathPrefix="/labellerr/")["Policies"] == []
 
@@ -84,23 +87,34 @@ def test_pre_existing_user_is_never_touched(iam, s3, secrets, dynamodb, bucket, 
         "registration": {"status": "PROVISIONING"},
         "failure": {"Error": "UserAlreadyExists", "Cause": _envelope("UserAlreadyExists", "exists")},
     }
-    outcome = roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN, SETTINGS)
+    outcome = roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN)
     assert outcome["error"] == "CreateUser.UserAlreadyExists"
     assert "not created by this execution" in json.loads(outcome["cause"])["not_touched"][0]
     assert len(iam.list_access_keys(UserName=connection["iam_user_name"])["AccessKeyMetadata"]) == 1
 
 
-def test_failed_compensation_raises_with_what_is_left(iam, s3, secrets, dynamodb, bucket, connection):
+def test_failed_compensation_reports_what_is_left_and_the_next_attempt_finishes(
+    iam, s3, secrets, dynamodb, bucket, connection
+):
     run = _run_until_secret(iam, s3, secrets, dynamodb, connection)
     with Stubber(secrets) as stub:
         stub.add_client_error("describe_secret", "InternalServiceError", "down")
-        with pytest.raises(RollbackIncomplete) as raised:
-            roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN, SETTINGS)
-    left = json.loads(str(raised.value))
-    assert left["left_behind"] == [f"secret {connection['secret_name']}"]
-    # Everything else went; the secret is still there for a retried rollback.
+        first = roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN)
+    assert (first["complete"], first["retry"], first["error"]) == (False, True, "RollbackFailed")
+    # DescribeSecret failed: the rollback cannot know whether the secret exists, and says so.
+    assert first["left_behind"] == [
+        f"secret {connection['secret_name']} (could not be checked; it may remain)"
+    ]
+    assert json.loads(first["cause"])["left_behind"] == first["left_behind"]
+    # Everything else went; the secret is still there for the retried rollback.
     assert iam.list_users(PathPrefix="/labellerr/")["Users"] == []
     assert len(secrets.list_secrets()["SecretList"]) == 1
+    second = roll_back(iam, s3, secrets, dynamodb, {**run, "rollback": first}, EXECUTION_ARN)
+    assert second["complete"] is True
+    assert secrets.list_secrets()["SecretList"] == []
+    # rolled_back counts every attempt: the user went in the first, the secret in the second.
+    assert f"IAM user {connection['iam_user_name']}" in second["rolled_back"]
+    assert f"secret {connection['secret_name']}" in second["rolled_back"]
 
 
 def test_validation_failure_has_nothing_to_roll_back():
@@ -123,16 +137,22 @@ def test_aws_error_code_is_recovered_from_the_step_error():
     )
 
 
-def test_rule_this_run_added_stays_when_another_live_connection_relies_on_it(
+def test_only_this_connections_rule_goes_and_another_connections_rule_stays(
+    iam, s3, secrets, dynamodb, bucket, connection
+):
+    other = {**connection, "connection_id": "other", "execution_arn": EXECUTION_ARN + "-other"}
+    apply_cors(s3, dynamodb, other, SETTINGS)
+    run = _run_until_secret(iam, s3, secrets, dynamodb, connection)
+    roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN)
+    assert [r["ID"] for r in s3.get_bucket_cors(Bucket=bucket)["CORSRules"]] == [rule_id_for("other")]
+
+
+def test_the_rule_is_found_by_its_id_even_when_apply_cors_never_reported(
     iam, s3, secrets, dynamodb, bucket, connection
 ):
     run = _run_until_secret(iam, s3, secrets, dynamodb, connection)
-    assert run["cors"]["rule_added"] is True
-    # Meanwhile another connection on the same bucket went ACTIVE, finding our rule already there.
-    dynamodb.put_item(
-        TableName="ConnectionsTable",
-        Item={"connection_id": {"S": "other"}, "bucket": {"S": bucket}, "status": {"S": "ACTIVE"}},
-    )
-    roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN, SETTINGS)
-    assert [r["ID"] for r in s3.get_bucket_cors(Bucket=bucket)["CORSRules"]] == ["labellerr-access"]
-    assert iam.list_users(PathPrefix="/labellerr/")["Users"] == []
+    # Apply CORS took effect, then its reply was lost and the run failed there.
+    del run["cors"], run["access_key"]
+    roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN)
+    with pytest.raises(s3.exceptions.ClientError, match="NoSuchCORSConfiguration"):
+        s3.get_bucket_cors(Bucket=bucket)

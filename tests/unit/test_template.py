@@ -95,7 +95,12 @@ def test_rollback_knows_the_flow_in_its_real_order():
         state = ASL["States"][name]
         if state["Type"] == "Task":
             order.append(name)
-        name = state["Choices"][0]["Next"] if state["Type"] == "Choice" else state.get("Next")
+        if state["Type"] == "Choice":
+            # The forward path: the first choice, unless it leaves the flow (an id that is taken).
+            first = state["Choices"][0]["Next"]
+            name = state["Default"] if ASL["States"][first]["Type"] == "Fail" else first
+        else:
+            name = state.get("Next")
     assert [step for step, _ in STEPS] == order
     for step, key in STEPS[1:]:
         assert ASL["States"][step]["ResultPath"] == f"$.{key}"

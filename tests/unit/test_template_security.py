@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from provisioner_core.connection import PROBE_NAME_PREFIX
 from provisioner_core.policy import BUCKET_METADATA_ACTIONS, READ_OBJECT_ACTIONS, WRITE_OBJECT_ACTIONS
 from provisioner_local.template import load_yaml
 
@@ -122,7 +123,13 @@ def test_each_grant_is_scoped(name, statement):
             "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretNamePrefix}*"
         ]
     if _allows(statement, "s3:"):
-        assert resources == ["arn:${AWS::Partition}:s3:::${AllowedBuckets}"], name
+        if actions == ["s3:DeleteObject"]:
+            # Object access only for the verification probe's fixed name, never the customer's data.
+            assert resources == [f"arn:${{AWS::Partition}}:s3:::${{AllowedBuckets}}/*{PROBE_NAME_PREFIX}*"], (
+                name
+            )
+        else:
+            assert resources == ["arn:${AWS::Partition}:s3:::${AllowedBuckets}"], name
         assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
     if _allows(statement, "kms:"):
         assert statement["Resource"] == {"Ref": "SecretsKmsKeyArn"}

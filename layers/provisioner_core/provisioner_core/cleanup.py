@@ -1,6 +1,7 @@
 """Removing what a connection created, one idempotent operation at a time (NotFound means done).
 
-Rollback uses these with "tagged by this execution" as proof of ownership; anything else is never touched.
+Rollback uses these with "tagged by this execution" as proof of ownership, offboarding with "tagged with this
+connection"; anything else is never touched.
 Order matters for IAM: keys and attachments go before the user, attachments before the policy.
 """
 
@@ -12,11 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioner_core import registry
 from provisioner_core.aws import error_code
-from provisioner_core.config import CORS_RULE_ID
 from provisioner_core.cors import without_rule
-from provisioner_core.errors import RollbackIncomplete
+from provisioner_core.errors import BucketBusy
 from provisioner_core.lease import bucket_lease
 
 Owned = Callable[[list[dict[str, Any]]], bool]
@@ -78,21 +77,37 @@ def delete_secret(secrets: Any, secret_name: str, owned: Owned) -> str | None:
     return str(described["ARN"])
 
 
-def remove_cors_rule(s3: Any, bucket: str, rule_id: str) -> bool:
-    """Take out only our rule; a bucket left with no rules gets no CORS configuration at all."""
+def remove_cors_rule(s3: Any, dynamodb: Any, bucket: str, rule_id: str, holder: str) -> bool:
+    """Take out only the rule with this ID, under the bucket's lease; a bucket left with no rules gets no
+    CORS configuration at all. False when the rule was not there (already removed, or never added)."""
+    with bucket_lease(dynamodb, bucket, holder):
+        try:
+            rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+        except ClientError as error:
+            if _gone(error):
+                return False
+            raise
+        remaining = without_rule(rules, rule_id)
+        if len(remaining) == len(rules):
+            return False
+        if remaining:
+            s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": remaining})
+        else:
+            s3.delete_bucket_cors(Bucket=bucket)
+    return True
+
+
+def delete_probe(s3: Any, bucket: str, key: str) -> bool:
+    """The verification probe, by its fixed name; the provisioner may delete only objects of that name.
+
+    S3 answers a delete of a missing key with success, so this cannot tell whether there was one.
+    """
     try:
-        rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+        s3.delete_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if _gone(error):
             return False
         raise
-    remaining = without_rule(rules, rule_id)
-    if len(remaining) == len(rules):
-        return False
-    if remaining:
-        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": remaining})
-    else:
-        s3.delete_bucket_cors(Bucket=bucket)
     return True
 
 
@@ -143,52 +158,62 @@ def delete_user(iam: Any, user_name: str) -> bool:
     return True
 
 
-class Ledger:
-    """What a cleanup did and could not do, in the words a person reads in an execution's cause."""
+_LOOK_UPS = ("List", "Get", "Describe", "Head")
 
-    def __init__(self, owner: str) -> None:
+
+class Ledger:
+    """What a cleanup did and could not do, in the words a person reads in an execution's cause.
+
+    `removed` carries what earlier attempts of the same cleanup removed, so the final account is complete.
+    """
+
+    def __init__(self, owner: str, removed_before: list[str] | None = None) -> None:
         self.owner = owner
-        self.removed: list[str] = []
+        self.removed: list[str] = list(removed_before or [])
         self.left_behind: list[str] = []
         self.untouched: list[str] = []
         self.errors: list[str] = []
 
-    def attempt(self, what: str, operation: Callable[[], object]) -> object:
+    def attempt(self, what: str, operation: Callable[[], object], *, unseen: bool = False) -> object:
+        """`unseen`: the operation cannot tell whether the thing existed (S3 deletes missing keys quietly)."""
         try:
             return operation()
         except NotOwned as not_owned:
             self.untouched.append(f"{not_owned} (not created by {self.owner})")
         except ClientError as error:
-            self.left_behind.append(what)
+            # A failed look-up cannot tell whether the thing exists: say so rather than claim it does.
+            checking = unseen or error.operation_name.startswith(_LOOK_UPS)
+            self.left_behind.append(f"{what} (could not be checked; it may remain)" if checking else what)
             self.errors.append(f"{what}: {error.operation_name} failed with {error_code(error)}")
+        except BucketBusy as busy:
+            self.left_behind.append(what)
+            self.errors.append(f"{what}: {busy}")
         return None
 
-    def raise_if_incomplete(self) -> None:
-        if self.left_behind:
-            raise RollbackIncomplete(self.left_behind, self.errors, self.removed)
+    def removed_once(self, what: str) -> None:
+        if what not in self.removed:
+            self.removed.append(what)
+
+    @property
+    def complete(self) -> bool:
+        return not self.left_behind
 
 
 @dataclass(frozen=True)
 class Footprint:
-    """Where a connection's resources are, by their deterministic names."""
+    """Where a connection's resources are, by their deterministic names: found from the world itself."""
 
     user_name: str
     secret_name: str
     policy_arn: str
     bucket: str
-    # None when the CORS rule is not this cleanup's to remove; else removes it, True when it did.
-    remove_cors_rule: Callable[[], bool] | None
-
-
-def remove_shared_cors_rule(s3: Any, dynamodb: Any, bucket: str, connection_id: str, holder: str) -> bool:
-    """Remove the Labellerr rule unless another live connection on the bucket relies on it.
-
-    Decided and done under the bucket's lease, so an onboarding cannot add or rely on it in between.
-    """
-    with bucket_lease(dynamodb, bucket, holder):
-        if registry.cors_rule_needed_by_others(dynamodb, bucket, connection_id):
-            return False
-        return remove_cors_rule(s3, bucket, CORS_RULE_ID)
+    # None when the connection never asked for CORS: then it has no rule.
+    cors_rule_id: str | None
+    # None for connections that never write (import): they have no probe object.
+    probe_key: str | None
+    lease_holder: str
+    # S3 deletes a missing key without a word, so only a probe that may have been written is reported.
+    probe_may_exist: bool = False
 
 
 def policy_arn(partition: str, execution_arn: str, iam_path: str, policy_name: str) -> str:
@@ -198,9 +223,21 @@ def policy_arn(partition: str, execution_arn: str, iam_path: str, policy_name: s
 
 
 def remove_footprint(
-    iam: Any, s3: Any, secrets: Any, footprint: Footprint, owned: Owned, ledger: Ledger
+    iam: Any, s3: Any, secrets: Any, dynamodb: Any, footprint: Footprint, owned: Owned, ledger: Ledger
 ) -> None:
-    """Newest first: access keys, secret, CORS rule, policy (detached), user. Only what `owned` accepts."""
+    """Newest first: probe object, access keys, secret, CORS rule, policy (detached), user.
+
+    IAM resources and the secret only when `owned` accepts their tags; the probe and the CORS rule carry
+    the connection in their name.
+    """
+    if footprint.probe_key is not None:
+        probe_label = f"probe object s3://{footprint.bucket}/{footprint.probe_key}"
+        deleted = ledger.attempt(
+            probe_label, lambda: delete_probe(s3, footprint.bucket, footprint.probe_key or ""), unseen=True
+        )
+        if deleted and footprint.probe_may_exist:
+            ledger.removed_once(probe_label)
+
     user_label = f"IAM user {footprint.user_name}"
     user_owned = ledger.attempt(user_label, lambda: user_is_owned(iam, footprint.user_name, owned))
     if user_owned is False:
@@ -210,20 +247,46 @@ def remove_footprint(
         keys = ledger.attempt(
             f"access keys of {footprint.user_name}", lambda: delete_access_keys(iam, footprint.user_name)
         )
-        ledger.removed += [f"access key {key_id}" for key_id in (keys if isinstance(keys, list) else [])]
+        for key_id in keys if isinstance(keys, list) else []:
+            ledger.removed_once(f"access key {key_id}")
 
     secret_label = f"secret {footprint.secret_name}"
     if ledger.attempt(secret_label, lambda: delete_secret(secrets, footprint.secret_name, owned)):
-        ledger.removed.append(secret_label)
+        ledger.removed_once(secret_label)
 
-    if footprint.remove_cors_rule is not None:
-        cors_label = f"CORS rule {CORS_RULE_ID} on bucket {footprint.bucket}"
-        if ledger.attempt(cors_label, footprint.remove_cors_rule):
-            ledger.removed.append(cors_label)
+    rule_id = footprint.cors_rule_id
+    if rule_id is not None:
+        cors_label = f"CORS rule {rule_id} on bucket {footprint.bucket}"
+        removed_rule = ledger.attempt(
+            cors_label,
+            lambda: remove_cors_rule(s3, dynamodb, footprint.bucket, rule_id, footprint.lease_holder),
+        )
+        if removed_rule:
+            ledger.removed_once(cors_label)
 
     policy_label = f"policy {footprint.policy_arn}"
     if ledger.attempt(policy_label, lambda: delete_policy(iam, footprint.policy_arn, owned)):
-        ledger.removed.append(f"{policy_label} (detached and deleted)")
+        ledger.removed_once(f"{policy_label} (detached and deleted)")
 
     if user_owned and ledger.attempt(user_label, lambda: delete_user(iam, footprint.user_name)):
-        ledger.removed.append(user_label)
+        ledger.removed_once(user_label)
+
+
+# A cleanup that could not finish is tried again by the state machine (a Wait loop), this often in all.
+MAX_ATTEMPTS = 6
+_MAX_RETRY_SECONDS = 30
+
+
+def report(ledger: Ledger, attempts: int) -> dict[str, Any]:
+    """What one attempt leaves in the state: everything removed so far, what is left, whether to retry."""
+    retry = not ledger.complete and attempts < MAX_ATTEMPTS
+    return {
+        "complete": ledger.complete,
+        "attempts": attempts,
+        "retry": retry,
+        "retry_in_seconds": min(2**attempts, _MAX_RETRY_SECONDS),
+        "removed": ledger.removed,
+        "left_behind": ledger.left_behind,
+        "errors": ledger.errors,
+        "not_touched": ledger.untouched,
+    }

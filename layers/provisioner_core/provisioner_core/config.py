@@ -6,7 +6,8 @@ import fnmatch
 import os
 from dataclasses import dataclass
 
-CORS_RULE_ID = "labellerr-access"
+# Every connection owns one CORS rule, `labellerr-<connection_id>` (S3 allows IDs of 255 characters).
+CORS_RULE_ID_PREFIX = "labellerr-"
 TAG_CONNECTION_ID = "labellerr:connection-id"
 TAG_EXECUTION_ARN = "labellerr:execution-arn"
 

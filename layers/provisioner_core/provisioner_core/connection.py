@@ -18,6 +18,8 @@ class Connection(TypedDict):
     s3_uri: str
     access: Access
     apply_cors: bool
+    # An empty prefix grants the whole bucket; every answer says so.
+    whole_bucket: bool
     region: str
     iam_user_name: str
     iam_path: str
@@ -43,6 +45,14 @@ def s3_uri(bucket: str, prefix: str) -> str:
     return f"{bucket}/{prefix}" if prefix else bucket
 
 
+PROBE_NAME_PREFIX = ".labellerr-connection-check-"
+
+
+def probe_key_for(prefix: str, connection_id: str) -> str:
+    """The one object key verification writes for import_export. Rollback and offboarding delete it by this
+    name with the provisioner's own permission, which covers only keys of this shape."""
+    return f"{prefix}{PROBE_NAME_PREFIX}{connection_id}"
+
+
 def probe_key(connection: Connection) -> str:
-    """The one object key verification writes for import_export, and rollback may delete."""
-    return f"{connection['prefix']}.labellerr-connection-check-{connection['connection_id']}"
+    return probe_key_for(connection["prefix"], connection["connection_id"])

@@ -1,6 +1,8 @@
-"""Merging the Labellerr rule into a bucket's CORS configuration, and taking it out again.
+"""Merging a connection's own rule into a bucket's CORS configuration, and taking it out again.
 
-PutBucketCors replaces the whole configuration, so every existing rule is carried over untouched.
+Each connection owns one rule, `labellerr-<connection_id>`: who owns a rule is read off the bucket itself,
+so a retried step, a crashed one, or a connection leaving while another stays can never lose track of it.
+PutBucketCors replaces the whole configuration, so every other rule is carried over untouched.
 """
 
 from __future__ import annotations
@@ -8,16 +10,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from provisioner_core.config import CORS_RULE_ID
-from provisioner_core.errors import CorsRuleConflict, CorsRuleLimitExceeded
+from provisioner_core.config import CORS_RULE_ID_PREFIX
+from provisioner_core.errors import CorsRuleLimitExceeded
 
 MAX_CORS_RULES = 100
 _COMPARED_FIELDS = ("AllowedOrigins", "AllowedMethods", "AllowedHeaders", "ExposeHeaders")
 
 
-def labellerr_rule(origins: Sequence[str]) -> dict[str, Any]:
+def rule_id_for(connection_id: str) -> str:
+    return f"{CORS_RULE_ID_PREFIX}{connection_id}"
+
+
+def is_connection_rule(rule: dict[str, Any]) -> bool:
+    """A rule some connection of this provisioner owns (and may take away when it leaves)."""
+    return str(rule.get("ID", "")).startswith(CORS_RULE_ID_PREFIX)
+
+
+def labellerr_rule(origins: Sequence[str], rule_id: str) -> dict[str, Any]:
     return {
-        "ID": CORS_RULE_ID,
+        "ID": rule_id,
         "AllowedOrigins": list(origins),
         "AllowedMethods": ["GET", "HEAD"],
         "AllowedHeaders": ["*"],
@@ -31,22 +42,25 @@ def _same_effect(a: dict[str, Any], b: dict[str, Any]) -> bool:
     ) == b.get("MaxAgeSeconds")
 
 
-def find_equivalent(rules: Sequence[dict[str, Any]], rule: dict[str, Any]) -> dict[str, Any] | None:
-    """An existing rule that grants exactly what `rule` grants, whatever its ID."""
-    return next((r for r in rules if _same_effect(r, rule)), None)
+def find_customer_equivalent(rules: Sequence[dict[str, Any]], rule: dict[str, Any]) -> dict[str, Any] | None:
+    """A customer's own rule that grants exactly what `rule` grants.
+
+    Another connection's rule never counts: it leaves with that connection.
+    """
+    return next((r for r in rules if not is_connection_rule(r) and _same_effect(r, rule)), None)
 
 
 def merge_rule(rules: Sequence[dict[str, Any]], rule: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The configuration with `rule` appended, or None when an equivalent rule is already there."""
-    if find_equivalent(rules, rule) is not None:
-        return None
-    clash = next((r for r in rules if r.get("ID") == rule["ID"]), None)
-    if clash is not None:
-        raise CorsRuleConflict(
-            f"the bucket already has a CORS rule with ID {rule['ID']!r} that differs from the one this "
-            f"stack adds (origins {clash.get('AllowedOrigins')}, methods {clash.get('AllowedMethods')}); "
-            "remove or align it, or set apply_cors to false"
-        )
+    """The configuration with `rule` in it, or None when nothing needs to change.
+
+    A rule with the same ID is this connection's (one live run per connection id): it is brought up to
+    date in place rather than duplicated.
+    """
+    position = next((i for i, r in enumerate(rules) if r.get("ID") == rule["ID"]), None)
+    if position is not None:
+        if rules[position] == rule:
+            return None
+        return [*rules[:position], rule, *rules[position + 1 :]]
     if len(rules) >= MAX_CORS_RULES:
         raise CorsRuleLimitExceeded(
             f"the bucket already has {len(rules)} CORS rules; S3 allows {MAX_CORS_RULES}"

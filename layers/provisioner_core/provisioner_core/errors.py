@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 
 class ProvisionerError(Exception):
     """Base of every error the steps raise on purpose."""
@@ -41,10 +39,6 @@ class PolicyTooLarge(ProvisionerError):
     pass
 
 
-class CorsRuleConflict(ProvisionerError):
-    pass
-
-
 class CorsRuleLimitExceeded(ProvisionerError):
     pass
 
@@ -57,10 +51,6 @@ class VerificationFailed(ProvisionerError):
     """The key works but does not do what the connection needs: not retryable."""
 
 
-class ProbeLeftBehind(VerificationFailed):
-    """The write probe could not be deleted; rollback deletes it with the issued key."""
-
-
 class AwsCallFailed(ProvisionerError):
     """An AWS call failed for a reason the step does not handle; the message keeps the AWS error code."""
 
@@ -68,19 +58,6 @@ class AwsCallFailed(ProvisionerError):
         self.operation = operation
         self.code = code
         super().__init__(f"{operation} failed with {code}: {message}")
-
-
-class RollbackIncomplete(ProvisionerError):
-    """Some of what the execution created could not be removed; the message lists it as JSON."""
-
-    def __init__(self, left_behind: list[str], errors: list[str], rolled_back: list[str]) -> None:
-        self.left_behind = left_behind
-        super().__init__(
-            json.dumps(
-                {"left_behind": left_behind, "errors": errors, "rolled_back": rolled_back},
-                separators=(",", ":"),
-            )
-        )
 
 
 class ConnectionAlreadyExists(ProvisionerError):

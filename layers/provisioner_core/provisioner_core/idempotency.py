@@ -37,7 +37,11 @@ class IdempotencyKeyReused(ProvisionerError):
 
 
 class IdempotencyKeyInProgress(ProvisionerError):
-    """Another request with this key is still running; retry shortly."""
+    """Another request with this key is still running (or died before storing its answer); retry shortly."""
+
+    def __init__(self, message: str, connection_id: str) -> None:
+        self.connection_id = connection_id
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,8 @@ def begin(
                     return claim
         if time.monotonic() >= deadline:
             raise IdempotencyKeyInProgress(
-                "a request with this key is still being processed; retry in a few seconds"
+                "a request with this key is still being processed; retry in a few seconds",
+                current["connection_id"]["S"] if current is not None else connection_id,
             )
         sleep(POLL_SECONDS if poll_seconds is None else poll_seconds)
 

@@ -7,6 +7,7 @@ written only if absent, expired or already ours, and deleted on every path (an e
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -23,9 +24,18 @@ LEASE_SECONDS = 60
 # Waiting here is cheaper than a state machine retry when the holder is about to finish.
 WAIT_SECONDS = 5.0
 
+_log = logging.getLogger(__name__)
+
 
 def table_name() -> str:
     return os.environ["BUCKET_LEASES_TABLE"]
+
+
+def lease_holder(connection_id: str) -> str:
+    """One live run per connection id at a time (the registry's claim), so the connection is the holder:
+    a later run of the same connection (a DELETE after a failed one) takes over a lease its predecessor
+    could not release, instead of waiting for it to expire."""
+    return f"connection:{connection_id}"
 
 
 def try_acquire(dynamodb: Any, bucket: str, holder: str, *, table: str, clock: Callable[[], float]) -> bool:
@@ -88,4 +98,9 @@ def bucket_lease(
     try:
         yield
     finally:
-        release(dynamodb, bucket, holder, table=table)
+        try:
+            release(dynamodb, bucket, holder, table=table)
+        except ClientError as error:
+            # The block's work is done; failing the step for its lock would undo or repeat that work.
+            # The lease expires by itself, and the same connection's next run may take it over at once.
+            _log.warning("Bucket lease not released (expires in %s s): %s", LEASE_SECONDS, error_code(error))

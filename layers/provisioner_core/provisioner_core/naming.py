@@ -57,6 +57,9 @@ def normalize_prefix(prefix: str) -> str:
             return _raise("must not contain control or invisible formatting characters")
     stripped = prefix.strip("/")
     if not stripped:
+        if prefix:
+            # "/" or "//" looks like a path but names none: granting the whole bucket must be on purpose.
+            return _raise("must name at least one path segment; leave it empty for the whole bucket")
         return ""
     if any(segment in (".", "..") for segment in stripped.split("/")):
         return _raise("must not contain '.' or '..' path segments")

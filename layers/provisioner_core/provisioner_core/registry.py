@@ -17,7 +17,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
-from provisioner_core.errors import ConnectionAlreadyExists, ConnectionBusy, ConnectionNotFound
+from provisioner_core.errors import ConnectionAlreadyExists, ConnectionBusy
 
 Status = Literal["PROVISIONING", "ACTIVE", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED"]
 STATUSES: tuple[Status, ...] = (
@@ -25,10 +25,9 @@ STATUSES: tuple[Status, ...] = (
 )  # fmt: skip
 # A connection in one of these may be onboarded again under the same id.
 REUSABLE: tuple[Status, ...] = ("FAILED", "DELETED")
-# A connection in one of these may be offboarded.
-REMOVABLE: tuple[Status, ...] = ("ACTIVE", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING")
-# Connections in these states need the bucket's Labellerr CORS rule, or are about to.
-RELIES_ON_CORS: tuple[Status, ...] = ("ACTIVE", "PROVISIONING")
+# A connection in one of these may be offboarded at any time; PROVISIONING and DEPROVISIONING only once
+# the run that holds them has ended (see claims.py).
+SETTLED: tuple[Status, ...] = ("ACTIVE", "FAILED", "ROLLBACK_FAILED")
 BUCKET_INDEX = "by-bucket"
 
 _serializer = TypeSerializer()
@@ -111,15 +110,22 @@ def update(
     owner_field: str,
     owner: str,
     remove: tuple[str, ...] = (),
+    also: dict[str, str] | None = None,
     table: str | None = None,
 ) -> dict[str, Any]:
-    """Set `changes` on the record, only while `owner_field` still names this run. Returns the new record."""
+    """Set `changes` on the record, only while `owner_field` still names this run (and every field in
+    `also` still has its value). Returns the new record."""
     changes = {**changes, "updated_at": now()}
     names = {f"#f{i}": key for i, key in enumerate(changes)}
     sets = [f"#f{i} = :v{i}" for i in range(len(changes))]
     values = {f":v{i}": _serializer.serialize(value) for i, value in enumerate(changes.values())}
     names["#owner"] = owner_field
     values[":owner"] = _serializer.serialize(owner)
+    conditions = ["#owner = :owner"]
+    for i, (field, value) in enumerate((also or {}).items()):
+        names[f"#a{i}"] = field
+        values[f":a{i}"] = _serializer.serialize(value)
+        conditions.append(f"#a{i} = :a{i}")
     expression = "SET " + ", ".join(sets)
     if remove:
         names.update({f"#r{i}": key for i, key in enumerate(remove)})
@@ -129,7 +135,7 @@ def update(
             TableName=table or table_name(),
             Key={"connection_id": {"S": connection_id}},
             UpdateExpression=expression,
-            ConditionExpression="#owner = :owner",
+            ConditionExpression=" AND ".join(conditions),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
@@ -141,60 +147,6 @@ def update(
             f"connection {connection_id!r} is no longer held by {owner}; its record was left as it is"
         ) from None
     return from_item(response["Attributes"])
-
-
-def begin_offboarding(
-    dynamodb: Any, connection_id: str, execution_arn: str, table: str | None = None
-) -> dict[str, Any] | None:
-    """Mark the record DEPROVISIONING for this run; None when it is already DELETED (nothing to do)."""
-    current = get(dynamodb, connection_id, table)
-    if current is None:
-        raise ConnectionNotFound(f"connection_id: no connection {connection_id!r}")
-    if current["status"] == "DELETED":
-        return None
-    if current["status"] not in REMOVABLE:
-        raise ConnectionBusy(
-            f"connection {connection_id!r} is {current['status']}; offboard it once its onboarding has ended"
-        )
-    return update(
-        dynamodb,
-        connection_id,
-        {"status": "DEPROVISIONING", "offboarding_execution_arn": execution_arn},
-        owner_field="status",
-        owner=current["status"],
-        table=table,
-    )
-
-
-def others_on_bucket(
-    dynamodb: Any, bucket: str, connection_id: str, table: str | None = None
-) -> list[dict[str, Any]]:
-    """The bucket's other connections (any status), for deciding whether a shared CORS rule must stay."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table or table_name(),
-        "IndexName": BUCKET_INDEX,
-        # "bucket" is a DynamoDB reserved word, hence the name placeholder.
-        "KeyConditionExpression": "#bucket = :bucket",
-        "ExpressionAttributeNames": {"#bucket": "bucket"},
-        "ExpressionAttributeValues": {":bucket": {"S": bucket}},
-    }
-    while True:
-        page = dynamodb.query(**kwargs)
-        items += [from_item(i) for i in page.get("Items", []) if i["connection_id"]["S"] != connection_id]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def cors_rule_needed_by_others(
-    dynamodb: Any, bucket: str, connection_id: str, table: str | None = None
-) -> bool:
-    """Whether another live connection on the bucket relies on the shared Labellerr CORS rule."""
-    return any(
-        other["status"] in RELIES_ON_CORS and other.get("apply_cors", True)
-        for other in others_on_bucket(dynamodb, bucket, connection_id, table)
-    )
 
 
 def list_page(

@@ -180,6 +180,7 @@ def to_connection(
         s3_uri=s3_uri(bucket, prefix),
         access=request.access,
         apply_cors=request.apply_cors,
+        whole_bucket=prefix == "",
         region=region,
         iam_user_name=name,
         iam_path=settings.iam_path,

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner_core.aws import error_code
 from provisioner_core.errors import AwsCallFailed
@@ -21,7 +21,8 @@ def aws_failure(error: ClientError) -> AwsCallFailed:
 
 
 def translate_aws_errors(handler: Handler) -> Handler:
-    """Unhandled ClientErrors become AwsCallFailed, whose message keeps the operation and AWS code.
+    """Unhandled ClientErrors (and botocore's own network errors) become AwsCallFailed, whose message keeps
+    the operation and AWS code.
 
     Step Functions only sees an exception's class name; `ClientError` alone would hide what failed.
     """
@@ -32,6 +33,9 @@ def translate_aws_errors(handler: Handler) -> Handler:
             return handler(*args, **kwargs)
         except ClientError as error:
             raise aws_failure(error) from None
+        except BotoCoreError as error:
+            # Connection and read timeouts past the SDK's retries: as retryable as a 5xx.
+            raise AwsCallFailed(type(error).__name__, type(error).__name__, str(error)[:300]) from None
 
     return wrapper  # type: ignore[return-value]
 
