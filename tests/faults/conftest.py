@@ -1,0 +1,132 @@
+"""One local stack for the fault matrix, and what a connection has in the world.
+
+The matrix runs every case against the same stack (fresh bucket and connection id per case), so it is
+fast enough to run whole in CI; faults are reset between cases.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from provisioner_local.emulator import LocalStack
+
+FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+CUSTOMER_RULE = {
+    "ID": "customer-upload",
+    "AllowedOrigins": ["https://app.acme.example"],
+    "AllowedMethods": ["PUT"],
+    "AllowedHeaders": ["Content-Type"],
+}
+SAMPLE_KEY = "images/cat.png"
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[LocalStack]:
+    # A claim whose run never started is stale after this long (120 s in AWS), so the matrix can test
+    # that one DELETE finishes such a case without waiting two minutes.
+    with LocalStack(port=0, environment={"STALE_CLAIM_SECONDS": "1"}) as local:
+        yield local
+
+
+@dataclass
+class Clients:
+    stack: LocalStack
+    iam: Any
+    s3: Any
+    secrets: Any
+    sfn: Any
+
+
+@pytest.fixture(scope="package")
+def clients(stack: LocalStack) -> Clients:
+    return Clients(
+        stack,
+        stack.client("iam"),
+        stack.client("s3"),
+        stack.client("secretsmanager"),
+        stack.client("stepfunctions"),
+    )
+
+
+def http(stack: LocalStack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - loopback URL of the local stack
+        stack.api_url + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def new_bucket(c: Clients, *, customer_cors: bool) -> str:
+    name = f"acme-{uuid.uuid4().hex[:12]}"
+    c.s3.create_bucket(Bucket=name)
+    c.s3.put_object(Bucket=name, Key=SAMPLE_KEY, Body=b"\x89PNG\r\n\x1a\n")
+    if customer_cors:
+        c.s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [CUSTOMER_RULE]})
+    return name
+
+
+def wait_until_ended(c: Clients, execution_arn: str | None, deadline_s: float = 120) -> str | None:
+    if not execution_arn:
+        return None
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            status = c.sfn.describe_execution(executionArn=execution_arn)["status"]
+        except c.sfn.exceptions.ExecutionDoesNotExist:
+            return None
+        if status in FINAL:
+            return str(status)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{execution_arn} still {status} after {deadline_s} s")
+        time.sleep(0.02)
+
+
+def record_of(c: Clients, connection_id: str) -> dict[str, Any] | None:
+    status, body = http(c.stack, "GET", f"/connections/{connection_id}")
+    return body if status == 200 else None
+
+
+def world(c: Clients, connection_id: str, bucket: str, prefix: str) -> set[str]:
+    """Everything of the connection that exists, labelled as cleanups label what they leave."""
+    found: set[str] = set()
+    user = f"labellerr-{connection_id}"
+    try:
+        c.iam.get_user(UserName=user)
+    except c.iam.exceptions.NoSuchEntityException:
+        pass
+    else:
+        found.add(f"IAM user {user}")
+        if c.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
+            found.add(f"access keys of {user}")
+    for policy in c.iam.list_policies(Scope="Local", PathPrefix="/labellerr/")["Policies"]:
+        if policy["PolicyName"] == user:
+            found.add(f"policy {policy['Arn']}")
+    for secret in c.secrets.list_secrets(IncludePlannedDeletion=True)["SecretList"]:
+        if secret["Name"] == f"labellerr/connections/{connection_id}":
+            found.add(f"secret {secret['Name']}")
+    try:
+        rules = c.s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    except c.s3.exceptions.ClientError:
+        rules = []
+    if any(r.get("ID") == f"labellerr-{connection_id}" for r in rules):
+        found.add(f"CORS rule labellerr-{connection_id} on bucket {bucket}")
+    probe = f"{prefix}.labellerr-connection-check-{connection_id}"
+    if c.s3.list_objects_v2(Bucket=bucket, Prefix=probe).get("KeyCount"):
+        found.add(f"probe object s3://{bucket}/{probe}")
+    return found

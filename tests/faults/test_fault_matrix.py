@@ -1,0 +1,243 @@
+"""The promise under every fault: nothing left behind, or ROLLBACK_FAILED naming exactly what is left, and
+one DELETE (once the fault is gone) leaves nothing. DELETED always means nothing is left.
+
+The operations are not a hand-kept list: discovery journeys record every AWS call each function makes,
+and every recorded (function, operation) gets a permanent fault, a fault that happens once, and a fault
+whose call takes effect while its reply is lost; forward (in onboarding and in offboarding), and in
+compensation (the rollback, with a late forward fault that leaves the most to undo).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from provisioner_local.faults import parse_fault
+from tests.faults.conftest import Clients, http, new_bucket, record_of, wait_until_ended, world
+
+pytestmark = pytest.mark.faults
+
+KINDS = {"permanent": "", "once": ":1", "lost": ":lost"}
+ROLLBACK = "RollbackFunction"
+# A late forward fault: the probe is written and cannot be deleted by Verify access, so the rollback has
+# the user, keys, secret, policy, CORS rule and probe to remove.
+LATE_TRIGGER = "s3:DeleteObject@VerifyAccessFunction"
+PREFIX = "images/"
+
+
+@dataclass
+class Journey:
+    connection_id: str
+    bucket: str
+    body: dict[str, Any]
+    idempotency_key: str
+    post_status: int = 0
+    post_answer: Any = None
+    fired: list[str] = field(default_factory=list)
+
+
+def _post(c: Clients, journey: Journey) -> None:
+    journey.post_status, journey.post_answer = http(
+        c.stack, "POST", "/connections", journey.body, {"Idempotency-Key": journey.idempotency_key}
+    )
+    if journey.post_status == 202:
+        wait_until_ended(c, journey.post_answer["execution_arn"])
+
+
+def _delete(c: Clients, connection_id: str) -> tuple[int, Any]:
+    status, answer = http(c.stack, "DELETE", f"/connections/{connection_id}")
+    if status == 202:
+        wait_until_ended(c, answer.get("execution_arn"))
+    return status, answer
+
+
+def run_journey(c: Clients, onboard_faults: list[str], offboard_faults: list[str]) -> Journey:
+    bucket = new_bucket(c, customer_cors=True)
+    connection_id = f"m-{uuid.uuid4().hex[:10]}"
+    journey = Journey(
+        connection_id,
+        bucket,
+        {"connection_name": "m", "connection_id": connection_id, "s3_uri": f"{bucket}/{PREFIX}",
+         "access": "import_export"},
+        uuid.uuid4().hex,
+    )  # fmt: skip
+    c.stack.set_faults(onboard_faults)
+    _post(c, journey)
+    journey.fired = c.stack.injected_faults
+    record = record_of(c, connection_id)
+    if offboard_faults and record is not None and record["status"] == "ACTIVE":
+        c.stack.set_faults(offboard_faults)
+        _delete(c, connection_id)
+        journey.fired += c.stack.injected_faults
+    c.stack.set_faults([])
+    return journey
+
+
+# --- discovery ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Discovered:
+    onboarding: list[tuple[str, str, str]]
+    offboarding: list[tuple[str, str, str]]
+    rollback: list[tuple[str, str, str]]
+
+
+def _calls(c: Clients) -> list[tuple[str, str, str]]:
+    seen: dict[tuple[str, str, str], None] = {}
+    for function, service, operation in c.stack.function_calls:
+        if function is not None:
+            seen[(function, service, operation)] = None
+    return list(seen)
+
+
+@pytest.fixture(scope="module")
+def discovered(clients: Clients) -> Discovered:
+    c = clients
+    bucket = new_bucket(c, customer_cors=True)
+    body = {"connection_name": "d", "connection_id": f"d-{uuid.uuid4().hex[:8]}", "s3_uri": f"{bucket}/{PREFIX}",
+            "access": "import_export"}  # fmt: skip
+    c.stack.set_faults([])
+    journey = Journey(body["connection_id"], bucket, body, uuid.uuid4().hex)
+    _post(c, journey)
+    onboarding = _calls(c)
+    c.stack.set_faults([])
+    _delete(c, journey.connection_id)
+    offboarding = _calls(c)
+    rolled_back = Journey(f"r-{uuid.uuid4().hex[:8]}", bucket, {**body}, uuid.uuid4().hex)
+    rolled_back.body["connection_id"] = rolled_back.connection_id
+    c.stack.set_faults([LATE_TRIGGER])
+    _post(c, rolled_back)
+    rollback = [call for call in _calls(c) if call[0] == ROLLBACK]
+    c.stack.set_faults([])
+    assert {f for f, _, _ in onboarding} >= {"ApiFunction", "ValidateRequestFunction", "VerifyAccessFunction"}
+    assert {f for f, _, _ in offboarding} >= {"BeginOffboardingFunction", "RemoveConnectionFunction"}
+    assert {op for _, _, op in rollback} >= {"DeleteUser", "DeleteSecret", "DeleteObject", "PutBucketCors"}
+    return Discovered(onboarding, offboarding, rollback)
+
+
+# --- the invariant --------------------------------------------------------------------------------------
+
+
+def _named(entry: str, item: str) -> bool:
+    label = entry.split(" (")[0]
+    return label == item or (item.startswith("access keys of ") and label == "IAM user " + item[15:])
+
+
+def _uncertain(entry: str) -> bool:
+    return entry.startswith("unknown:") or "could not be checked" in entry
+
+
+def truth_problems(c: Clients, journey: Journey, *, stale_allowed: bool) -> list[str]:
+    """What is wrong with the end state as the record tells it, right after the journey."""
+    record = record_of(c, journey.connection_id)
+    found = world(c, journey.connection_id, journey.bucket, PREFIX)
+    if record is None or record["status"] in ("FAILED", "DELETED"):
+        status = record and record["status"]
+        return [f"{status}: but these exist: {sorted(found)}"] if found else []
+    status = record["status"]
+    if status == "ACTIVE":
+        user = f"labellerr-{journey.connection_id}"
+        wanted = {f"IAM user {user}", f"access keys of {user}", f"secret labellerr/connections/{user[10:]}",
+                  f"CORS rule {user} on bucket {journey.bucket}"}  # fmt: skip
+        problems = (
+            []
+            if {i for i in found if not i.startswith("policy ")} == wanted
+            else [f"ACTIVE with {sorted(found)}"]
+        )
+        keys = [k["AccessKeyId"] for k in c.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]]
+        if keys != [record.get("access_key_id")]:
+            problems.append(f"ACTIVE names key {record.get('access_key_id')} but the user has {keys}")
+        return problems
+    if status == "ROLLBACK_FAILED":
+        left = list(record.get("left_behind") or [])
+        problems = [
+            f"exists but not in left_behind: {item}"
+            for item in found
+            if not any(_named(e, item) for e in left)
+        ]
+        problems += [f"left_behind names what does not exist: {e}" for e in left
+                     if not _uncertain(e) and not any(_named(e, item) for item in found)]  # fmt: skip
+        return problems
+    if stale_allowed:
+        return []
+    return [f"record stuck in {status} (left by {record.get('execution_arn')})"]
+
+
+def finish_problems(c: Clients, journey: Journey) -> list[str]:
+    """With the fault gone, the client's retry and one DELETE must leave nothing, and say DELETED."""
+    problems = []
+    if journey.post_status >= 500:
+        # What a client does with a 5xx: send the same request with the same Idempotency-Key.
+        first = journey.post_status
+        _post(c, journey)
+        if journey.post_status not in (202, 409):
+            problems.append(f"POST answered {first}, its retry {journey.post_status}: {journey.post_answer}")
+    record = record_of(c, journey.connection_id)
+    if record is None:
+        found = world(c, journey.connection_id, journey.bucket, PREFIX)
+        return problems + ([f"no record, yet {sorted(found)}"] if found else [])
+    if record["status"] in ("PROVISIONING", "DEPROVISIONING"):
+        time.sleep(1.1)  # the stack's grace period for claims whose run never started
+    status, answer = _delete(c, journey.connection_id)
+    after = record_of(c, journey.connection_id)
+    found = world(c, journey.connection_id, journey.bucket, PREFIX)
+    if status != 202 or after is None or after["status"] != "DELETED" or found:
+        problems.append(
+            f"one DELETE did not finish: {status} {answer}; record {after and after['status']}; left {sorted(found)}"
+        )
+    return problems
+
+
+# (label, faults while onboarding, faults while offboarding)
+Case = tuple[str, list[str], list[str]]
+
+
+def run_cases(c: Clients, cases: list[Case]) -> None:
+    failures = []
+    for label, onboard, offboard in cases:
+        fault = parse_fault((onboard + offboard)[-1])
+        # Only a registry that refuses every write may leave a claim behind: nothing could settle it.
+        stale_allowed = fault.service == "dynamodb" and fault.times is None
+        journey = run_journey(c, onboard, offboard)
+        # A fault that never fired proves nothing: the case must really have hit it.
+        problems = [] if fault.key in journey.fired else ["the fault never fired"]
+        problems += truth_problems(c, journey, stale_allowed=stale_allowed)
+        problems += finish_problems(c, journey)
+        if problems:
+            failures.append(f"{label}: " + "; ".join(problems))
+    assert len(cases) >= 20, cases
+    assert not failures, f"{len(failures)} of {len(cases)} cases broke the promise:\n" + "\n".join(failures)
+    print(f"{len(cases)} cases kept the promise")
+
+
+def _spec(call: tuple[str, str, str], kind: str) -> str:
+    function, service, operation = call
+    return f"{service}:{operation}{KINDS[kind]}@{function}"
+
+
+def test_forward_faults_in_onboarding(clients: Clients, discovered: Discovered) -> None:
+    cases: list[Case] = [
+        (_spec(call, kind), [_spec(call, kind)], []) for call in discovered.onboarding for kind in KINDS
+    ]
+    run_cases(clients, cases)
+
+
+def test_faults_in_offboarding(clients: Clients, discovered: Discovered) -> None:
+    cases: list[Case] = [
+        (_spec(call, kind), [], [_spec(call, kind)]) for call in discovered.offboarding for kind in KINDS
+    ]
+    run_cases(clients, cases)
+
+
+def test_compensation_faults_in_rollback(clients: Clients, discovered: Discovered) -> None:
+    cases: list[Case] = [
+        (f"{LATE_TRIGGER} + {_spec(call, kind)}", [LATE_TRIGGER, _spec(call, kind)], [])
+        for call in discovered.rollback
+        for kind in KINDS
+    ]
+    run_cases(clients, cases)
