@@ -1,0 +1,48 @@
+"""The local account, region and stack, and the ARNs and ids the local stack gives its resources."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+PARTITION: Final = "aws"
+REGION: Final = "us-east-1"
+# moto's default account: every request signed with a key it does not know lands there.
+ACCOUNT_ID: Final = "123456789012"
+STACK_NAME: Final = "labellerr-provisioner-local"
+
+# SAM's implicit API for HttpApi events that name no ApiId.
+IMPLICIT_HTTP_API: Final = "ServerlessHttpApi"
+API_TYPES: Final = (
+    "AWS::Serverless::HttpApi",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::Serverless::Api",
+    "AWS::ApiGateway::RestApi",
+)
+
+
+def function_arn(name: str) -> str:
+    return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+
+
+def state_machine_arn(name: str) -> str:
+    return f"arn:{PARTITION}:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
+
+
+def table_arn(name: str) -> str:
+    return f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+
+
+def event_bus_arn(name: str) -> str:
+    return f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:event-bus/{name}"
+
+
+def api_id(logical_id: str) -> str:
+    """A stable, API Gateway-shaped id (10 lowercase letters and digits) for an API of the local stack."""
+    number = int.from_bytes(hashlib.sha256(f"{STACK_NAME}/{logical_id}".encode()).digest()[:8], "big")
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    digits = []
+    for _ in range(10):
+        number, digit = divmod(number, 36)
+        digits.append(alphabet[digit])
+    return "".join(digits)
