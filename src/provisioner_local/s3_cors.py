@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import Any, Protocol
-from xml.sax.saxutils import escape
 
 ANSWER_HEADERS = (
     "Access-Control-Allow-Origin",
