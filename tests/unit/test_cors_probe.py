@@ -89,6 +89,14 @@ def test_the_probe_key_is_a_listed_object_under_the_prefix_or_a_name_there():
     assert cors_probe.probe_key("images/", []) == "images/labellerr-cors-probe"
 
 
+def test_the_curl_line_reproduces_the_preflight():
+    line = cors_probe.curl_command("https://acme-datasets.s3.eu-west-1.amazonaws.com/images/a b.png", ORIGIN)
+    assert line == (
+        "curl -si -X OPTIONS -H 'Origin: https://pro.labellerr.com' -H 'Access-Control-Request-Method: GET' "
+        "-H 'Access-Control-Request-Headers: range' 'https://acme-datasets.s3.eu-west-1.amazonaws.com/images/a b.png'"
+    )
+
+
 # --- sending, against a server on loopback
 
 
@@ -298,3 +306,27 @@ def test_a_customer_managed_bucket_reports_warnings_not_failures():
         {"operation": "cors:Preflight", "outcome": "warning", "detail": "403"}
     ]
     assert checks[0]["outcome"] == "failed"
+
+
+def test_an_endpoint_that_does_not_answer_costs_one_timeout_per_origin():
+    sent = []
+
+    def send(url, headers):
+        sent.append(headers["Origin"])
+        return HttpAnswer(0, error="TimeoutError: timed out")
+
+    checks = cors_checks(
+        None,
+        bucket="acme-datasets",
+        key="images/a.png",
+        region="eu-west-1",
+        origins=[ORIGIN],
+        rules=[OURS],
+        rule_id=RULE_ID,
+        object_exists=False,
+        send=send,
+        endpoint="",
+    )
+    assert sent == [ORIGIN]
+    assert {c["operation"]: c["outcome"] for c in checks}["cors:ForeignOriginRefused"] == "not_tried"
+    assert [c["operation"] for c in cors_probe.failures(checks)] == ["cors:Preflight"]
