@@ -300,8 +300,9 @@ def test_http_signed_get_with_an_issued_key_and_iam_enforced(stack, s3):
         assert reader.get_object(Bucket=BUCKET, Key=KEY, Range="bytes=0-0")["Body"].read() == b"\x89"
         assert seen["access-control-allow-origin"] == LABELLERR
         assert seen["content-range"].startswith("bytes 0-0/")
-        # With an issued key in moto's IAM, enforcement is live: an unsigned preflight must still be answered
-        # from CORS (moto raised KeyError 'HTTP_AUTHORIZATION' here).
+        # With an issued key in moto's IAM, the stack's enforcement is live: an unsigned preflight must still
+        # be answered from CORS (moto alone: 403 for the private object; under its global enforcement, a
+        # KeyError on the missing Authorization header).
         assert options(stack, LABELLERR)[0] == 200
     finally:
         iam.delete_access_key(UserName="cors-reader", AccessKeyId=key["AccessKeyId"])
