@@ -613,6 +613,9 @@ class LocalStack:
         )
 
         patches = cls._global_patches
+        from provisioner_local.s3_cors import install as install_s3_cors
+
+        install_s3_cors(patches)
 
         def invoke(
             backend: Any,
