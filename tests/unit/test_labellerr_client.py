@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import email.parser
 import email.policy
+import ipaddress
 import json
 import logging
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -70,8 +75,8 @@ class Fake:
         return LabellerrClient(CREDENTIALS, self.url, **kwargs)
 
 
-@pytest.fixture
-def fake() -> Iterator[Fake]:
+@contextlib.contextmanager
+def serve(tls: ssl.SSLContext | None = None) -> Iterator[Fake]:
     holder: dict[str, Fake] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -93,7 +98,8 @@ def fake() -> Iterator[Fake]:
             raw = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             if status in (301, 302, 307):
-                self.send_header("Location", seen.headers.get("x-redirect-to", "http://127.0.0.1:9/"))
+                # Back to this server: a followed redirect would show up in `seen`.
+                self.send_header("Location", holder["fake"].url + "/elsewhere")
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
@@ -110,12 +116,23 @@ def fake() -> Iterator[Fake]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
-    holder["fake"] = Fake(f"http://127.0.0.1:{server.server_address[1]}")
-    yield holder["fake"]
-    server.shutdown()
-    server.server_close()
+    scheme = "https" if tls is not None else "http"
+    holder["fake"] = Fake(f"{scheme}://127.0.0.1:{server.server_address[1]}")
+    try:
+        yield holder["fake"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    with serve() as server:
+        yield server
 
 
 def assert_no_secret(*texts: str) -> None:
@@ -351,6 +368,74 @@ def test_redirects_are_not_followed(fake: Fake) -> None:
     with pytest.raises(LabellerrRejected, match="HTTP 302"):
         fake.client().list_connections()
     assert hops == ["/connectors/connections/list"]
+
+
+# -- https: the production path, with a throwaway certificate for 127.0.0.1
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return folder / "cert.pem", folder / "key.pem"
+
+
+@pytest.fixture
+def tls_fake(certificate: tuple[Path, Path]) -> Iterator[Fake]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    with serve(context) as server:
+        yield server
+
+
+def test_https_works_and_verifies_the_certificate(
+    tls_fake: Fake, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tls_fake.reply = lambda seen: (200, {"response": [{"connection_id": "c-1"}]})
+    # Not trusted yet: the client verifies certificates.
+    with pytest.raises(LabellerrUnavailable, match="SSLCertVerificationError"):
+        tls_fake.client().list_connections()
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    assert tls_fake.client().list_connections() == ["c-1"]
+    assert tls_fake.seen[-1].headers["api_secret"] == API_SECRET
+
+
+def test_https_read_timeout_applies_after_the_handshake(
+    tls_fake: Fake, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    tls_fake.reply = lambda seen: (200, _slow(1.5))
+    started = time.monotonic()
+    with pytest.raises(LabellerrUnavailable, match="timed out"):
+        tls_fake.client(connect_timeout=5.0, read_timeout=0.3).list_connections()
+    assert time.monotonic() - started < 1.2
 
 
 # -- delete: already gone is success
