@@ -21,6 +21,7 @@ from provisioner_core.labellerr import (
     LabellerrClient,
     LabellerrCredentials,
     LabellerrRejected,
+    LabellerrTestFailed,
     LabellerrUnavailable,
     S3Credentials,
 )
@@ -135,7 +136,7 @@ def test_test_passes_for_a_key_that_can_read_the_path(labellerr, reader, bucket)
 
 
 def test_test_fails_for_a_key_without_access_to_the_bucket(labellerr, outsider, bucket):
-    with pytest.raises(LabellerrRejected) as caught:
+    with pytest.raises(LabellerrTestFailed) as caught:
         client_for(labellerr).test_connection(outsider.s3, f"{bucket}/images/", "import")
     assert caught.value.status == 400
     assert "cannot list" in str(caught.value)
@@ -143,7 +144,7 @@ def test_test_fails_for_a_key_without_access_to_the_bucket(labellerr, outsider, 
 
 
 def test_test_fails_for_a_key_that_can_list_but_not_read(labellerr, lister, bucket):
-    with pytest.raises(LabellerrRejected, match="cannot read objects under"):
+    with pytest.raises(LabellerrTestFailed, match="cannot read objects under"):
         client_for(labellerr).test_connection(lister.s3, f"{bucket}/images/", "import")
 
 
@@ -173,7 +174,7 @@ def test_export_test_writes_and_deletes_a_probe(labellerr, writer, bucket, stack
 
 
 def test_export_test_fails_for_a_read_only_key(labellerr, reader, bucket):
-    with pytest.raises(LabellerrRejected, match="cannot write to"):
+    with pytest.raises(LabellerrTestFailed, match="cannot write to"):
         client_for(labellerr).test_connection(reader.s3, f"{bucket}/images/", "export")
 
 

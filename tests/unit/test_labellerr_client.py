@@ -12,6 +12,7 @@ import logging
 import ssl
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from provisioner_core.labellerr import (
     LabellerrCredentials,
     LabellerrMisconfigured,
     LabellerrRejected,
+    LabellerrTestFailed,
     LabellerrUnavailable,
     S3Credentials,
     load_credentials,
@@ -304,6 +306,19 @@ def test_4xx_is_rejected_with_labellerrs_own_message(fake: Fake, body: Any, said
     assert caught.value.labellerr_message == said
     assert said in str(caught.value)
     assert not isinstance(caught.value, LabellerrUnavailable)
+    # Labellerr ran the test and it failed: its own name, so the state machine's cause says so.
+    assert type(caught.value) is LabellerrTestFailed
+    assert str(caught.value).startswith("Labellerr test_connection: HTTP 400: ")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_test_refused_for_our_api_credentials_is_rejected_not_a_failed_test(
+    fake: Fake, status: int
+) -> None:
+    fake.reply = lambda seen: (status, {"error": "Invalid API key", "code": status})
+    with pytest.raises(LabellerrRejected) as caught:
+        fake.client().test_connection(S3, "acme/images/", "import")
+    assert type(caught.value) is LabellerrRejected
 
 
 def test_2xx_that_is_not_json_is_rejected(fake: Fake) -> None:
@@ -523,6 +538,16 @@ def test_a_message_with_the_raw_secret_is_scrubbed(fake: Fake) -> None:
         fake.client().create_connection(S3, "import", "x")
     assert_no_secret(str(caught.value))
     assert str(caught.value).count("***") == 2
+
+
+def test_a_percent_encoded_echo_is_scrubbed(fake: Fake) -> None:
+    echoed = urllib.parse.urlencode({"secret": S3_SECRET, "api": API_SECRET})
+    fake.reply = lambda seen: (500, {"error": "bad form " + echoed})
+    with pytest.raises(LabellerrUnavailable) as caught:
+        fake.client().create_connection(S3, "import", "x")
+    assert urllib.parse.quote_plus(S3_SECRET) in echoed
+    assert urllib.parse.quote_plus(S3_SECRET) not in str(caught.value)
+    assert urllib.parse.quote_plus(API_SECRET) not in str(caught.value)
 
 
 # -- configuration

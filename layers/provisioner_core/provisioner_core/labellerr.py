@@ -39,8 +39,6 @@ CONNECTION_TYPES_BY_ACCESS: Final[Mapping[str, tuple[str, ...]]] = {
     "import_export": ("import", "export"),
 }
 _MAX_MESSAGE = 500
-_REDACTED = "***"
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +56,7 @@ class LabellerrError(Exception):
         request_id: str | None = None,
     ) -> None:
         self.operation = operation
+        self.detail = message
         self.status = status
         self.labellerr_message = labellerr_message
         self.request_id = request_id
@@ -71,6 +70,10 @@ class LabellerrUnavailable(LabellerrError):
 
 class LabellerrRejected(LabellerrError):
     """Labellerr refused the call (4xx) or answered something unusable: repeating it will not help."""
+
+
+class LabellerrTestFailed(LabellerrRejected):
+    """Labellerr ran its connection test and it failed: the key cannot do what the connection needs there."""
 
 
 class LabellerrMisconfigured(LabellerrError):
@@ -144,41 +147,10 @@ def labellerr_path(bucket: str, prefix: str) -> str:
 
 
 def _api_base(api_url: str) -> str:
-    parsed = urllib.parse.urlsplit(api_url)
-    host = parsed.hostname or ""
-    if parsed.scheme == "https" and host:
-        pass
-    elif parsed.scheme == "http" and host in _LOOPBACK:
-        pass  # the local stand-in
-    else:
-        raise LabellerrMisconfigured("the API URL must be https:// (or http:// on loopback)")
-    if parsed.query or parsed.fragment:
-        raise LabellerrMisconfigured("the API URL must have no query or fragment")
-    return api_url.rstrip("/")
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            # A JSON encoder may escape "/" (AWS secrets contain it) when Labellerr echoes a field back.
-            for form in (secret, secret.replace("/", "\\/"), json.dumps(secret)[1:-1]):
-                text = text.replace(form, _REDACTED)
-    return text
-
-
-def _message_of(body: Any) -> str | None:
-    """Labellerr's own words from an error body: {"error": ..., "message": ...} and nested forms."""
-    if isinstance(body, str):
-        return body.strip() or None
-    if isinstance(body, dict):
-        for key in ("message", "error", "msg", "detail", "response"):
-            found = _message_of(body.get(key))
-            if found:
-                return found
-    if isinstance(body, list):
-        found_all = [m for m in (_message_of(item) for item in body[:5]) if m]
-        return "; ".join(found_all) or None
-    return None
+    try:
+        return transport.check_api_url(api_url)
+    except ValueError as error:
+        raise LabellerrMisconfigured(str(error)) from None
 
 
 class LabellerrClient:
@@ -211,22 +183,37 @@ class LabellerrClient:
     def test_connection(
         self, s3: S3Credentials, path: str, connection_type: str, data_type: str = "image"
     ) -> dict[str, Any]:
-        """Labellerr tests the key on `bucket/prefix/` and answers its `response`; a failed test is a 4xx."""
+        """Labellerr tests the key on `bucket/prefix/` and answers its `response`.
+
+        A test Labellerr ran and failed raises LabellerrTestFailed; 401/403 (our API credentials) stay
+        LabellerrRejected.
+        """
         _check_choice("connection_type", connection_type, CONNECTION_TYPES)
         _check_choice("data_type", data_type, DATA_TYPES)
-        answer = self._call(
-            "test_connection",
-            "POST",
-            "/connectors/connections/test",
-            form=[
-                ("credentials", s3.as_form_value()),
-                ("connector", "s3"),
-                ("path", path),
-                ("connection_type", connection_type),
-                ("data_type", data_type),
-            ],
-            secrets=(s3.secret_access_key,),
-        )
+        try:
+            answer = self._call(
+                "test_connection",
+                "POST",
+                "/connectors/connections/test",
+                form=[
+                    ("credentials", s3.as_form_value()),
+                    ("connector", "s3"),
+                    ("path", path),
+                    ("connection_type", connection_type),
+                    ("data_type", data_type),
+                ],
+                secrets=(s3.secret_access_key,),
+            )
+        except LabellerrRejected as error:
+            if error.status is None or not 400 <= error.status < 500 or error.status in (401, 403):
+                raise
+            raise LabellerrTestFailed(
+                "test_connection",
+                error.detail,
+                status=error.status,
+                labellerr_message=error.labellerr_message,
+                request_id=error.request_id,
+            ) from None
         response = answer.get("response")
         return response if isinstance(response, dict) else {}
 
@@ -375,9 +362,7 @@ class LabellerrClient:
             deadline = min(deadline, self._time_left() - INVOCATION_MARGIN_S)
             if deadline < 1.0:
                 # Retryable: the state machine's next attempt is a fresh invocation with its full timeout.
-                raise LabellerrUnavailable(
-                    operation, "no time left in this invocation", request_id=request_id
-                )
+                raise LabellerrUnavailable(operation, "no time left in this invocation")
         started = time.monotonic()
         try:
             status, raw = transport.send(
@@ -421,8 +406,9 @@ def _judge(
                 operation, f"HTTP {status} without a JSON object", status=status, request_id=request_id
             )
         return body
-    said = _message_of(body) if body is not None else (text.strip() or None)
-    said = _scrub(said, hidden)[:_MAX_MESSAGE] if said else None
+    said = transport.message_of(body) if body is not None else (text.strip() or None)
+    # Scrubbed before it is cut, so no secret survives in part.
+    said = transport.scrub(said, hidden)[:_MAX_MESSAGE] if said else None
     detail = f"HTTP {status}" + (f": {said}" if said else "")
     kind: type[LabellerrError]
     if status == 429 or status >= 500:

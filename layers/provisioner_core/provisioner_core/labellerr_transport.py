@@ -1,18 +1,22 @@
-"""HTTP for the Labellerr client with the stdlib only: separate connect and read timeouts, a whole-call
-deadline, no redirects, and multipart/form-data encoded by hand. Knows nothing of Labellerr's answers."""
+"""The wire below the Labellerr client, stdlib only: separate connect and read timeouts, a whole-call
+deadline, no redirects, multipart/form-data encoded by hand, and the text helpers for error answers."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterable
 from typing import Any, Final
 
 MAX_BODY: Final = 1 << 20
+REDACTED: Final = "***"
 _CHUNK = 65536
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class TransportFailure(Exception):
@@ -147,3 +151,42 @@ def _read(response: Any, started: float, deadline: float) -> bytes:
         if size > MAX_BODY:
             raise http.client.HTTPException("answer larger than 1 MiB")
         chunks.append(chunk)
+
+
+def check_api_url(api_url: str) -> str:
+    """The base URL without its trailing slash; ValueError unless https://, or http:// on loopback."""
+    parsed = urllib.parse.urlsplit(api_url)
+    host = parsed.hostname or ""
+    # Plain http only for the local stand-in: elsewhere it would send the api_secret in clear.
+    if not ((parsed.scheme == "https" and host) or (parsed.scheme == "http" and host in _LOOPBACK)):
+        raise ValueError("the API URL must be https:// (or http:// on loopback)")
+    if parsed.query or parsed.fragment:
+        raise ValueError("the API URL must have no query or fragment")
+    return api_url.rstrip("/")
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced, also in the escaped forms an echo of the request may use."""
+    for secret in secrets:
+        if secret:
+            # JSON may escape "/" (AWS secrets contain it); a form or URL echo percent-encodes it.
+            forms = {secret, secret.replace("/", "\\/"), json.dumps(secret)[1:-1]}
+            forms |= {urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe="")}
+            for form in sorted(forms, key=len, reverse=True):
+                text = text.replace(form, REDACTED)
+    return text
+
+
+def message_of(body: Any) -> str | None:
+    """Labellerr's own words from an error body: {"error": ..., "message": ...} and nested forms."""
+    if isinstance(body, str):
+        return body.strip() or None
+    if isinstance(body, dict):
+        for key in ("message", "error", "msg", "detail", "response"):
+            found = message_of(body.get(key))
+            if found:
+                return found
+    if isinstance(body, list):
+        found_all = [m for m in (message_of(item) for item in body[:5]) if m]
+        return "; ".join(found_all) or None
+    return None
