@@ -35,6 +35,12 @@ _PREFIX: Final = "/connectors/connections/"
 logger = logging.getLogger(__name__)
 
 
+def split_faults(specs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(AWS faults, Labellerr faults) from one `--fault` list: `labellerr:...` goes to the stand-in."""
+    labellerr = [spec for spec in specs if spec.strip().lower().startswith("labellerr:")]
+    return [spec for spec in specs if spec not in labellerr], labellerr
+
+
 @dataclass(frozen=True)
 class StoredConnection:
     """One connection as the stand-in keeps it: the access key id that created it, never its secret."""

@@ -27,7 +27,7 @@ from provisioner_core.labellerr import (
 )
 from provisioner_core.labellerr_transport import multipart
 from provisioner_local.emulator import LocalStack
-from provisioner_local.labellerr_standin import LabellerrStandIn
+from provisioner_local.labellerr_standin import LabellerrStandIn, split_faults
 from provisioner_local.labellerr_wire import LabellerrFaultSpecError
 
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
@@ -316,6 +316,14 @@ def test_a_test_fault_fails_every_test(labellerr, reader, bucket):
 def test_bad_fault_specs_fail_at_once(stack, spec):
     with pytest.raises(LabellerrFaultSpecError):
         LabellerrStandIn(stack.endpoint_url, faults=[spec])
+
+
+def test_split_faults_sends_labellerr_ones_to_the_stand_in():
+    specs = ["iam:CreateAccessKey", "labellerr:create:2", "s3:PutBucketCors:1", "labellerr:delete"]
+    assert split_faults(specs) == (
+        ["iam:CreateAccessKey", "s3:PutBucketCors:1"],
+        ["labellerr:create:2", "labellerr:delete"],
+    )
 
 
 # -- secrets
