@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final, Self
+from urllib.parse import unquote
 
 from provisioner_local.labellerr_access import AccessCheckFailed, S3AccessChecker, S3Path
 from provisioner_local.labellerr_wire import Answer, Handler, LabellerrFaults, Reply, RequestSeen, redact
@@ -31,6 +32,13 @@ CONNECTION_TYPES: Final = ("import", "export")
 DATA_TYPES: Final = ("image", "video", "audio", "document", "text")
 _LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 _PREFIX: Final = "/connectors/connections/"
+# (method, path after _PREFIX) -> operation; details is /connectors/connections/{id}/details.
+_ROUTES: Final = {
+    ("POST", "test"): "test",
+    ("POST", "create"): "create",
+    ("GET", "list"): "list",
+    ("POST", "delete"): "delete",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -226,12 +234,10 @@ class LabellerrStandIn:
         if not path.startswith(_PREFIX):
             raise Reply(404, f"Cannot {seen.method} {path}")
         rest = path[len(_PREFIX) :]
-        routes = {("POST", "test"): "test", ("POST", "create"): "create", ("GET", "list"): "list"}
-        routes[("POST", "delete")] = "delete"
-        operation = routes.get((seen.method, rest))
+        operation = _ROUTES.get((seen.method, rest))
         connection_id = ""
         if operation is None and rest.endswith("/details") and rest.count("/") == 1 and seen.method == "GET":
-            operation, connection_id = "details", rest.split("/")[0]
+            operation, connection_id = "details", unquote(rest.split("/")[0])
         if operation is None:
             raise Reply(404, f"Cannot {seen.method} {path}")
         # The SDK sends email_id on every connector call but details.
@@ -253,9 +259,10 @@ class LabellerrStandIn:
         missing = [name for name in ("api_key", "api_secret", "client_id") if not headers.get(name)]
         if missing:
             raise Reply(401, "Unauthorized: missing " + ", ".join(missing) + " header(s)")
+        # Bytes: compare_digest refuses str with non-ASCII characters, which a header may carry.
         if not (
-            hmac.compare_digest(headers["api_key"], self.api_key)
-            and hmac.compare_digest(headers["api_secret"], self.api_secret)
+            hmac.compare_digest(headers["api_key"].encode(), self.api_key.encode())
+            and hmac.compare_digest(headers["api_secret"].encode(), self.api_secret.encode())
         ):
             raise Reply(401, "Invalid API key or secret")
         query_client_id = seen.query.get("client_id")

@@ -243,8 +243,13 @@ def test_connection_lifecycle_through_the_projects_client(labellerr, reader, wri
             "client_id={client_id}&uuid=u",
             403,
         ),
+        (
+            {"api_key": "{api_key}", "api_secret": "s\u00e9cret", "client_id": "{client_id}"},
+            "client_id={client_id}&uuid=u",
+            401,
+        ),
     ],
-    ids=["no-headers", "wrong-secret", "other-client-id", "no-uuid", "no-email-id"],
+    ids=["no-headers", "wrong-secret", "other-client-id", "no-uuid", "no-email-id", "non-ascii-secret"],
 )
 def test_credentials_are_checked_like_labellerr(labellerr, headers, query, status):
     values = labellerr.credentials
@@ -254,6 +259,17 @@ def test_credentials_are_checked_like_labellerr(labellerr, headers, query, statu
     assert body["code"] == status
     assert isinstance(body["error"], str)
     assert body["error"]
+
+
+def test_unknown_ids_and_routes_answer_404_json(labellerr):
+    values = labellerr.credentials
+    headers = {name: values[name] for name in ("api_key", "api_secret", "client_id")}
+    query = f"client_id={values['client_id']}&uuid={uuid.uuid4()}"
+    status, body = raw(labellerr, "/connectors/connections/nope/details", headers=headers, query=query)
+    assert (status, body) == (404, {"error": "Connection not found", "code": 404})
+    status, body = raw(labellerr, "/connectors/connections/update", headers=headers, query=query)
+    assert status == 404
+    assert body["code"] == 404
 
 
 def test_details_needs_no_email_id_like_the_sdk_sends_it(labellerr, reader):
