@@ -226,6 +226,11 @@ def test_delete_posts_json_with_the_connection_id(fake: Fake) -> None:
     assert seen.query["client_id"] == ["42"]
 
 
+def test_delete_answered_204_without_a_body_is_deleted(fake: Fake) -> None:
+    fake.reply = lambda seen: (204, b"")
+    assert fake.client().delete_connection("lab-77") is True
+
+
 def test_details_reads_the_connection(fake: Fake) -> None:
     body = {
         "connection_id": "lab-77",

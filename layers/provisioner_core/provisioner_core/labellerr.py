@@ -401,6 +401,8 @@ def _judge(
     except ValueError:
         body = None
     if 200 <= status < 300:
+        if status == 204:
+            return {}
         if not isinstance(body, dict):
             raise LabellerrRejected(
                 operation, f"HTTP {status} without a JSON object", status=status, request_id=request_id
