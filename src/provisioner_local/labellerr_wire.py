@@ -1,0 +1,268 @@
+"""The Labellerr stand-in's HTTP side: parsing requests (multipart forms by hand-off to the email parser),
+Labellerr-style JSON answers, redaction of secrets, and the `labellerr:OPERATION[:N]` faults."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+MAX_BODY: Final = 1 << 20
+REDACTED: Final = "***"
+
+logger = logging.getLogger("provisioner_local.labellerr_standin")
+
+Answer = tuple[int, dict[str, Any]]
+
+
+class Reply(Exception):
+    """An answer raised from anywhere in a handler: `{"response": ...}`, or `{"error", "code"}` for errors."""
+
+    def __init__(self, status: int, error: str | None = None, *, response: Any = None) -> None:
+        self.status = status
+        self.body: dict[str, Any] = (
+            {"error": error, "code": status} if status >= 400 else {"response": response}
+        )
+        super().__init__(error or str(status))
+
+
+@dataclass
+class RequestSeen:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    form: dict[str, str] | None = None
+    json_body: Any = None
+    # Every secret access key this request carried (or the whole credentials field when it is not JSON).
+    submitted_secrets: set[str] = field(default_factory=set, repr=False)
+
+    @classmethod
+    def parse(cls, method: str, target: str, headers: dict[str, str], body: bytes) -> RequestSeen:
+        parts = urlsplit(target)
+        query = {name: values[0] for name, values in parse_qs(parts.query, keep_blank_values=True).items()}
+        seen = cls(method, parts.path, query, headers)
+        content_type = headers.get("content-type", "")
+        if content_type.lower().startswith("multipart/form-data"):
+            seen.form = _parse_multipart(content_type, body)
+            credentials = (seen.form or {}).get("credentials")
+            if credentials is not None:
+                secret = _secret_in(credentials)
+                seen.submitted_secrets.add(secret if secret is not None else credentials)
+        elif content_type.lower().startswith("application/json") and body:
+            try:
+                seen.json_body = json.loads(body)
+            except ValueError:
+                seen.json_body = None
+        return seen
+
+    def require_form(self, *names: str) -> dict[str, str]:
+        if self.form is None:
+            raise Reply(400, "expected a multipart/form-data body")
+        for name in names:
+            if name not in self.form:
+                raise Reply(400, f"{name} is required")
+        return self.form
+
+    def s3_credentials(self, form: dict[str, str]) -> tuple[str, str]:
+        try:
+            value = json.loads(form["credentials"])
+        except ValueError:
+            value = None
+        if not (
+            isinstance(value, dict)
+            and isinstance(value.get("access_key_id"), str)
+            and isinstance(value.get("secret_access_key"), str)
+            and value["access_key_id"]
+            and value["secret_access_key"]
+        ):
+            raise Reply(400, "credentials must be JSON with access_key_id and secret_access_key")
+        return value["access_key_id"], value["secret_access_key"]
+
+    def json_field(self, name: str) -> str:
+        value = self.json_body.get(name) if isinstance(self.json_body, dict) else None
+        if not isinstance(value, str) or not value:
+            raise Reply(400, f"{name} is required (a JSON body)")
+        return value
+
+    def loggable(self) -> dict[str, Any]:
+        """The request with the secrets taken out by structure; `redact` then catches any copy left."""
+        headers = dict(self.headers)
+        if "api_secret" in headers:
+            headers["api_secret"] = REDACTED
+        entry: dict[str, Any] = {"method": self.method, "path": self.path, "query": dict(self.query)}
+        entry["headers"] = headers
+        if self.form is not None:
+            form: dict[str, Any] = dict(self.form)
+            if "credentials" in form:
+                try:
+                    submitted = json.loads(form["credentials"])
+                except ValueError:
+                    submitted = None
+                if isinstance(submitted, dict):
+                    form["credentials"] = {**submitted, "secret_access_key": REDACTED}
+                else:
+                    form["credentials"] = REDACTED
+            entry["form"] = form
+        if self.json_body is not None:
+            entry["json"] = self.json_body
+        return entry
+
+
+def _secret_in(credentials: str) -> str | None:
+    try:
+        value = json.loads(credentials)
+    except ValueError:
+        return None
+    secret = value.get("secret_access_key") if isinstance(value, dict) else None
+    return secret if isinstance(secret, str) and secret else None
+
+
+def _parse_multipart(content_type: str, body: bytes) -> dict[str, str] | None:
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        return None
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        fields[name] = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
+    return fields
+
+
+def redact(value: Any, hidden: Iterable[str]) -> Any:
+    """A deep copy with every occurrence of a hidden string replaced, wherever it hides."""
+    secrets = [s for s in hidden if s]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {redact(k, secrets): redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item, secrets) for item in value]
+    return value
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Hands each request to `server.answer(RequestSeen) -> (status, body)` and writes the JSON."""
+
+    server_version = "labellerr-standin"
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._write(413, {"error": "Request body too large", "code": 413})
+            return
+        body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            seen = RequestSeen.parse(self.command, self.path, headers, body)
+            status, answer = self.server.answer(seen)  # type: ignore[attr-defined]
+        except Exception as error:
+            # The traceback could quote the request: log the class only.
+            logger.error(
+                "Labellerr stand-in failed on %s %s: %s", self.command, self.path, type(error).__name__
+            )
+            status, answer = 500, {"error": "Internal server error", "code": 500}
+        self._write(status, answer)
+
+    def _write(self, status: int, answer: dict[str, Any]) -> None:
+        raw = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The request line holds only the path, client_id and uuid; still, keep stderr for the stack's logs.
+        logger.debug("Labellerr stand-in: " + format, *args)
+
+
+class LabellerrFaultSpecError(ValueError):
+    """A --fault labellerr:... that names no stand-in operation."""
+
+
+@dataclass(frozen=True)
+class _Rule:
+    operation: str
+    times: int | None
+
+    def __str__(self) -> str:
+        return f"labellerr:{self.operation}" + ("" if self.times is None else f":{self.times}")
+
+
+class LabellerrFaults:
+    """`labellerr:OPERATION[:N]` rules, like the local stack's --fault: N fails only the first N calls."""
+
+    def __init__(self, operations: Sequence[str]) -> None:
+        self.operations = tuple(operations)
+        self._lock = threading.Lock()
+        self._rules: tuple[_Rule, ...] = ()
+        self._remaining: dict[str, int | None] = {}
+        self._fired: list[str] = []
+
+    def parse(self, spec: str) -> _Rule:
+        parts = spec.strip().split(":")
+        if len(parts) not in (2, 3) or parts[0].lower() != "labellerr" or parts[1] not in self.operations:
+            raise LabellerrFaultSpecError(
+                f"{spec!r}: expected labellerr:OPERATION[:N], OPERATION one of {', '.join(self.operations)}"
+            )
+        times: int | None = None
+        if len(parts) == 3:
+            times = int(parts[2]) if parts[2].isdigit() else 0
+            if times < 1:
+                raise LabellerrFaultSpecError(f"{spec!r}: N must be a positive number of calls to fail")
+        return _Rule(parts[1], times)
+
+    def set(self, specs: Iterable[str]) -> None:
+        rules = tuple(self.parse(spec) for spec in specs)
+        with self._lock:
+            self._rules = rules
+            self._remaining = {rule.operation: rule.times for rule in rules}
+            self._fired.clear()
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(str(rule) for rule in self._rules)
+
+    @property
+    def fired(self) -> list[str]:
+        with self._lock:
+            return list(self._fired)
+
+    def take(self, operation: str) -> bool:
+        with self._lock:
+            if operation not in self._remaining:
+                return False
+            remaining = self._remaining[operation]
+            if remaining is not None:
+                if remaining <= 0:
+                    return False
+                self._remaining[operation] = remaining - 1
+            self._fired.append(f"labellerr:{operation}")
+            return True
