@@ -575,6 +575,12 @@ def onboard(args: argparse.Namespace) -> int:
                 f"  aws --endpoint-url {stack.endpoint_url} --region {stack.region} "
                 f"secretsmanager get-secret-value --secret-id '{secret_arn}'",
             )
+        if succeeded and record is not None:
+            _emit(out)
+            _emit(
+                out, "The preflight Labellerr's browser sends (Verify access sent it too), to rerun by hand:"
+            )
+            _emit(out, "  " + preflight_curl(stack, record))
         if args.keep_running:
             _emit(out)
             _emit(out, f"Local stack still on {stack.endpoint_url}, HTTP API on {api_url}; Ctrl-C stops it.")
@@ -582,6 +588,18 @@ def onboard(args: argparse.Namespace) -> int:
         elif succeeded:
             _emit(out, "(The local stack stops now; --keep-running keeps it up to inspect.)")
         return EXIT_OK if succeeded else EXIT_FAILED
+
+
+def preflight_curl(stack: LocalStack, record: dict[str, Any]) -> str:
+    # The layer is importable once the stack runs (it puts the template's layers on sys.path).
+    from provisioner_core import cors_probe
+    from provisioner_core.config import Settings
+
+    settings = Settings.from_env()
+    origin = cors_probe.probe_origins(settings.cors_allowed_origins, settings.cors_probe_origins)[0]
+    key = cors_probe.probe_key(str(record.get("prefix") or ""))
+    url = cors_probe.object_url(str(record["bucket"]), key, stack.region, stack.endpoint_url)
+    return cors_probe.curl_command(url, origin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,22 +23,28 @@ class Settings:
     permissions_boundary_arn: str = ""
     secrets_kms_key_arn: str = ""
     allowed_buckets: str = "*"
+    # Origins Verify access sends its browser-like preflights from (one per allowed pattern is picked).
+    cors_probe_origins: tuple[str, ...] = ("https://pro.labellerr.com",)
 
     @classmethod
     def from_env(cls) -> Settings:
-        origins = os.environ.get("CORS_ALLOWED_ORIGINS", "https://*.labellerr.com")
         return cls(
             iam_name_prefix=os.environ.get("IAM_NAME_PREFIX", "labellerr-"),
             iam_path=os.environ.get("IAM_PATH", "/labellerr/"),
             secret_name_prefix=os.environ.get("SECRET_NAME_PREFIX", "labellerr/connections/"),
-            cors_allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            cors_allowed_origins=_origins(os.environ.get("CORS_ALLOWED_ORIGINS", "https://*.labellerr.com")),
             partition=os.environ.get("RESOURCE_PARTITION", "aws"),
             region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
             permissions_boundary_arn=os.environ.get("PERMISSIONS_BOUNDARY_ARN", ""),
             secrets_kms_key_arn=os.environ.get("SECRETS_KMS_KEY_ARN", ""),
             allowed_buckets=os.environ.get("ALLOWED_BUCKETS", "*"),
+            cors_probe_origins=_origins(os.environ.get("CORS_PROBE_ORIGINS", "https://pro.labellerr.com")),
         )
 
     def bucket_allowed(self, bucket: str) -> bool:
         """IAM's wildcard semantics (`*`, `?`), which the roles and the boundary enforce in AWS."""
         return fnmatch.fnmatchcase(bucket, self.allowed_buckets)
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in text.split(",") if o.strip())
