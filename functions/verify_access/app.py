@@ -61,7 +61,12 @@ def bucket_cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
 
 
 def check_cors(
-    s3: Any, connection: Connection, cors: dict[str, Any], readable: dict[str, Any] | None, settings: Settings
+    s3: Any,
+    connection: Connection,
+    cors: dict[str, Any],
+    readable: dict[str, Any] | None,
+    origins: list[str],
+    fetched: dict[str, cors_probe.HttpAnswer],
 ) -> list[dict[str, str]]:
     """What Labellerr's browser would meet: the preflight, a GET with Origin, the rule order, a foreign
     origin. With apply_cors false the customer's own configuration is reported on, as warnings."""
@@ -78,10 +83,11 @@ def check_cors(
         bucket=bucket,
         key=cors_probe.probe_key(connection["prefix"], [readable] if readable else []),
         region=connection["region"],
-        origins=cors_probe.probe_origins(settings.cors_allowed_origins, settings.cors_probe_origins),
+        origins=origins,
         rules=rules,
         rule_id=rule_id,
         object_exists=readable is not None,
+        fetched=fetched,
     )
     if not applied:
         return checks + cors_probe.as_warnings(found)
@@ -98,6 +104,8 @@ def check_access(
     s3: Any, connection: Connection, cors: dict[str, Any], settings: Settings | None = None
 ) -> list[dict[str, str]]:
     settings = settings or SETTINGS
+    origins = cors_probe.probe_origins(settings.cors_allowed_origins, settings.cors_probe_origins)
+    fetched: dict[str, cors_probe.HttpAnswer] = {}
     bucket, prefix = connection["bucket"], connection["prefix"]
     listing = _call(
         "s3:ListObjectsV2", s3.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=_LISTED_KEYS
@@ -114,11 +122,14 @@ def check_access(
             }
         )
     else:
-        _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=readable["Key"], Range="bytes=0-0")[
-            "Body"
-        ].read()
+        # The read carries the first probe origin's Origin, so it is also the browser's signed GET.
+        with cors_probe.origin_header(s3, origins[0]) as seen:
+            _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=readable["Key"], Range="bytes=0-0")[
+                "Body"
+            ].read()
+        fetched[origins[0]] = cors_probe.HttpAnswer(206, dict(seen))
         checks.append(_passed("s3:GetObject", f"read the first byte of '{readable['Key']}'"))
-    checks += check_cors(s3, connection, cors, readable, settings)
+    checks += check_cors(s3, connection, cors, readable, origins, fetched)
     if connection["access"] == "import_export":
         checks += check_write_access(s3, connection)
     return checks
