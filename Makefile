@@ -11,6 +11,8 @@ BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 export SAM_CLI_TELEMETRY := 0
+# The stack `make delete` removes: samconfig.toml's unless STACK=... says otherwise.
+STACK ?= $(shell sed -n 's/^stack_name = "\(.*\)"/\1/p' samconfig.toml | head -n 1)
 
 # The first Python >= 3.11 on PATH runs the tooling and the tests.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
@@ -21,7 +23,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 PYTHON313 ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 
-.PHONY: help demo test lint typecheck validate scan build pytest bench deploy clean
+.PHONY: help demo test lint typecheck validate scan build pytest bench deploy delete clean
 
 # `make help` prints each target with its `## ` comment, and any .PHONY target that has none yet.
 help: ## this list
@@ -104,6 +106,11 @@ bench: $(BIN)/provisioner-local ## time, calls, cold starts and cost of onboardi
 
 deploy: build ## sam build, then sam deploy --guided
 	$(SAM) deploy --guided
+
+# The connections' users, policies, secrets and CORS rules are not stack resources: remove them first.
+delete: $(RUN_STAMP) $(SAM) ## offboard every connection of STACK (default: samconfig's), then sam delete; refuses if any remain
+	$(BIN)/provisioner-offboard-all --stack-name "$(STACK)"
+	$(SAM) delete --stack-name "$(STACK)"
 
 clean: ## remove .aws-sam and the tools' caches (the environments stay)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

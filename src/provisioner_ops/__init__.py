@@ -1,0 +1,1 @@
+"""Operating a deployed stack: what a cloud engineer runs against it (teardown)."""
