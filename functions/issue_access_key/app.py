@@ -19,6 +19,7 @@ from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
 from provisioner_core.errors import SecretAlreadyExists
+from provisioner_core.registry import now
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -65,7 +66,8 @@ def issue_access_key(
     iam: Any, secrets: Any, connection: Connection, kms_key_arn: str = "", *, retry_count: int = 1
 ) -> dict[str, str]:
     """`retry_count` is the state's own ($$.State.RetryCount): only a retry can find an earlier attempt's
-    key or secret, so the first attempt skips the two look-ups."""
+    key or secret, so the first attempt skips the two look-ups. `issued_at` starts the clock of the
+    SecondsToVerifiedKey metric."""
     user_name = connection["iam_user_name"]
     secret = existing_secret(secrets, connection) if retry_count else None
     if secret is not None:
@@ -77,6 +79,7 @@ def issue_access_key(
                 "access_key_id": held,
                 "secret_arn": secret["ARN"],
                 "secret_name": connection["secret_name"],
+                "issued_at": now(),
             }
         # The secret holds a key that is gone: make a new one and store it as the secret's new version.
         delete_keys_except(iam, user_name, None)
@@ -86,6 +89,7 @@ def issue_access_key(
             "access_key_id": key["AccessKeyId"],
             "secret_arn": secret["ARN"],
             "secret_name": connection["secret_name"],
+            "issued_at": now(),
         }
 
     if retry_count:
@@ -112,6 +116,7 @@ def issue_access_key(
         "access_key_id": key["AccessKeyId"],
         "secret_arn": created["ARN"],
         "secret_name": connection["secret_name"],
+        "issued_at": now(),
     }
 
 

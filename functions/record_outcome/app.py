@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,6 +24,15 @@ from provisioner_core.errors import ConnectionBusy
 from provisioner_core.step import caught_error, translate_aws_errors
 
 logger = Logger()
+# Embedded metric format: the alarms (RollbackFailedAlarm) read these from the logs, no API call.
+metrics = Metrics()
+METRIC_NAMES = {
+    ("onboarding", "ACTIVE"): "OnboardingSucceeded",
+    ("onboarding", "FAILED"): "OnboardingFailed",
+    ("onboarding", "ROLLBACK_FAILED"): "RollbackFailed",
+    ("offboarding", "DELETED"): "OffboardingSucceeded",
+    ("offboarding", "ROLLBACK_FAILED"): "RollbackFailed",
+}
 
 EVENT_SOURCE = "labellerr.provisioner"
 DETAIL_TYPES = {
@@ -188,9 +199,32 @@ def publish(
     return False
 
 
+def seconds_since(stamp: Any) -> float | None:
+    try:
+        return max(
+            0.0,
+            (datetime.now(UTC) - datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))).total_seconds(),
+        )
+    except ValueError:
+        return None
+
+
+def add_metrics(outcome: str, run: dict[str, Any]) -> None:
+    flow = "offboarding" if "offboarding" in run else "onboarding"
+    name = METRIC_NAMES.get((flow, outcome))
+    if name:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    waited = seconds_since((run.get("access_key") or {}).get("issued_at")) if outcome == "ACTIVE" else None
+    if waited is not None:
+        # From the key's creation to its verified use: mostly IAM propagation in AWS.
+        metrics.add_metric(name="SecondsToVerifiedKey", unit=MetricUnit.Seconds, value=waited)
+
+
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    add_metrics(event["outcome"], event["run"])
     result = record_outcome(
         aws.client("dynamodb"),
         aws.client("events"),

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry
@@ -17,6 +18,7 @@ from provisioner_core.errors import ConnectionAlreadyExists
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
+metrics = Metrics()
 
 
 def register_connection(dynamodb: Any, connection: Connection) -> dict[str, Any]:
@@ -35,10 +37,13 @@ def register_connection(dynamodb: Any, connection: Connection) -> dict[str, Any]
     return {"claimed": True, "status": "PROVISIONING", "claimed_at": claimed_at}
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = register_connection(aws.client("dynamodb"), event["connection"])
+    if result["claimed"]:
+        metrics.add_metric(name="OnboardingStarted", unit=MetricUnit.Count, value=1)
     logger.info(
         "Connection registered", connection_id=event["connection"]["connection_id"], claimed=result["claimed"]
     )

@@ -257,6 +257,8 @@ def test_normalizes_prefix(prefix: str, normalized: str) -> None:
         ("\u00e9" * 512, "at most 1024 bytes"),  # 512 characters, 1025 bytes with the '/'
         ("/", "at least one path segment"),
         ("//", "at least one path segment"),
+        ("0///0/", "empty path segments"),
+        ("a//b", "empty path segments"),
     ],
 )
 def test_rejects_prefix(prefix: str, fragment: str) -> None:

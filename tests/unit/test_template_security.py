@@ -182,3 +182,40 @@ def test_no_handler_logs_its_event(handler):
     assert (
         TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
     )
+
+
+def _resources(kind: str) -> dict[str, Any]:
+    return {name: r for name, r in TEMPLATE["Resources"].items() if r["Type"] == kind}
+
+
+def test_alarms_watch_rollback_failures_and_failed_executions_and_notify_the_topic():
+    alarms = _resources("AWS::CloudWatch::Alarm")
+    watched = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]): a["Properties"]
+        for a in alarms.values()
+    }
+    rollback = watched[("LabellerrProvisioner", "RollbackFailed")]
+    assert rollback["Threshold"] == 1
+    assert rollback["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    failed = [a["Properties"] for a in alarms.values() if a["Properties"]["MetricName"] == "ExecutionsFailed"]
+    machines = {a["Dimensions"][0]["Value"]["Ref"] for a in failed}
+    assert machines == {"OnboardConnectionStateMachine", "OffboardConnectionStateMachine"}
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert "AlarmTopicArn" in TEMPLATE["Outputs"]
+    [subscription] = _resources("AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+
+
+def test_the_metric_the_alarm_reads_is_the_one_record_outcome_emits():
+    source = (ROOT / "functions" / "record_outcome" / "app.py").read_text()
+    assert '"RollbackFailed"' in source
+    env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LabellerrProvisioner"
+
+
+def test_event_rule_targets_keep_what_they_could_not_deliver():
+    for machine in ("OnboardConnectionStateMachine", "OffboardConnectionStateMachine"):
+        [event] = TEMPLATE["Resources"][machine]["Properties"]["Events"].values()
+        assert event["Properties"]["DeadLetterConfig"] == {"Type": "SQS"}
+        assert event["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1

@@ -63,6 +63,9 @@ def normalize_prefix(prefix: str) -> str:
         return ""
     if any(segment in (".", "..") for segment in stripped.split("/")):
         return _raise("must not contain '.' or '..' path segments")
+    if "" in stripped.split("/"):
+        # "a//b/" names a key nobody means; Labellerr's path and the policy's ARN would disagree on it.
+        return _raise("must not contain empty path segments ('//')")
     normalized = stripped + "/"
     if len(normalized.encode("utf-8")) > PREFIX_MAX_BYTES:
         return _raise(f"must be at most {PREFIX_MAX_BYTES} bytes (S3's key length)")
