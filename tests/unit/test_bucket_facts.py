@@ -243,3 +243,21 @@ def test_a_deny_naming_the_principal_exactly_fails(s3, kms, bucket):
     s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
     with pytest.raises(BucketPolicyDenies, match="s3:GetObject"):
         _validate(s3, kms)
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ({"Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*"}, "yes"),
+        ({"Principal": {"AWS": ACCOUNT}, "Action": ["kms:Decrypt", "kms:Encrypt"]}, "yes"),
+        ({"Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:Encrypt"}, "no"),
+        ({"Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "kms:*"}, "no"),
+        ({"Principal": {"AWS": "*"}, "Action": "kms:Decrypt",
+          "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT}}}, "conditional"),
+        ({"Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*",
+          "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}}, "conditional"),
+    ],
+)  # fmt: skip
+def test_what_a_key_policy_lets_iam_grant(statement, expected):
+    policy = {"Statement": [{"Effect": "Allow", "Resource": "*", **statement}]}
+    assert bucket_facts.key_policy_grant(policy, ACCOUNT, "kms:Decrypt") == expected

@@ -40,6 +40,7 @@ AWS_MANAGED_S3_ALIAS = "alias/aws/s3"
 UNREADABLE = frozenset({"AccessDenied", "AccessDeniedException", "AllAccessDisabled"})
 
 Tri = Literal["yes", "no", "unknown"]
+Grant = Literal["yes", "conditional", "no"]
 
 
 def _status(error: ClientError) -> int:
@@ -150,25 +151,32 @@ def _action_matches(patterns: Iterable[str], action: str) -> bool:
     return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
 
 
-def key_policy_lets_iam_grant(policy: Mapping[str, Any], account_id: str, action: str) -> bool:
-    """True when an unconditional Allow for the account's root (or the account id) covers `action`: then
-    IAM policies of the account's principals decide, as in AWS's default "Enable IAM User Permissions"."""
+def key_policy_grant(policy: Mapping[str, Any], account_id: str, action: str) -> Grant:
+    """Whether the key policy lets the connection's user use the key for `action`: "yes" when an Allow for the
+    account's root (or the account id) covers it without conditions, so the user's IAM policy decides (AWS's
+    default "Enable IAM User Permissions"); "conditional" when such an Allow, or one for every principal
+    (`*`), has conditions this check does not evaluate (kms:CallerAccount, kms:ViaService, ...): not a reason
+    to fail; "no" otherwise."""
     root = {
         f"arn:aws:iam::{account_id}:root",
         f"arn:aws-cn:iam::{account_id}:root",
         f"arn:aws-us-gov:iam::{account_id}:root",
         account_id,
     }
+    found: Grant = "no"
     for statement in _as_list(policy.get("Statement")):
-        if statement.get("Effect") != "Allow" or statement.get("Condition"):
+        if statement.get("Effect") != "Allow" or not _action_matches(
+            _as_list(statement.get("Action")), action
+        ):
             continue
         principal = statement.get("Principal")
-        principals = _as_list(principal.get("AWS")) if isinstance(principal, dict) else _as_list(principal)
-        if not root.intersection(str(p) for p in principals):
-            continue
-        if _action_matches(_as_list(statement.get("Action")), action):
-            return True
-    return False
+        named = _as_list(principal.get("AWS")) if isinstance(principal, dict) else _as_list(principal)
+        principals = {str(p) for p in named}
+        if root & principals and not statement.get("Condition"):
+            return "yes"
+        if root & principals or "*" in principals:
+            found = "conditional"
+    return found
 
 
 def key_policy_denies(policy: Mapping[str, Any], action: str) -> bool:
@@ -185,7 +193,8 @@ def key_policy_denies(policy: Mapping[str, Any], action: str) -> bool:
 
 
 def check_key_policy(kms: Any, key_arn: str, account_id: str, access: str) -> str:
-    """ "ok", or "unreadable"; raises KmsKeyNotUsable saying what the key policy needs."""
+    """`ok`, `conditional` (allowed under conditions not checked here) or `unreadable`; raises KmsKeyNotUsable
+    saying what the key policy needs."""
     try:
         document = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
     except ClientError as error:
@@ -194,7 +203,8 @@ def check_key_policy(kms: Any, key_arn: str, account_id: str, access: str) -> st
         raise
     needed = kms_actions(access)
     denied = [a for a in needed if key_policy_denies(document, a)]
-    missing = [a for a in needed if not key_policy_lets_iam_grant(document, account_id, a)]
+    grants = {a: key_policy_grant(document, account_id, a) for a in needed}
+    missing = [a for a, grant in grants.items() if grant == "no"]
     if denied or missing:
         raise KmsKeyNotUsable(
             f"the key policy of KMS key {key_arn} does not let IAM policies grant "
@@ -205,7 +215,7 @@ def check_key_policy(kms: Any, key_arn: str, account_id: str, access: str) -> st
             + (f", and no Deny of {', '.join(denied)} to every principal" if denied else "")
             + "; the provisioner never edits a key policy"
         )
-    return "ok"
+    return "ok" if all(grant == "yes" for grant in grants.values()) else "conditional"
 
 
 def inspect_encryption(
