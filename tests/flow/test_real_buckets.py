@@ -13,6 +13,7 @@ import pytest
 
 from provisioner_local.emulator import LocalStack
 from tests.flow.conftest import SAMPLE_KEYS, cors_rules, key_client, leftovers, run_flow, unique_id
+from tests.flow.test_front_doors import http
 
 pytestmark = pytest.mark.flow
 
@@ -125,10 +126,16 @@ def test_an_alias_is_resolved_to_the_key_arn_it_names(stack, sfn, s3, kms):
     alias = f"alias/acme-{uuid.uuid4().hex[:8]}"
     kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
     bucket = _kms_bucket(s3, alias)
-    run = run_flow(stack, sfn, _request(bucket, unique_id("alias")))
+    connection_id = unique_id("alias")
+    run = run_flow(stack, sfn, _request(bucket, connection_id))
     assert run.status == "SUCCEEDED", run.cause
     assert run.output["encryption"]["kms_key_arn"] == key["Arn"]
     assert run.output["encryption"]["customer_kms_key_arns"] == [key["Arn"]]
+    # The registry record carries what Validate request found, as the output does.
+    status, record = http(stack, "GET", f"/connections/{connection_id}")
+    assert status == 200
+    assert record["encryption"] == run.output["encryption"]
+    assert (record["bucket_policy"], record["requester_pays"]) == ({"status": "none"}, "no")
 
 
 def test_a_key_policy_that_forbids_iam_grants_fails_before_anything_is_created(
