@@ -4,6 +4,7 @@ moto alone authenticates the key, checks the signature and evaluates the user's 
 conditions or boundaries). The local stack adds, for S3 requests:
 
 1. IAM propagation (iam_propagation): a key newer than its drawn delay is InvalidAccessKeyId;
+   then the signature, and (S3) the signing region, which must be the bucket's (AuthorizationHeaderMalformed);
 2. an explicit Deny in the bucket policy (bucket_policy_enforcement), before anything can allow;
 3. IAM propagation: a policy attached to the user more recently than its drawn delay does not apply yet,
    so the request is AccessDenied as if the user had no policy;
@@ -24,12 +25,14 @@ READS = frozenset({"s3:GetObject"})
 WRITES = frozenset({"s3:PutObject"})
 
 
-def _access_denied(message: str) -> Exception:
+def _s3_error(code: str, message: str) -> Exception:
     from moto.s3.exceptions import S3ClientError
 
-    error = S3ClientError("AccessDenied", message)
-    error.code = "AccessDenied"
-    return error
+    return S3ClientError(code, message)
+
+
+def _access_denied(message: str) -> Exception:
+    return _s3_error("AccessDenied", message)
 
 
 def _split(resource: str) -> tuple[str, str]:
@@ -80,6 +83,12 @@ def enforce(iam_request: Any, response: Any, resource: str, propagation: Propaga
         source_ip=_source_ip(response),
         prefix=(prefix_values[0] if isinstance(prefix_values, list) and prefix_values else None),
     )
+    if bucket is not None and iam_request._region != bucket.region_name:
+        raise _s3_error(
+            "AuthorizationHeaderMalformed",
+            f"The authorization header is malformed; the region '{iam_request._region}' is wrong; "
+            f"expecting '{bucket.region_name}'",
+        )
     if bucket is not None:
         message = bucket_policy_enforcement.check(bucket.policy, request)
         if message:

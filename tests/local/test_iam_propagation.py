@@ -61,3 +61,23 @@ def test_a_new_key_and_a_new_attachment_are_pending_for_their_delay():
     assert not propagation.key_pending("AKIA1")
     assert propagation.pending_attachments("user-1") == []
     assert [delay for _, delay, _ in propagation.drawn] == [10, 10]
+
+
+def test_serve_takes_the_flag_and_refuses_a_bad_spec():
+    import subprocess
+
+    from provisioner_local.cli import build_parser
+    from tests.local.test_local_cli import FIXTURE_TEMPLATE, _command
+
+    args = build_parser().parse_args(["serve", "--propagation-delay", "lognormal:median=6,p95=15"])
+    assert args.propagation_delay == "lognormal:median=6,p95=15"
+    result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        _command("serve", "--port", "0", "--template", str(FIXTURE_TEMPLATE), "--propagation-delay", "soon"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "--propagation-delay 'soon'" in result.stderr

@@ -124,3 +124,18 @@ def test_a_new_key_and_a_new_attachment_wait_out_the_propagation_delay(stack):
         assert user.list_objects_v2(Bucket=BUCKET)["KeyCount"] >= 1
     finally:
         stack.propagation = None
+
+
+def test_a_request_signed_for_another_region_than_the_buckets_is_refused(stack):
+    admin = stack.client("s3")
+    admin.create_bucket(
+        Bucket="issued-keys-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    user = _user(stack, "region-user")
+    refused = _error(user.list_objects_v2, Bucket="issued-keys-eu")
+    assert (refused["code"], refused["status"]) == ("AuthorizationHeaderMalformed", 400)
+    assert "expecting 'eu-west-1'" in refused["message"]
+    eu = boto3.client("s3", endpoint_url=stack.endpoint_url, region_name="eu-west-1",
+                      aws_access_key_id=user._request_signer._credentials.access_key,
+                      aws_secret_access_key=user._request_signer._credentials.secret_key)  # fmt: skip
+    assert eu.list_objects_v2(Bucket="issued-keys-eu")["KeyCount"] == 0
