@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from typing import Final
 
 # Happy path, `import` access: IAM, S3 and Secrets Manager calls together, per onboarding.
-CALLS_BUDGET: Final = 12
+# Plus Validate request's read-only look at the bucket (issue 10): GetBucketRequestPayment, ListObjectsV2,
+# GetBucketEncryption, GetBucketPolicy and one HeadObject per sampled object; a customer KMS key adds
+# DescribeKey and GetKeyPolicy (KMS, not budgeted). Budgeted so a new call cannot slip in unseen.
+INSPECTION_READS: Final = 4 + 3
+CALLS_BUDGET: Final = 12 + INSPECTION_READS
 BUDGETED_SERVICES: Final = ("iam", "s3", "secretsmanager")
 # Median onboarding through the state machine over the median plain boto3 script doing the same calls: the
 # floor makes every AWS call the flow makes (checked at the emulator), without orchestration.

@@ -335,7 +335,8 @@ def markdown_summary(report: Mapping[str, Any]) -> str:
             "IAM + S3 + Secrets Manager calls per onboarding",
             f"{budgeted} (IAM {calls.get('iam', 0)}, S3 {calls.get('s3', 0)}, "
             f"Secrets Manager {calls.get('secretsmanager', 0)})",
-            f"at most 12: {verdict('IAM + S3 + Secrets Manager calls per onboarding (import)')}",
+            f"at most {budgets.CALLS_BUDGET}: "
+            f"{verdict('IAM + S3 + Secrets Manager calls per onboarding (import)')}",
         ],
         [
             "DynamoDB / EventBridge calls per onboarding",

@@ -25,9 +25,9 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from bench import budgets, checks, coldstart
+from bench import budgets, checks, coldstart, propagation
 from bench.figures import Measured, build_report, cold_start_ratios, run_figures
 from bench.machine import machine_info
 from bench.recorder import KEYED_CLIENT, LogSink, Recorder
@@ -78,6 +78,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=20, help="concurrent onboardings (default 20)")
     parser.add_argument("--cold-runs", type=int, default=5, help="cold starts per function (default 5)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures")
+    parser.add_argument(
+        "--propagation-runs",
+        type=int,
+        default=40,
+        help="onboardings under the IAM propagation model (default 40; 0 skips them)",
+    )
+    parser.add_argument(
+        "--propagation-delay",
+        default=propagation.DEFAULT_SPEC,
+        help=f"the model's SPEC, as serve --propagation-delay takes it (default {propagation.DEFAULT_SPEC})",
+    )
     parser.add_argument(
         "--deadline", type=float, default=60.0, help="seconds one onboarding may take (default 60)"
     )
@@ -209,6 +220,35 @@ def exercise(stack: LocalStack, recorder: Recorder, args: argparse.Namespace) ->
     )
 
 
+def propagation_phase(stack: LocalStack, args: argparse.Namespace, definition: str) -> dict[str, Any]:
+    """Onboardings under the IAM propagation model (bench.propagation), on the same stack."""
+    admin = Clients(stack.endpoint_url, stack.region, ADMIN_ACCESS_KEY_ID)
+    sfn = admin("stepfunctions")
+    machine_arn = stack.state_machines.get(ONBOARD_MACHINE) or stack.state_machine_arn
+    status_of = status_reader(stack)
+
+    def onboard_one(connection_id: str) -> Execution:
+        settle()
+        return onboard(
+            sfn, machine_arn, connection_id, connection_id, deadline_s=args.deadline, poll_s=WATCH_S,
+            status_of=status_of,
+        )  # fmt: skip
+
+    def history(arn: str) -> list[dict[str, Any]]:
+        return list(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
+
+    print(f"  {args.propagation_runs} onboardings under the propagation model ({args.propagation_delay}) ...")
+    return propagation.run_phase(
+        stack,
+        onboard_one,
+        history,
+        lambda bucket: seed_bucket(admin("s3"), bucket),
+        runs=args.propagation_runs,
+        spec=args.propagation_delay,
+        definition=json.loads(definition),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     began = time.monotonic()
@@ -243,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.start()
         try:
             measured = exercise(stack, recorder, args)
+            modelled = propagation_phase(stack, args, measured.definition) if args.propagation_runs else None
         finally:
             stack.stop()
     except (BenchError, TimeoutError) as error:
@@ -273,8 +314,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         minimal_calls=minimal_calls,
         concurrent_figures=run_figures(recorder, "concurrent", measured.function_key),
     )
+    if modelled is not None:
+        report["propagation"] = modelled
+        if not modelled["budget"]["passed"]:
+            report["budgets_missed"].append(
+                f"{modelled['budget']['name']}: {modelled['budget']['measured_s']} s "
+                f"(limit {modelled['budget']['limit_s']} s)"
+            )
     report["elapsed_s"] = round(time.monotonic() - began, 1)
     print_report(report)
+    if modelled is not None:
+        propagation.print_phase(modelled)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     failed_checks = [name for name, problems in report["checks"].items() if problems]

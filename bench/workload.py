@@ -236,19 +236,20 @@ def floor_connection_id(index: int) -> str:
 
 
 def run_floor(clients: Clients, bucket: str, index: int, environment: Mapping[str, str]) -> FloorRun:
-    """The flow's 17 AWS calls and 2 preflights, in its order and with its parameters, from one plain script.
+    """The flow's 24 AWS calls and 2 preflights, in its order and with its parameters, from one plain script.
 
-    Validate (HeadBucket), claim the registry record (conditional PutItem), create the user, create the
-    policy, attach it, take the bucket lease (conditional PutItem), read and write CORS, release the lease
-    (conditional DeleteItem), create the key, store it in a secret; then read the secret back and, with the
-    new key, list, read one byte, read CORS, send the two unsigned preflights; then mark the record ACTIVE
-    (conditional UpdateItem returning it) and publish the event. Parameters that need no response are built
-    before the clock starts; the benchmark's clients exist beforehand, as warm functions' do; the new key's
-    client is made inside, as verification does.
+    Validate (HeadBucket, then the bucket inspection: GetBucketRequestPayment, ListObjectsV2,
+    GetBucketEncryption, HeadObject of each sampled object, GetBucketPolicy), claim the registry record
+    (conditional PutItem), create the user, create the policy, attach it, take the bucket lease (conditional
+    PutItem), read and write CORS, release the lease (conditional DeleteItem), create the key, store it in
+    a secret; then read the secret back and, with the new key, list, read one byte, read CORS, send the two
+    unsigned preflights; then mark the record ACTIVE (conditional UpdateItem returning it) and publish the
+    event. Parameters that need no response are built before the clock starts; the benchmark's clients exist
+    beforehand, as warm functions' do; the new key's client is made inside, as verification does.
     """
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-    from provisioner_core import cors_probe
+    from provisioner_core import bucket_facts, cors_probe
     from provisioner_core.config import Settings
     from provisioner_core.connection import ownership_tags
     from provisioner_core.cors import labellerr_rule, rule_id_for
@@ -274,6 +275,32 @@ def run_floor(clients: Clients, bucket: str, index: int, environment: Mapping[st
     laps("s3:HeadBucket")
     region = str(response.get("BucketRegion") or settings.region)
     connection = to_connection(request, settings, execution_arn=execution_arn, region=region)
+    # The bucket inspection, as Validate request makes it (provisioner_core.bucket_facts).
+    requester_pays = bucket_facts.requester_pays(s3, bucket)
+    laps("s3:GetBucketRequestPayment")
+    samples = bucket_facts.sample_objects(s3, bucket, connection["prefix"])
+    laps("s3:ListObjectsV2 (inspection)")
+    encryption = bucket_facts.inspect_encryption(
+        s3, clients("kms"), bucket, samples, "import", "123456789012"
+    )
+    laps("s3:GetBucketEncryption + s3:HeadObject")
+    bucket_policy = bucket_facts.inspect_bucket_policy(
+        s3,
+        bucket=bucket,
+        prefix=connection["prefix"],
+        partition=settings.partition,
+        access="import",
+        principal_arn=f"arn:aws:iam::123456789012:user{connection['iam_path']}{connection['iam_user_name']}",
+        account_id="123456789012",
+        sample_key=samples[0] if samples else "",
+    )
+    laps("s3:GetBucketPolicy")
+    connection = {
+        **connection,
+        "encryption": encryption,
+        "bucket_policy": bucket_policy,
+        "requester_pays": requester_pays,
+    }
     tags = ownership_tags(connection)
     document = serialize_policy(
         build_policy_document(

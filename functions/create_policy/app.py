@@ -55,6 +55,8 @@ def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[
             bucket=connection["bucket"],
             prefix=connection["prefix"],
             access=connection["access"],
+            kms_key_arns=connection.get("encryption", {}).get("customer_kms_key_arns", []),
+            region=connection["region"],
         )
     )
     try:

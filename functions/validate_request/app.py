@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from provisioner_core import aws
+from provisioner_core import aws, bucket_facts
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
 from provisioner_core.errors import BucketNotAccessible, BucketNotFound, InvalidRequest
@@ -34,7 +34,35 @@ def bucket_region(s3: Any, bucket: str, default_region: str) -> str:
     return str(response.get("BucketRegion") or headers.get("x-amz-bucket-region") or default_region)
 
 
-def validate_request(s3: Any, raw_request: Any, execution_arn: str, settings: Settings) -> Connection:
+def inspect_bucket(s3: Any, kms: Any, connection: Connection, settings: Settings) -> Connection:
+    """The bucket as it is (bucket_facts): a setting that would make the key useless fails here."""
+    account_id = (
+        connection["execution_arn"].split(":")[4] if connection["execution_arn"].count(":") >= 5 else ""
+    )
+    bucket, prefix, access = connection["bucket"], connection["prefix"], connection["access"]
+    requester_pays = bucket_facts.requester_pays(s3, bucket)
+    samples = bucket_facts.sample_objects(s3, bucket, prefix)
+    encryption = bucket_facts.inspect_encryption(s3, kms, bucket, samples, access, account_id)
+    user_path = f"{connection['iam_path']}{connection['iam_user_name']}"
+    principal_arn = f"arn:{settings.partition}:iam::{account_id}:user{user_path}"
+    bucket_policy = bucket_facts.inspect_bucket_policy(
+        s3,
+        bucket=bucket,
+        prefix=prefix,
+        partition=settings.partition,
+        access=access,
+        principal_arn=principal_arn,
+        account_id=account_id,
+        sample_key=samples[0] if samples else "",
+    )
+    return Connection(
+        **connection, encryption=encryption, bucket_policy=bucket_policy, requester_pays=requester_pays
+    )
+
+
+def validate_request(
+    s3: Any, raw_request: Any, execution_arn: str, settings: Settings, kms: Any = None
+) -> Connection:
     request = parse_request(raw_request)
     bucket, _ = request.location()
     if not settings.bucket_allowed(bucket):
@@ -49,7 +77,10 @@ def validate_request(s3: Any, raw_request: Any, execution_arn: str, settings: Se
             ]
         )
     region = bucket_region(s3, bucket, settings.region)
-    return to_connection(request, settings, execution_arn=execution_arn, region=region)
+    connection = to_connection(request, settings, execution_arn=execution_arn, region=region)
+    # The bucket's own region: its KMS keys live there, and S3 answers fastest there.
+    regional_s3 = s3 if region == settings.region else aws.client("s3", region_name=region)
+    return inspect_bucket(regional_s3, kms or aws.client("kms", region_name=region), connection, settings)
 
 
 @logger.inject_lambda_context(log_event=False)

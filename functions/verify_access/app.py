@@ -1,12 +1,15 @@
 """Verify access: prove, as the new user and with the new key, that the connection works.
 
 IAM takes seconds to make a new key and policy effective; refusals that fade with time raise
-AccessNotYetEffective, which the state machine retries for about 90 seconds.
+AccessNotYetEffective, which the state machine retries for about two minutes, each message saying how long
+the key has existed and what refused it. A refusal that names an explicit deny (a bucket policy, say) or KMS
+will not fade: AccessDeniedByPolicy, at once, not retried.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -16,7 +19,12 @@ from botocore.exceptions import ClientError
 from provisioner_core import aws, cors_probe
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, probe_key
-from provisioner_core.errors import AccessNotYetEffective, AwsCallFailed, VerificationFailed
+from provisioner_core.errors import (
+    AccessDeniedByPolicy,
+    AccessNotYetEffective,
+    AwsCallFailed,
+    VerificationFailed,
+)
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -34,14 +42,39 @@ def _passed(operation: str, detail: str) -> dict[str, str]:
     return {"operation": operation, "outcome": "passed", "detail": detail}
 
 
+def lasting_refusal(code: str, message: str) -> str:
+    """What an AccessDenied names that time will not change: "" when it may still be propagation.
+
+    S3 says which kind of policy refused and whether the deny was explicit ("... with an explicit deny in a
+    resource-based policy"); a KMS refusal names a kms: action.
+    """
+    if code != "AccessDenied":
+        return ""
+    lowered = message.lower()
+    if "explicit deny" in lowered:
+        where = "the bucket policy" if "resource-based policy" in lowered else "a policy"
+        return f"an explicit deny in {where}"
+    if "kms:" in lowered:
+        return "KMS (the key policy or the connection policy's KMS statement)"
+    return ""
+
+
 def _call(operation: str, call: Any, **kwargs: Any) -> Any:
     try:
         return call(**kwargs)
     except ClientError as error:
         code = aws.error_code(error)
-        if code in PROPAGATION_ERRORS:
-            raise AccessNotYetEffective(f"{operation} with the new key was refused: {code}") from None
         message = error.response.get("Error", {}).get("Message", "")
+        lasting = lasting_refusal(code, message)
+        if lasting:
+            raise AccessDeniedByPolicy(
+                f"{operation} with the new key was refused by {lasting}, which waiting does not change: "
+                f"{code}: {message}"
+            ) from None
+        if code in PROPAGATION_ERRORS:
+            raise AccessNotYetEffective(
+                f"{operation}: {code}" + (f" ({message})" if message else "")
+            ) from None
         if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
             # S3 had a bad moment (past the SDK's retries): the state machine tries the step again.
             raise AwsCallFailed(operation, code, message) from None
@@ -152,9 +185,16 @@ def check_write_access(s3: Any, connection: Connection) -> list[dict[str, str]]:
 
 
 def verify_access(
-    secrets: Any, connection: Connection, access_key: dict[str, str], cors: dict[str, Any]
+    secrets: Any,
+    connection: Connection,
+    access_key: dict[str, str],
+    cors: dict[str, Any],
+    attempt: int = 0,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    secret = json.loads(secrets.get_secret_value(SecretId=access_key["secret_arn"])["SecretString"])
+    """`attempt` is the state's $$.State.RetryCount: how often IAM has already been waited for."""
+    stored = secrets.get_secret_value(SecretId=access_key["secret_arn"])
+    secret = json.loads(stored["SecretString"])
     s3 = aws.client_with_key(
         "s3",
         access_key_id=secret["access_key_id"],
@@ -163,18 +203,30 @@ def verify_access(
     )
     if secret["access_key_id"] != access_key["access_key_id"]:
         raise VerificationFailed("the secret holds another access key than the one this execution issued")
-    return {
-        "verified": True,
-        "as_user": connection["iam_user_name"],
-        "checks": check_access(s3, connection, cors),
-    }
+    try:
+        checks = check_access(s3, connection, cors)
+    except AccessNotYetEffective as refused:
+        # The key's secret version was written right after CreateAccessKey: its age is the key's.
+        created = stored.get("CreatedDate")
+        waited = ""
+        if isinstance(created, datetime):
+            seconds = ((now or datetime.now(UTC)) - created).total_seconds()
+            waited = f" {max(0, round(seconds))} s after the key was issued"
+        raise AccessNotYetEffective(
+            f"the new key is not effective yet{waited} (attempt {attempt + 1}); last refusal: {refused}"
+        ) from None
+    return {"verified": True, "as_user": connection["iam_user_name"], "checks": checks}
 
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = verify_access(
-        aws.client("secretsmanager"), event["connection"], event["access_key"], event["cors"]
+        aws.client("secretsmanager"),
+        event["connection"],
+        event["access_key"],
+        event["cors"],
+        attempt=int(event.get("attempt", 0)),
     )
     logger.info("Access verified", checks=[c["operation"] + ": " + c["outcome"] for c in result["checks"]])
     return result

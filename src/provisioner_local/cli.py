@@ -112,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="port of the HTTP API on 127.0.0.1 (default 0: a free one; see api_url)",
     )
+    serve.add_argument(
+        "--propagation-delay",
+        metavar="SPEC",
+        default=None,
+        help="model IAM propagation for issued keys: a new key answers InvalidAccessKeyId and a new policy "
+        "attachment AccessDenied for SPEC seconds (a number, or lognormal:median=M,p95=P), on the stack's "
+        "emulated clock (real time plus the retry waits it shortens)",
+    )
     _add_common(serve)
 
     onboard = commands.add_parser(
@@ -202,6 +210,7 @@ def _make_stack(
         parameter_overrides=dict(args.parameter_overrides),
         template_path=args.template,
         environment=environment,
+        propagation_delay=getattr(args, "propagation_delay", None),
     )
 
 

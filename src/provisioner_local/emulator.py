@@ -32,9 +32,11 @@ from typing import Any, ClassVar, Final
 import boto3
 from botocore.exceptions import ClientError
 
+from provisioner_local import issued_keys
 from provisioner_local.eventbridge import EventLog, InputPathError, log_entry, target_input
 from provisioner_local.faults import FaultInjector, calling_function
 from provisioner_local.http_api import LocalHttpApi
+from provisioner_local.iam_propagation import Propagation, parse_delay
 from provisioner_local.interpreter import (
     ClientCache,
     InProcessLambda,
@@ -247,6 +249,7 @@ class LocalStack:
         enforce_iam: bool = True,
         fast_waits: bool = True,
         api_port: int = 0,
+        propagation_delay: str | None = None,
     ) -> None:
         self.project_root = (project_root or default_project_root()).resolve()
         self.template_path = (template_path or self.project_root / "template.yaml").resolve()
@@ -257,6 +260,12 @@ class LocalStack:
         self.enforce_iam = enforce_iam
         self.fast_waits = fast_waits
 
+        # IAM's propagation delay for issued keys and attachments (iam_propagation); None: none.
+        try:
+            model = None if propagation_delay is None else parse_delay(propagation_delay)
+        except ValueError as error:
+            raise LocalStackError(f"--propagation-delay {error}") from None
+        self.propagation = None if model is None else Propagation(model)
         self._faults = FaultInjector()
         # Parse now: a typo in --fault should fail before anything starts.
         self._faults.set(faults)
@@ -616,6 +625,10 @@ class LocalStack:
         from provisioner_local.s3_cors import install as install_s3_cors
 
         install_s3_cors(patches)
+        from provisioner_local import bucket_policy_enforcement, requester_pays
+
+        bucket_policy_enforcement.install(patches)
+        requester_pays.install(patches)
 
         def invoke(
             backend: Any,
@@ -642,6 +655,9 @@ class LocalStack:
         def create_access_key(backend: Any, *args: Any, **kwargs: Any) -> Any:
             key = original_create_access_key(backend, *args, **kwargs)
             cls._issued_keys.add(key.access_key_id)
+            propagation = cls._propagation()
+            if propagation is not None:
+                propagation.key_created(key.access_key_id)
             return key
 
         def create_temp_access_key(backend: Any, *args: Any, **kwargs: Any) -> Any:
@@ -649,6 +665,15 @@ class LocalStack:
             cls._issued_keys.add(key.access_key_id)
             return key
 
+        original_attach_user_policy = IAMBackend.attach_user_policy
+
+        def attach_user_policy(backend: Any, policy_arn: str, user_name: str) -> None:
+            original_attach_user_policy(backend, policy_arn, user_name)
+            propagation = cls._propagation()
+            if propagation is not None:
+                propagation.policy_attached(user_name, policy_arn)
+
+        patches.set(IAMBackend, "attach_user_policy", attach_user_policy)
         patches.set(IAMBackend, "create_access_key", create_access_key)
         patches.set(IAMBackend, "create_temp_access_key", create_temp_access_key)
 
@@ -657,7 +682,14 @@ class LocalStack:
                 return any(stack.fast_waits for stack in cls._running)
 
         def sleep(seconds: float) -> None:
-            time.sleep(min(seconds, FAST_WAIT_SECONDS) if fast() else seconds)
+            if not fast():
+                time.sleep(seconds)
+                return
+            time.sleep(min(seconds, FAST_WAIT_SECONDS))
+            # The emulated clock moves on by the wait that was skipped, as time would in AWS.
+            propagation = cls._propagation()
+            if propagation is not None:
+                propagation.clock.skip(seconds - FAST_WAIT_SECONDS)
 
         patches.set(retrier_decl, "time", SimpleNamespace(sleep=sleep))
 
@@ -668,6 +700,9 @@ class LocalStack:
                 original_wait_interval(wait, env, wait_seconds)
             elif wait_seconds > 0:
                 env.program_state_event.wait(min(wait_seconds, FAST_WAIT_SECONDS))
+                propagation = cls._propagation()
+                if propagation is not None:
+                    propagation.clock.skip(wait_seconds - FAST_WAIT_SECONDS)
 
         patches.set(WaitFunction, "_wait_interval", wait_interval)
 
@@ -1155,8 +1190,14 @@ class LocalStack:
             headers=response.headers,
             action=response._get_action(),
         )
-        iam_request.check_signature()
-        iam_request.check_action_permitted(resource)
+        # The key's propagation, the signature, bucket policy, identity policies, Requester Pays, KMS.
+        issued_keys.enforce(iam_request, response, resource, cls._propagation())
+
+    @classmethod
+    def _propagation(cls) -> Propagation | None:
+        """The propagation model of the oldest running stack that has one."""
+        with cls._lock:
+            return next((s.propagation for s in cls._running if s.propagation is not None), None)
 
 
 def _table_shape(table: Mapping[str, Any]) -> tuple[Any, ...]:

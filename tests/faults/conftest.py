@@ -6,6 +6,7 @@ fast enough to run whole in CI; faults are reset between cases.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -55,9 +56,28 @@ def clients(stack: LocalStack) -> Clients:
     )
 
 
+def TLS_ONLY_POLICY(bucket: str) -> dict[str, Any]:  # noqa: N802 - a policy document template
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}  # fmt: skip
+
+
 def new_bucket(c: Clients, *, customer_cors: bool) -> str:
+    """A bucket as customers have them: SSE-KMS under a customer key and a bucket policy (a Deny that spares
+    the connection), so every read of Validate request's inspection answers, and a lost reply can be lost."""
     name = f"acme-{uuid.uuid4().hex[:12]}"
     c.s3.create_bucket(Bucket=name)
+    key_arn = c.stack.client("kms").create_key(Description=f"fault matrix {name}")["KeyMetadata"]["Arn"]
+    c.s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}
+            ]
+        },
+    )
+    c.s3.put_bucket_policy(Bucket=name, Policy=json.dumps(TLS_ONLY_POLICY(name)))
     c.s3.put_object(Bucket=name, Key=SAMPLE_KEY, Body=b"\x89PNG\r\n\x1a\n")
     if customer_cors:
         c.s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [CUSTOMER_RULE]})

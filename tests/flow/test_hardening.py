@@ -84,7 +84,7 @@ def test_rollback_that_fails_is_recorded_and_finished_by_delete(
     stack, sfn, iam, secrets, bucket, faults, operation
 ):
     connection_id = unique_id("rbf")
-    faults(["s3:ListObjectsV2", operation])
+    faults(["s3:ListObjectsV2@VerifyAccess", operation])
     run = run_flow(stack, sfn, {"connection_name": "x", "connection_id": connection_id, "bucket": bucket})
     assert run.error == "RollbackFailed"
     record = wait_for_status(stack, connection_id, {"ROLLBACK_FAILED"})
@@ -183,7 +183,7 @@ def test_the_secret_is_found_only_in_secrets_manager(stack, sfn, s3, secrets, bu
         run_flow(stack, sfn, {"connection_name": "sfn", "connection_id": unique_id("hyg"), "bucket": bucket})
         faults(["s3:GetObject"])
         run_flow(stack, sfn, {"connection_name": "bad", "connection_id": unique_id("hyg"), "bucket": bucket})
-        faults(["s3:ListObjectsV2", "iam:DeleteAccessKey"])
+        faults(["s3:ListObjectsV2@VerifyAccess", "iam:DeleteAccessKey"])
         run_flow(
             stack, sfn, {"connection_name": "worse", "connection_id": unique_id("hyg"), "bucket": bucket}
         )

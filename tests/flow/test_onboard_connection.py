@@ -259,7 +259,7 @@ def test_rollback_that_cannot_finish_says_what_is_left(stack, sfn, s3, iam, secr
 
 
 def test_no_failed_run_leaks_the_secret_into_its_history(stack, sfn, secrets, bucket, faults):
-    faults(["s3:ListObjectsV2"])
+    faults(["s3:ListObjectsV2@VerifyAccess"])
     connection_id = unique_id()
     run = run_flow(stack, sfn, {"connection_name": "x", "connection_id": connection_id, "bucket": bucket})
     assert run.error == "VerifyAccess.InjectedFault"

@@ -123,12 +123,17 @@ def test_every_task_retries_lambda_errors_and_catches_everything():
         assert asl["States"]["Rollback failed"]["Error"] == "RollbackFailed"
 
 
-def test_verification_retries_propagation_for_about_ninety_seconds():
+def test_verification_retries_propagation_every_second_for_about_two_minutes():
     [retry] = [
         r for r in ASL["States"]["Verify access"]["Retry"] if r["ErrorEquals"] == ["AccessNotYetEffective"]
     ]
-    waits = [retry["IntervalSeconds"] * retry["BackoffRate"] ** n for n in range(retry["MaxAttempts"])]
-    assert 75 <= sum(waits) <= 110
+    waits = [
+        min(retry["IntervalSeconds"] * retry["BackoffRate"] ** n, retry.get("MaxDelaySeconds", 1e9))
+        for n in range(retry["MaxAttempts"])
+    ]
+    assert 100 <= sum(waits) <= 130
+    # The step near the usual 3-15 s of propagation is what decides the time to a verified key.
+    assert max(waits[:15]) <= 1.5
 
 
 def test_every_function_has_a_sample_event():

@@ -10,7 +10,12 @@ import pytest
 
 from provisioner_core.config import TAG_CONNECTION_ID
 from provisioner_core.connection import PROBE_NAME_PREFIX
-from provisioner_core.policy import BUCKET_METADATA_ACTIONS, READ_OBJECT_ACTIONS, WRITE_OBJECT_ACTIONS
+from provisioner_core.policy import (
+    BUCKET_METADATA_ACTIONS,
+    KMS_WRITE_ACTIONS,
+    READ_OBJECT_ACTIONS,
+    WRITE_OBJECT_ACTIONS,
+)
 from provisioner_local.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,15 +57,50 @@ def _allows(statement: dict[str, Any], prefix: str) -> list[str]:
 ALL_STATEMENTS = [(name, st) for name, props in FUNCTIONS.items() for st in _statements(props)]
 
 
+BOUNDARY_STATEMENTS = RESOURCES["ConnectionBoundaryPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+BUCKET_READS = {"s3:GetEncryptionConfiguration", "s3:GetBucketRequestPayment", "s3:GetBucketPolicy"}
+
+
 def test_boundary_allows_only_the_s3_actions_a_connection_is_ever_granted():
-    document = RESOURCES["ConnectionBoundaryPolicy"]["Properties"]["PolicyDocument"]
-    actions = {a for st in document["Statement"] for a in _as_list(st["Action"])}
+    s3_statements = [st for st in BOUNDARY_STATEMENTS if _allows(st, "s3:")]
+    actions = {a for st in s3_statements for a in _as_list(st["Action"])}
     assert actions == GRANTED_S3_ACTIONS
-    assert all(st["Effect"] == "Allow" for st in document["Statement"])
-    for statement in document["Statement"]:
+    assert all(st["Effect"] == "Allow" for st in BOUNDARY_STATEMENTS)
+    for statement in s3_statements:
         assert _sub(statement["Resource"]).startswith("arn:${AWS::Partition}:s3:::${AllowedBuckets}")
     # Outside the provisioner's path, so no role's path-scoped IAM grant can reach it.
     assert RESOURCES["ConnectionBoundaryPolicy"]["Properties"]["Path"] == "/"
+
+
+def test_boundary_allows_kms_only_through_s3_and_only_for_the_allowed_buckets():
+    [kms] = [st for st in BOUNDARY_STATEMENTS if _allows(st, "kms:")]
+    assert set(kms["Action"]) == set(KMS_WRITE_ACTIONS)
+    assert set(kms) == {"Sid", "Effect", "Action", "Resource", "Condition"}
+    assert kms["Condition"]["StringLike"]["kms:ViaService"] == "s3.*.amazonaws.com"
+    assert [_sub(r) for r in kms["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]] == [
+        "arn:${AWS::Partition}:s3:::${AllowedBuckets}",
+        "arn:${AWS::Partition}:s3:::${AllowedBuckets}/*",
+    ]
+    assert list(kms["Condition"]) == ["StringLike"]
+
+
+def test_only_validate_request_reads_bucket_settings_object_metadata_and_kms_keys():
+    readers = {
+        n
+        for n, st in ALL_STATEMENTS
+        if BUCKET_READS & set(_allows(st, "s3:"))
+        or "s3:GetObject" in _allows(st, "s3:")
+        or {"kms:DescribeKey", "kms:GetKeyPolicy"} & set(_allows(st, "kms:"))
+    }
+    assert readers == {"ValidateRequestFunction"}
+    statements = _statements(FUNCTIONS["ValidateRequestFunction"])
+    assert {a for st in statements for a in _allows(st, "s3:")} == {
+        "s3:ListBucket",
+        "s3:GetObject",
+    } | BUCKET_READS
+    [kms] = [st for st in statements if _allows(st, "kms:")]
+    assert sorted(kms["Action"]) == ["kms:DescribeKey", "kms:GetKeyPolicy"]
+    assert _sub(kms["Resource"]) == "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"
 
 
 def test_users_are_created_only_with_the_boundary():
@@ -129,10 +169,18 @@ def test_each_grant_is_scoped(name, statement):
             assert resources == [f"arn:${{AWS::Partition}}:s3:::${{AllowedBuckets}}/*{PROBE_NAME_PREFIX}*"], (
                 name
             )
+        elif actions == ["s3:GetObject"]:
+            # HeadObject's authorization, for Validate request alone (test above).
+            assert (name, resources) == (
+                "ValidateRequestFunction",
+                ["arn:${AWS::Partition}:s3:::${AllowedBuckets}/*"],
+            )
         else:
             assert resources == ["arn:${AWS::Partition}:s3:::${AllowedBuckets}"], name
         assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
-    if _allows(statement, "kms:"):
+    if _allows(statement, "kms:") == ["kms:DescribeKey", "kms:GetKeyPolicy"]:
+        assert resources == ["arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"], name
+    elif _allows(statement, "kms:"):
         assert statement["Resource"] == {"Ref": "SecretsKmsKeyArn"}
         assert "kms:ViaService" in statement["Condition"]["StringEquals"]
     assert "*" not in resources, name

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,9 +14,15 @@ from functions.create_policy.app import create_policy
 from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
 from functions.verify_access.app import check_access, verify_access
+from provisioner_core import aws as aws_module
 from provisioner_core import cors_probe
 from provisioner_core.connection import probe_key
-from provisioner_core.errors import AccessNotYetEffective, AwsCallFailed, VerificationFailed
+from provisioner_core.errors import (
+    AccessDeniedByPolicy,
+    AccessNotYetEffective,
+    AwsCallFailed,
+    VerificationFailed,
+)
 from provisioner_local import s3_cors
 from tests.unit.conftest import SETTINGS, make_connection
 
@@ -125,3 +132,47 @@ def test_a_server_error_is_retried_by_the_state_machine_not_failed(s3, connectio
         stub.add_client_error("list_objects_v2", "InternalError", "oops", http_status_code=500)
         with pytest.raises(AwsCallFailed, match="InternalError"):
             check_access(s3, connection, NO_CORS)
+
+
+@pytest.mark.parametrize(
+    ("message", "names"),
+    [
+        (
+            "User: arn:aws:iam::123456789012:user/labellerr/x is not authorized to perform: s3:ListBucket on "
+            'resource: "arn:aws:s3:::b" with an explicit deny in a resource-based policy',
+            "an explicit deny in the bucket policy",
+        ),
+        (
+            "User: arn:aws:iam::123456789012:user/labellerr/x is not authorized to perform: kms:Decrypt on "
+            "resource: arn:aws:kms:us-east-1:123456789012:key/1 because no identity-based policy allows the "
+            "kms:Decrypt action",
+            "KMS",
+        ),
+    ],
+    ids=["bucket-policy", "kms"],
+)
+def test_refusals_that_time_does_not_change_fail_at_once(s3, connection, message, names):
+    with Stubber(s3) as stub:
+        stub.add_client_error("list_objects_v2", "AccessDenied", message, http_status_code=403)
+        with pytest.raises(AccessDeniedByPolicy) as raised:
+            check_access(s3, connection, NO_CORS)
+    assert names in str(raised.value)
+    assert "waiting does not change" in str(raised.value)
+
+
+def test_a_refusal_that_may_still_fade_says_how_long_the_key_has_existed_and_what_refused(
+    iam, s3, secrets, bucket, connection, monkeypatch
+):
+    access_key = _issue(iam, secrets, connection)
+    created = secrets.get_secret_value(SecretId=access_key["secret_arn"])["CreatedDate"]
+    monkeypatch.setattr(aws_module, "client_with_key", lambda *args, **kwargs: s3)
+    with Stubber(s3) as stub:
+        stub.add_client_error("list_objects_v2", "InvalidAccessKeyId", "no such key", http_status_code=403)
+        with pytest.raises(AccessNotYetEffective) as raised:
+            verify_access(
+                secrets, connection, access_key, NO_CORS, attempt=41, now=created + timedelta(seconds=42)
+            )
+    assert str(raised.value) == (
+        "the new key is not effective yet 42 s after the key was issued (attempt 42); "
+        "last refusal: s3:ListObjectsV2: InvalidAccessKeyId (no such key)"
+    )

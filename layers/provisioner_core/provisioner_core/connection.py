@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from provisioner_core.config import TAG_CONNECTION_ID, TAG_EXECUTION_ARN
 
@@ -26,6 +26,10 @@ class Connection(TypedDict):
     policy_name: str
     secret_name: str
     execution_arn: str
+    # What Validate request found in the bucket (provisioner_core.bucket_facts); absent in the API's claim.
+    encryption: NotRequired[dict[str, Any]]
+    bucket_policy: NotRequired[dict[str, Any]]
+    requester_pays: NotRequired[str]
 
 
 def ownership_tags(connection: Connection) -> list[dict[str, str]]:

@@ -74,3 +74,23 @@ class ConnectionBusy(ProvisionerError):
 
 class BucketBusy(ProvisionerError):
     """Another run holds the bucket's lease: retryable."""
+
+
+class RequesterPaysBucket(ProvisionerError):
+    """The bucket charges requesters: Labellerr's requests (no x-amz-request-payer) would all be refused."""
+
+
+class UnsupportedEncryption(ProvisionerError):
+    """Objects under the prefix use SSE-C: only the customer's own key reads them."""
+
+
+class KmsKeyNotUsable(ProvisionerError):
+    """A KMS key the bucket uses cannot be granted to the issued key (key policy, state, or unknown key)."""
+
+
+class BucketPolicyDenies(ProvisionerError):
+    """An explicit Deny in the bucket policy stops the issued user: no identity policy can overcome it."""
+
+
+class AccessDeniedByPolicy(ProvisionerError):
+    """The new key was refused by an explicit deny or by KMS: that does not fade with time, not retried."""

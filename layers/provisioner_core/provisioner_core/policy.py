@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from provisioner_core.errors import PolicyTooLarge
@@ -12,16 +13,29 @@ READ_OBJECT_ACTIONS = ("s3:GetObject",)
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject")
 # IAM spells the action GetBucketCORS (matching is case-insensitive in AWS, not in every emulator).
 BUCKET_METADATA_ACTIONS = ("s3:GetBucketLocation", "s3:GetBucketCORS")
+KMS_READ_ACTIONS = ("kms:Decrypt",)
+# S3 asks KMS for a data key on every SSE-KMS write (and Decrypt for multipart parts).
+KMS_WRITE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 
 
 def bucket_arn(partition: str, bucket: str) -> str:
     return f"arn:{partition}:s3:::{bucket}"
 
 
-def build_policy_document(*, partition: str, bucket: str, prefix: str, access: str) -> dict[str, Any]:
+def build_policy_document(
+    *,
+    partition: str,
+    bucket: str,
+    prefix: str,
+    access: str,
+    kms_key_arns: Sequence[str] = (),
+    region: str = "",
+) -> dict[str, Any]:
     """Least privilege for Labellerr: list and read under the prefix; write and delete only for export.
 
-    No s3:PutBucketCors: the provisioner sets CORS itself, so the key never needs to.
+    No s3:PutBucketCors: the provisioner sets CORS itself, so the key never needs to. With customer-managed
+    KMS keys (`kms_key_arns`, as Validate request found them): kms:Decrypt (and kms:GenerateDataKey for
+    export) on exactly those keys, only through S3 in the bucket's region.
     """
     bucket_resource = bucket_arn(partition, bucket)
     objects_resource = f"{bucket_resource}/{prefix}*"
@@ -55,6 +69,18 @@ def build_policy_document(*, partition: str, bucket: str, prefix: str, access: s
                 "Effect": "Allow",
                 "Action": list(WRITE_OBJECT_ACTIONS),
                 "Resource": objects_resource,
+            }
+        )
+    if kms_key_arns:
+        if not region:
+            raise ValueError("a KMS statement needs the bucket's region (kms:ViaService)")
+        statements.append(
+            {
+                "Sid": "UseBucketKmsKeysThroughS3",
+                "Effect": "Allow",
+                "Action": list(KMS_WRITE_ACTIONS if access == "import_export" else KMS_READ_ACTIONS),
+                "Resource": sorted(set(kms_key_arns)),
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
 
+from provisioner_core.bucket_facts import HEAD_OBJECTS
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, s3_uri
 from provisioner_core.errors import InvalidRequest
@@ -143,15 +144,28 @@ def parse_request(raw: Any) -> ConnectionRequest:
     return request
 
 
+_LONGEST_REGION = "ap-southeast-4-long-region-name"
+_LONGEST_KMS_KEY_ARNS = tuple(
+    f"arn:{LONGEST_PARTITION}:kms:{_LONGEST_REGION}:123456789012:key/mrk-{index:032x}"
+    for index in range(HEAD_OBJECTS + 1)
+)
+
+
 def _policy_size_errors(request: ConnectionRequest, field: str) -> list[dict[str, str]]:
     """A prefix long enough (or full of characters JSON escapes) makes the policy too big for IAM.
 
-    Checked here, before anything is created, with the longest partition name, so no partition fails later.
+    Checked here, before anything is created, with the longest partition name and room for the most KMS keys
+    Validate request can find (the bucket's default and one per sampled object), so no bucket fails later.
     """
     bucket, prefix = request.location()
     size = policy_size(
         build_policy_document(
-            partition=LONGEST_PARTITION, bucket=bucket, prefix=prefix, access=request.access
+            partition=LONGEST_PARTITION,
+            bucket=bucket,
+            prefix=prefix,
+            access=request.access,
+            kms_key_arns=_LONGEST_KMS_KEY_ARNS,
+            region=_LONGEST_REGION,
         )
     )
     if size <= MANAGED_POLICY_MAX_CHARS:
