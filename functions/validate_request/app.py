@@ -35,7 +35,7 @@ def bucket_region(s3: Any, bucket: str, default_region: str) -> str:
 
 
 def validate_request(s3: Any, raw_request: Any, execution_arn: str, settings: Settings) -> Connection:
-    request = parse_request(raw_request)
+    request = parse_request(raw_request, labellerr_available=settings.labellerr_enabled)
     bucket, _ = request.location()
     if not settings.bucket_allowed(bucket):
         field = "bucket" if request.bucket is not None else "s3_uri"
