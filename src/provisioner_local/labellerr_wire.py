@@ -1,5 +1,5 @@
 """The Labellerr stand-in's HTTP side: parsing requests (multipart forms by hand-off to the email parser),
-Labellerr-style JSON answers, redaction of secrets, and the `labellerr:OPERATION[:N]` faults."""
+Labellerr-style JSON answers, redaction of secrets, and the `labellerr:OPERATION[:N|:lost|:lost:N]` faults."""
 
 from __future__ import annotations
 
@@ -207,43 +207,59 @@ class LabellerrFaultSpecError(ValueError):
     """A --fault labellerr:... that names no stand-in operation."""
 
 
+LOST: Final = "lost"
+
+
 @dataclass(frozen=True)
 class _Rule:
     operation: str
     times: int | None
+    # The call takes effect; only its answer is lost (a 500 instead), as after a timeout.
+    lost: bool = False
 
     def __str__(self) -> str:
-        return f"labellerr:{self.operation}" + ("" if self.times is None else f":{self.times}")
+        text = f"labellerr:{self.operation}" + (f":{LOST}" if self.lost else "")
+        if self.times is not None and not (self.lost and self.times == 1):
+            text += f":{self.times}"
+        return text
 
 
 class LabellerrFaults:
-    """`labellerr:OPERATION[:N]` rules, like the local stack's --fault: N fails only the first N calls."""
+    """`labellerr:OPERATION[:N|:lost|:lost:N]` rules, like the local stack's --fault: N fails only the
+    first N calls; `lost` lets the first call (or first N) take effect and then answers 500."""
 
     def __init__(self, operations: Sequence[str]) -> None:
         self.operations = tuple(operations)
         self._lock = threading.Lock()
         self._rules: tuple[_Rule, ...] = ()
         self._remaining: dict[str, int | None] = {}
+        self._lost: set[str] = set()
         self._fired: list[str] = []
 
     def parse(self, spec: str) -> _Rule:
         parts = spec.strip().split(":")
+        lost = len(parts) >= 3 and parts[2] == LOST
+        if lost:
+            # A lost reply happens once unless told otherwise: every call taking effect is another case.
+            parts = [*parts[:2], *(parts[3:] or ["1"])]
         if len(parts) not in (2, 3) or parts[0].lower() != "labellerr" or parts[1] not in self.operations:
             raise LabellerrFaultSpecError(
-                f"{spec!r}: expected labellerr:OPERATION[:N], OPERATION one of {', '.join(self.operations)}"
+                f"{spec!r}: expected labellerr:OPERATION[:N|:lost|:lost:N], OPERATION one of "
+                f"{', '.join(self.operations)}"
             )
         times: int | None = None
         if len(parts) == 3:
             times = int(parts[2]) if parts[2].isdigit() else 0
             if times < 1:
                 raise LabellerrFaultSpecError(f"{spec!r}: N must be a positive number of calls to fail")
-        return _Rule(parts[1], times)
+        return _Rule(parts[1], times, lost)
 
     def set(self, specs: Iterable[str]) -> None:
         rules = tuple(self.parse(spec) for spec in specs)
         with self._lock:
             self._rules = rules
             self._remaining = {rule.operation: rule.times for rule in rules}
+            self._lost = {rule.operation for rule in rules if rule.lost}
             self._fired.clear()
 
     @property
@@ -255,14 +271,15 @@ class LabellerrFaults:
         with self._lock:
             return list(self._fired)
 
-    def take(self, operation: str) -> bool:
+    def take(self, operation: str) -> str | None:
+        """None: answer normally; "fail": answer 500 without acting; "lost": act, then answer 500."""
         with self._lock:
             if operation not in self._remaining:
-                return False
+                return None
             remaining = self._remaining[operation]
             if remaining is not None:
                 if remaining <= 0:
-                    return False
+                    return None
                 self._remaining[operation] = remaining - 1
             self._fired.append(f"labellerr:{operation}")
-            return True
+            return LOST if operation in self._lost else "fail"
