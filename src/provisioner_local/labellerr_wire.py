@@ -216,50 +216,61 @@ class _Rule:
     times: int | None
     # The call takes effect; only its answer is lost (a 500 instead), as after a timeout.
     lost: bool = False
+    # Only calls for connections of this type (import, export); None: every call.
+    connection_type: str | None = None
 
     def __str__(self) -> str:
         text = f"labellerr:{self.operation}" + (f":{LOST}" if self.lost else "")
         if self.times is not None and not (self.lost and self.times == 1):
             text += f":{self.times}"
-        return text
+        return text + (f"@{self.connection_type}" if self.connection_type else "")
 
 
 class LabellerrFaults:
-    """`labellerr:OPERATION[:N|:lost|:lost:N]` rules, like the local stack's --fault: N fails only the
-    first N calls; `lost` lets the first call (or first N) take effect and then answers 500."""
+    """`labellerr:OPERATION[:N|:lost|:lost:N][@TYPE]` rules, like the local stack's --fault: N fails only the
+    first N calls; `lost` lets the first call (or first N) take effect and then answers 500; `@import` or
+    `@export` only calls for that connection type (test, create and list name one), so a fault can hit the
+    second of two creates."""
 
-    def __init__(self, operations: Sequence[str]) -> None:
+    def __init__(
+        self, operations: Sequence[str], connection_types: Sequence[str] = ("import", "export")
+    ) -> None:
         self.operations = tuple(operations)
+        self.connection_types = tuple(connection_types)
         self._lock = threading.Lock()
         self._rules: tuple[_Rule, ...] = ()
-        self._remaining: dict[str, int | None] = {}
-        self._lost: set[str] = set()
+        self._remaining: dict[_Rule, int | None] = {}
         self._fired: list[str] = []
 
     def parse(self, spec: str) -> _Rule:
-        parts = spec.strip().split(":")
+        text, _, scope = spec.strip().partition("@")
+        parts = text.split(":")
         lost = len(parts) >= 3 and parts[2] == LOST
         if lost:
             # A lost reply happens once unless told otherwise: every call taking effect is another case.
             parts = [*parts[:2], *(parts[3:] or ["1"])]
-        if len(parts) not in (2, 3) or parts[0].lower() != "labellerr" or parts[1] not in self.operations:
+        if (
+            len(parts) not in (2, 3)
+            or parts[0].lower() != "labellerr"
+            or parts[1] not in self.operations
+            or (scope and scope not in self.connection_types)
+        ):
             raise LabellerrFaultSpecError(
-                f"{spec!r}: expected labellerr:OPERATION[:N|:lost|:lost:N], OPERATION one of "
-                f"{', '.join(self.operations)}"
+                f"{spec!r}: expected labellerr:OPERATION[:N|:lost|:lost:N][@TYPE], OPERATION one of "
+                f"{', '.join(self.operations)}, TYPE one of {', '.join(self.connection_types)}"
             )
         times: int | None = None
         if len(parts) == 3:
             times = int(parts[2]) if parts[2].isdigit() else 0
             if times < 1:
                 raise LabellerrFaultSpecError(f"{spec!r}: N must be a positive number of calls to fail")
-        return _Rule(parts[1], times, lost)
+        return _Rule(parts[1], times, lost, scope or None)
 
     def set(self, specs: Iterable[str]) -> None:
         rules = tuple(self.parse(spec) for spec in specs)
         with self._lock:
             self._rules = rules
-            self._remaining = {rule.operation: rule.times for rule in rules}
-            self._lost = {rule.operation for rule in rules if rule.lost}
+            self._remaining = {rule: rule.times for rule in rules}
             self._fired.clear()
 
     @property
@@ -271,15 +282,17 @@ class LabellerrFaults:
         with self._lock:
             return list(self._fired)
 
-    def take(self, operation: str) -> str | None:
+    def take(self, operation: str, connection_type: str | None = None) -> str | None:
         """None: answer normally; "fail": answer 500 without acting; "lost": act, then answer 500."""
         with self._lock:
-            if operation not in self._remaining:
-                return None
-            remaining = self._remaining[operation]
-            if remaining is not None:
-                if remaining <= 0:
-                    return None
-                self._remaining[operation] = remaining - 1
-            self._fired.append(f"labellerr:{operation}")
-            return LOST if operation in self._lost else "fail"
+            for rule in self._rules:
+                if rule.operation != operation or rule.connection_type not in (None, connection_type):
+                    continue
+                remaining = self._remaining[rule]
+                if remaining is not None:
+                    if remaining <= 0:
+                        continue
+                    self._remaining[rule] = remaining - 1
+                self._fired.append(f"labellerr:{operation}")
+                return LOST if rule.lost else "fail"
+            return None

@@ -351,10 +351,22 @@ def test_a_lost_create_takes_effect_and_answers_500_once(labellerr, reader):
     assert client.delete_connection(second) is False
 
 
+def test_a_fault_scoped_to_a_connection_type_hits_only_those_calls(labellerr, reader):
+    client = client_for(labellerr)
+    labellerr.set_faults(["labellerr:create@export"])
+    assert labellerr.faults == ("labellerr:create@export",)
+    made = client.create_connection(reader.s3, "import", "scoped")
+    with pytest.raises(LabellerrUnavailable):
+        client.create_connection(reader.s3, "export", "scoped")
+    assert [c.connection_id for c in labellerr.connections() if c.name == "scoped"] == [made]
+    labellerr.set_faults([])
+    client.delete_connection(made)
+
+
 @pytest.mark.parametrize(
     "spec",
     ["labellerr:update", "labellerr:create:0", "iam:CreateUser", "labellerr", "labellerr:create:lost:0",
-     "labellerr:create:lost:x", "labellerr:create:1:lost"],
+     "labellerr:create:lost:x", "labellerr:create:1:lost", "labellerr:create@both"],
 )  # fmt: skip
 def test_bad_fault_specs_fail_at_once(stack, spec):
     with pytest.raises(LabellerrFaultSpecError):
