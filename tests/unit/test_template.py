@@ -174,4 +174,5 @@ def test_state_machine_inputs_still_parse(input_file):
             parse_request(request)
         assert {e["field"] for e in raised.value.errors} >= {"connection_name", "s3_uri", "access", "role"}
     else:
-        parse_request(request, labellerr_available=True)
+        # Every sample is valid on any stack, with or without Labellerr credentials.
+        parse_request(request)
