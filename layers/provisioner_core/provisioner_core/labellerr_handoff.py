@@ -50,16 +50,16 @@ def remove_labellerr_connections(
     A look-up that fails (credentials unreadable, Labellerr down) cannot tell what exists there, and says so.
     """
     look_up = f"Labellerr connections of {connection_id}"
-    client_box: list[LabellerrClient] = []
 
-    def find() -> list[LabellerrConnection]:
-        client_box.append(make_client())
-        return connections_of(client_box[0], connection_id)
+    def find() -> tuple[LabellerrClient, list[LabellerrConnection]]:
+        # Reading the credentials is part of the look-up: if it fails, nothing there can be checked.
+        client = make_client()
+        return client, connections_of(client, connection_id)
 
-    found = ledger.attempt(look_up, find, unseen=True)
-    if not isinstance(found, list):
+    looked = ledger.attempt(look_up, find, unseen=True)
+    if not isinstance(looked, tuple):
         return
-    client = client_box[0]
+    client, found = looked
     for each in found:
         label = connection_label(each)
 
