@@ -36,6 +36,13 @@ def labellerr(stack: LocalStack) -> LabellerrStandIn:
     return stack.labellerr
 
 
+def api_client(labellerr: LabellerrStandIn) -> LabellerrClient:
+    """A user's own client of the stand-in, with the credentials serve prints."""
+    values = labellerr.credentials
+    credentials = LabellerrCredentials(values["api_key"], values["api_secret"], values["client_id"])
+    return LabellerrClient(credentials, values["api_url"])
+
+
 def marked(labellerr: LabellerrStandIn, connection_id: str) -> list[StoredConnection]:
     return [c for c in labellerr.connections() if labellerr_marker(connection_id) in c.description]
 
@@ -94,6 +101,11 @@ def test_import_creates_one_import_connection_labellerr_tested_with_the_issued_k
     [made] = marked(labellerr, connection_id)
     assert (made.connection_type, made.name, made.connector) == ("import", "Satellite images", "s3")
     assert made.description == f"Raw tiles {labellerr_marker(connection_id)}"
+    # What Labellerr lists over its API, to anyone with the workspace's credentials.
+    [listed] = api_client(labellerr).find_connections(description_marker=labellerr_marker(connection_id))
+    assert (listed.connection_id, listed.connection_type, listed.name) == (
+        made.connection_id, "import", "Satellite images",
+    )  # fmt: skip
     # The stand-in can tell the key: the issued key id, and the secret that is in Secrets Manager.
     assert made.access_key_id == run.output["access_key_id"]
     secret = json.loads(secrets.get_secret_value(SecretId=run.output["secret_arn"])["SecretString"])
@@ -171,10 +183,7 @@ def test_the_stand_in_test_fails_for_a_key_that_cannot_read_the_path(stack, sfn,
     run = run_flow(stack, sfn, request(bucket, connection_id, register_in_labellerr=False))
     secret = json.loads(secrets.get_secret_value(SecretId=run.output["secret_arn"])["SecretString"])
     key = S3Credentials(secret["access_key_id"], secret["secret_access_key"])
-    values = labellerr.credentials
-    client = LabellerrClient(
-        LabellerrCredentials(values["api_key"], values["api_secret"], values["client_id"]), values["api_url"]
-    )
+    client = api_client(labellerr)
     assert client.test_connection(key, f"{bucket}/images/", "import")["status"] == "success"
     with pytest.raises(LabellerrTestFailed) as refused:
         client.test_connection(key, f"{bucket}/private/", "import")
