@@ -26,6 +26,7 @@ from provisioner_core.labellerr import (
     labellerr_path,
 )
 from provisioner_core.labellerr_handoff import client_for, connections_of
+from provisioner_core.labellerr_transport import scrub
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -64,11 +65,13 @@ def register_in_labellerr(
     tests = []
     for connection_type in wanted:
         if connection_type in earlier:
-            # An earlier attempt's test passed: Labellerr creates nothing after a failed one.
+            # This step creates only after every test passed, so an earlier attempt's test did.
             tests.append({"connection_type": connection_type, "outcome": "passed", "detail": EARLIER})
             continue
         answer = client.test_connection(key, path, connection_type, connection["labellerr_data_type"])
-        detail = str(answer.get("message") or "Labellerr's connection test passed")[:200]
+        said = str(answer.get("message") or "Labellerr's connection test passed")
+        # Labellerr's words go into the state: never an echo of the key they were about.
+        detail = scrub(said, (key.secret_access_key,))[:200]
         tests.append({"connection_type": connection_type, "outcome": "passed", "detail": detail})
     created = dict(earlier)
     for connection_type in wanted:

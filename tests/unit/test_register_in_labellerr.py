@@ -37,7 +37,7 @@ class FakeLabellerr:
         self.calls.append(("test", path, connection_type, data_type))
         if self.fail_test:
             raise LabellerrTestFailed("test_connection", "HTTP 400: cannot list", status=400)
-        return {"status": "success", "message": "Connection successful"}
+        return {"status": "success", "message": f"Connection successful for {s3.secret_access_key}"}
 
     def create_connection(self, s3: S3Credentials, connection_type: str, name: str, description: str) -> str:
         self.calls.append(("create", connection_type, name, description))
