@@ -32,11 +32,24 @@ help: ## this list
 	@echo "The environments, built on first use by the targets above (or by name):"
 	@echo "  make $(BIN)/provisioner-local  $(SAM)  $(SCAN_VENV)/bin/checkov"
 
-$(BIN)/provisioner-local: pyproject.toml
+# Two stages, so the demo installs only what it runs: the local stack's packages, then the test tools.
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
+
+$(RUN_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed on PATH (python3.11, python3.12, python3.13 or python3)" >&2; exit 1; }
+	@echo "Setting up $(VENV) with what the local stack runs (moto, boto3, Powertools, pydantic); the first time takes a minute or two"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(DEV_STAMP): $(RUN_STAMP)
+	@echo "Adding the test tools to $(VENV) (pytest, ruff, mypy, hypothesis, schemathesis, bandit, type stubs)"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(BIN)/provisioner-local: $(DEV_STAMP)
 	@touch $@
 
 # SAM CLI pins its own boto3 and pydantic, so it lives in a virtual environment of its own.
@@ -53,8 +66,8 @@ $(SCAN_VENV)/bin/checkov:
 	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SCAN_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 
-demo: $(BIN)/provisioner-local ## one onboarding against the embedded local stack (no AWS account, no Docker)
-	$(BIN)/provisioner-local onboard
+demo: $(RUN_STAMP) ## one onboarding against the embedded local stack (no AWS account, no Docker); ARGS=--keep-running keeps it up
+	$(BIN)/provisioner-local onboard $(ARGS)
 
 lint: $(BIN)/provisioner-local ## ruff check and ruff format --check
 	$(BIN)/ruff check .

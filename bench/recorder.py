@@ -102,10 +102,16 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     return body
 
 
+PREFLIGHT_SERVICE = "s3-preflight"
+
+
 def identify(environ: dict[str, Any]) -> tuple[str, str, str, int]:
     """(access key id, service, operation, billed items) of a request, from its WSGI environ."""
     match = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
     if match is None:
+        # Verify access's browser-like CORS preflight: S3 answers it unsigned, and bills no request.
+        if environ.get("REQUEST_METHOD") == "OPTIONS":
+            return UNSIGNED, PREFLIGHT_SERVICE, "OPTIONS", 1
         return UNSIGNED, "unknown", "unknown", 1
     access_key, signing_name = match.group(1), match.group(3)
     service = _SIGNING_NAME_TO_SERVICE.get(signing_name, signing_name)

@@ -236,18 +236,19 @@ def floor_connection_id(index: int) -> str:
 
 
 def run_floor(clients: Clients, bucket: str, index: int, environment: Mapping[str, str]) -> FloorRun:
-    """The flow's 17 AWS calls, in its order and with its parameters, from one plain sequential script.
+    """The flow's 17 AWS calls and 2 preflights, in its order and with its parameters, from one plain script.
 
     Validate (HeadBucket), claim the registry record (conditional PutItem), create the user, create the
     policy, attach it, take the bucket lease (conditional PutItem), read and write CORS, release the lease
     (conditional DeleteItem), create the key, store it in a secret; then read the secret back and, with the
-    new key, list, read one byte, read CORS; then mark the record ACTIVE (conditional UpdateItem returning
-    it) and publish the event. Parameters that need no response are built before the clock starts; the
-    benchmark's clients exist beforehand, as warm functions' do; the new key's client is made inside, as
-    verification does.
+    new key, list, read one byte, read CORS, send the two unsigned preflights; then mark the record ACTIVE
+    (conditional UpdateItem returning it) and publish the event. Parameters that need no response are built
+    before the clock starts; the benchmark's clients exist beforehand, as warm functions' do; the new key's
+    client is made inside, as verification does.
     """
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+    from provisioner_core import cors_probe
     from provisioner_core.config import Settings
     from provisioner_core.connection import ownership_tags
     from provisioner_core.cors import labellerr_rule, rule_id_for
@@ -391,6 +392,12 @@ def run_floor(clients: Clients, bucket: str, index: int, environment: Mapping[st
     if not any(r.get("ID") == rule["ID"] for r in keyed.get_bucket_cors(Bucket=bucket)["CORSRules"]):
         raise RuntimeError(f"floor {connection_id}: the CORS rule is not in place")
     laps("s3:GetBucketCors (new key)")
+    # The browser's preflight, and the foreign origin's that must be refused: unsigned HTTP, as the flow.
+    url = cors_probe.object_url(bucket, first, connection["region"], cors_probe.endpoint_override())
+    origin = cors_probe.probe_origins(settings.cors_allowed_origins, settings.cors_probe_origins)[0]
+    for sender in (origin, cors_probe.foreign_origin(origin)):
+        cors_probe.send_request(url, cors_probe.preflight_headers(sender))
+    laps("s3 preflights (unsigned OPTIONS)")
     verification = {
         "verified": True,
         "as_user": connection["iam_user_name"],

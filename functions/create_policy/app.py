@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws, cleanup
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
-from provisioner_core.errors import PolicyAlreadyExists
+from provisioner_core.errors import InvalidRequest, PolicyAlreadyExists
+from provisioner_core.naming import bucket_name_problem, normalize_prefix
 from provisioner_core.policy import build_policy_document, serialize_policy
 from provisioner_core.step import translate_aws_errors
 
@@ -31,7 +32,23 @@ def adopt_own_policy(iam: Any, connection: Connection, settings: Settings) -> di
     return {"PolicyName": connection["policy_name"], "Arn": arn}
 
 
+def recheck_location(connection: Connection) -> None:
+    """The policy is built from this step's own input: a bucket of `*` would grant `arn:aws:s3:::*/*`,
+    capped only by the boundary. So the request model's rules are applied again here, where it matters."""
+    problems = []
+    if problem := bucket_name_problem(connection["bucket"]):
+        problems.append({"field": "bucket", "message": problem})
+    try:
+        if normalize_prefix(connection["prefix"]) != connection["prefix"]:
+            problems.append({"field": "prefix", "message": "is not in its normalized form"})
+    except ValueError as error:
+        problems.append({"field": "prefix", "message": str(error)})
+    if problems:
+        raise InvalidRequest(problems)
+
+
 def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
+    recheck_location(connection)
     document = serialize_policy(
         build_policy_document(
             partition=settings.partition,

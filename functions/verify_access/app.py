@@ -13,12 +13,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from provisioner_core import aws
+from provisioner_core import aws, cors_probe
+from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, probe_key
 from provisioner_core.errors import AccessNotYetEffective, AwsCallFailed, VerificationFailed
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
+SETTINGS = Settings.from_env()
 
 PROPAGATION_ERRORS = frozenset(
     {"InvalidAccessKeyId", "InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied"}
@@ -46,7 +48,64 @@ def _call(operation: str, call: Any, **kwargs: Any) -> Any:
         raise VerificationFailed(f"{operation} with the new key failed with {code}: {message}") from None
 
 
-def check_access(s3: Any, connection: Connection, cors: dict[str, Any]) -> list[dict[str, str]]:
+def bucket_cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    def get_rules(**kwargs: Any) -> dict[str, Any]:
+        try:
+            return dict(s3.get_bucket_cors(**kwargs))
+        except ClientError as error:
+            if aws.error_code(error) == "NoSuchCORSConfiguration":
+                return {"CORSRules": []}
+            raise
+
+    return list(_call("s3:GetBucketCors", get_rules, Bucket=bucket)["CORSRules"])
+
+
+def check_cors(
+    s3: Any,
+    connection: Connection,
+    cors: dict[str, Any],
+    readable: dict[str, Any] | None,
+    origins: list[str],
+    fetched: dict[str, cors_probe.HttpAnswer],
+) -> list[dict[str, str]]:
+    """What Labellerr's browser would meet: the preflight, a GET with Origin, the rule order, a foreign
+    origin. With apply_cors false the customer's own configuration is reported on, as warnings."""
+    bucket, applied = connection["bucket"], bool(cors.get("applied"))
+    rules = bucket_cors_rules(s3, bucket)
+    rule_id = str(cors.get("rule_id") or "")
+    checks: list[dict[str, str]] = []
+    if applied:
+        if not any(rule.get("ID") == rule_id for rule in rules):
+            raise VerificationFailed(f"the bucket's CORS configuration has no rule {rule_id!r}")
+        checks.append(_passed("s3:GetBucketCors", f"CORS rule '{rule_id}' is in place"))
+    found = cors_probe.cors_checks(
+        s3,
+        bucket=bucket,
+        key=cors_probe.probe_key(connection["prefix"], [readable] if readable else []),
+        region=connection["region"],
+        origins=origins,
+        rules=rules,
+        rule_id=rule_id,
+        object_exists=readable is not None,
+        fetched=fetched,
+    )
+    if not applied:
+        return checks + cors_probe.as_warnings(found)
+    failed = cors_probe.failures(found)
+    if failed:
+        raise VerificationFailed(
+            "CORS would not serve Labellerr's browser: "
+            + "; ".join(f"{c['operation']}: {c['detail']}" for c in failed)
+        )
+    return checks + found
+
+
+def check_access(
+    s3: Any, connection: Connection, cors: dict[str, Any], settings: Settings | None = None
+) -> list[dict[str, str]]:
+    settings = settings or SETTINGS
+    origins = cors_probe.probe_origins(settings.cors_allowed_origins, settings.cors_probe_origins)
+    fetched: dict[str, cors_probe.HttpAnswer] = {}
     bucket, prefix = connection["bucket"], connection["prefix"]
     listing = _call(
         "s3:ListObjectsV2", s3.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=_LISTED_KEYS
@@ -63,16 +122,14 @@ def check_access(s3: Any, connection: Connection, cors: dict[str, Any]) -> list[
             }
         )
     else:
-        _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=readable["Key"], Range="bytes=0-0")[
-            "Body"
-        ].read()
+        # The read carries the first probe origin's Origin, so it is also the browser's signed GET.
+        with cors_probe.origin_header(s3, origins[0]) as seen:
+            _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=readable["Key"], Range="bytes=0-0")[
+                "Body"
+            ].read()
+        fetched[origins[0]] = cors_probe.HttpAnswer(206, dict(seen))
         checks.append(_passed("s3:GetObject", f"read the first byte of '{readable['Key']}'"))
-    if cors.get("applied"):
-        rules = _call("s3:GetBucketCors", s3.get_bucket_cors, Bucket=bucket)["CORSRules"]
-        rule_id = cors.get("rule_id")
-        if not any(rule.get("ID") == rule_id for rule in rules):
-            raise VerificationFailed(f"the bucket's CORS configuration has no rule {rule_id!r}")
-        checks.append(_passed("s3:GetBucketCors", f"CORS rule '{rule_id}' is in place"))
+    checks += check_cors(s3, connection, cors, readable, origins, fetched)
     if connection["access"] == "import_export":
         checks += check_write_access(s3, connection)
     return checks

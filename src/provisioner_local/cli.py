@@ -591,6 +591,12 @@ def onboard(args: argparse.Namespace) -> int:
                 f"  aws --endpoint-url {stack.endpoint_url} --region {stack.region} "
                 f"secretsmanager get-secret-value --secret-id '{secret_arn}'",
             )
+        if succeeded and record is not None:
+            _emit(out)
+            _emit(
+                out, "The preflight Labellerr's browser sends (Verify access sent it too), to rerun by hand:"
+            )
+            _emit(out, "  " + preflight_curl(stack, record))
         if args.keep_running:
             _emit(out)
             _emit(out, f"Local stack still on {stack.endpoint_url}, HTTP API on {api_url}; Ctrl-C stops it.")
@@ -612,6 +618,18 @@ def _emit_labellerr(out: TextIO, stack: LocalStack, result: Any) -> None:
         _emit(out, f"  {each.get('connection_type')} connection {each.get('labellerr_connection_id')}")
     if stack.labellerr is not None:
         _emit(out, f"  (the stand-in on {stack.labellerr.url}; serve prints its credentials)")
+
+
+def preflight_curl(stack: LocalStack, record: dict[str, Any]) -> str:
+    # The layer is importable once the stack runs (it puts the template's layers on sys.path).
+    from provisioner_core import cors_probe
+    from provisioner_core.config import Settings
+
+    settings = Settings.from_env()
+    origin = cors_probe.probe_origins(settings.cors_allowed_origins, settings.cors_probe_origins)[0]
+    key = cors_probe.probe_key(str(record.get("prefix") or ""))
+    url = cors_probe.object_url(str(record["bucket"]), key, stack.region, stack.endpoint_url)
+    return cors_probe.curl_command(url, origin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,10 +6,7 @@ fast enough to run whole in CI; faults are reset between cases.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +16,7 @@ import pytest
 
 from provisioner_core.connection import labellerr_marker
 from provisioner_local.emulator import LocalStack
+from tests.flow.test_front_doors import http
 
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 CUSTOMER_RULE = {
@@ -57,21 +55,6 @@ def clients(stack: LocalStack) -> Clients:
         stack.client("secretsmanager"),
         stack.client("stepfunctions"),
     )
-
-
-def http(stack: LocalStack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 - loopback URL of the local stack
-        stack.api_url + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def new_bucket(c: Clients, *, customer_cors: bool) -> str:

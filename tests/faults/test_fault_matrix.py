@@ -42,6 +42,7 @@ class Journey:
     connection_id: str
     bucket: str
     body: dict[str, Any]
+    # "" sends no Idempotency-Key: then the API's first PutItem is its registry claim, not the key's item.
     idempotency_key: str
     post_status: int = 0
     post_answer: Any = None
@@ -49,9 +50,8 @@ class Journey:
 
 
 def _post(c: Clients, journey: Journey) -> None:
-    journey.post_status, journey.post_answer = http(
-        c.stack, "POST", "/connections", journey.body, {"Idempotency-Key": journey.idempotency_key}
-    )
+    headers = {"Idempotency-Key": journey.idempotency_key} if journey.idempotency_key else {}
+    journey.post_status, journey.post_answer = http(c.stack, "POST", "/connections", journey.body, headers)
     if journey.post_status == 202:
         wait_until_ended(c, journey.post_answer["execution_arn"])
 
@@ -63,7 +63,9 @@ def _delete(c: Clients, connection_id: str) -> tuple[int, Any]:
     return status, answer
 
 
-def run_journey(c: Clients, onboard_faults: list[str], offboard_faults: list[str]) -> Journey:
+def run_journey(
+    c: Clients, onboard_faults: list[str], offboard_faults: list[str], *, with_key: bool = True
+) -> Journey:
     bucket = new_bucket(c, customer_cors=True)
     connection_id = f"m-{uuid.uuid4().hex[:10]}"
     journey = Journey(
@@ -71,7 +73,7 @@ def run_journey(c: Clients, onboard_faults: list[str], offboard_faults: list[str
         bucket,
         {"connection_name": "m", "connection_id": connection_id, "s3_uri": f"{bucket}/{PREFIX}",
          "access": "import_export"},
-        uuid.uuid4().hex,
+        uuid.uuid4().hex if with_key else "",
     )  # fmt: skip
     c.stack.set_faults(onboard_faults)
     _post(c, journey)
@@ -91,6 +93,8 @@ def run_journey(c: Clients, onboard_faults: list[str], offboard_faults: list[str
 @dataclass
 class Discovered:
     onboarding: list[tuple[str, str, str]]
+    # The API's calls for a POST without an Idempotency-Key (its first PutItem is then the claim).
+    api_without_key: list[tuple[str, str, str]]
     offboarding: list[tuple[str, str, str]]
     rollback: list[tuple[str, str, str]]
     # What only a rollback that follows Register in Labellerr does (its Labellerr calls among them).
@@ -134,6 +138,13 @@ def discovered(clients: Clients) -> Discovered:
     since = _log_size(c)
     _delete(c, journey.connection_id)
     offboarding = _calls(c, since)
+    without_key = Journey(f"k-{uuid.uuid4().hex[:8]}", bucket, {**body}, "")
+    without_key.body["connection_id"] = without_key.connection_id
+    c.stack.set_faults([])
+    _post(c, without_key)
+    api_without_key = [call for call in _calls(c) if call[0] == "ApiFunction"]
+    c.stack.set_faults([])
+    _delete(c, without_key.connection_id)
     rolled_back = Journey(f"r-{uuid.uuid4().hex[:8]}", bucket, {**body}, uuid.uuid4().hex)
     rolled_back.body["connection_id"] = rolled_back.connection_id
     c.stack.set_faults([LATE_TRIGGER])
@@ -159,7 +170,7 @@ def discovered(clients: Clients) -> Discovered:
     assert {op for f, _, op in offboarding if f == LABELLERR} >= {"list", "delete"}
     assert {op for f, _, op in labellerr_rollback if f == LABELLERR} >= {"list", "delete"}
     assert (ROLLBACK, "secretsmanager", "GetSecretValue") in labellerr_rollback
-    return Discovered(onboarding, offboarding, rollback, labellerr_rollback)
+    return Discovered(onboarding, api_without_key, offboarding, rollback, labellerr_rollback)
 
 
 # --- the invariant --------------------------------------------------------------------------------------
@@ -221,7 +232,10 @@ def finish_problems(c: Clients, journey: Journey) -> list[str]:
         # What a client does with a 5xx: send the same request with the same Idempotency-Key.
         first = journey.post_status
         _post(c, journey)
-        if journey.post_status not in (202, 409):
+        # With its key the retry gets the run (202), or is told the first is still settling (409); without
+        # one, a 409 is the honest answer for an id that now exists.
+        allowed = (202, 409) if journey.idempotency_key else tuple(range(200, 500))
+        if journey.post_status not in allowed:
             problems.append(f"POST answered {first}, its retry {journey.post_status}: {journey.post_answer}")
     record = record_of(c, journey.connection_id)
     if record is None:
@@ -239,13 +253,13 @@ def finish_problems(c: Clients, journey: Journey) -> list[str]:
     return problems
 
 
-# (label, faults while onboarding, faults while offboarding)
-Case = tuple[str, list[str], list[str]]
+# (label, faults while onboarding, faults while offboarding, whether the POST sends an Idempotency-Key)
+Case = tuple[str, list[str], list[str], bool]
 
 
 def run_cases(c: Clients, cases: list[Case], *, minimum: int = 20) -> None:
     failures = []
-    for label, onboard, offboard in cases:
+    for label, onboard, offboard, with_key in cases:
         spec = (onboard + offboard)[-1]
         if spec.startswith(f"{LABELLERR}:"):
             key, stale_allowed = ":".join(spec.split("@")[0].split(":")[:2]), False
@@ -254,7 +268,7 @@ def run_cases(c: Clients, cases: list[Case], *, minimum: int = 20) -> None:
             key = fault.key
             # Only a registry that refuses every write may leave a claim behind: nothing could settle it.
             stale_allowed = fault.service == "dynamodb" and fault.times is None
-        journey = run_journey(c, onboard, offboard)
+        journey = run_journey(c, onboard, offboard, with_key=with_key)
         # A fault that never fired proves nothing: the case must really have hit it.
         problems = [] if key in journey.fired else ["the fault never fired"]
         problems += truth_problems(c, journey, stale_allowed=stale_allowed)
@@ -275,21 +289,28 @@ def _spec(call: tuple[str, str, str], kind: str) -> str:
 
 def test_forward_faults_in_onboarding(clients: Clients, discovered: Discovered) -> None:
     cases: list[Case] = [
-        (_spec(call, kind), [_spec(call, kind)], []) for call in discovered.onboarding for kind in KINDS
+        (_spec(call, kind), [_spec(call, kind)], [], True) for call in discovered.onboarding for kind in KINDS
+    ]
+    cases += [
+        (f"{_spec(call, kind)} (no Idempotency-Key)", [_spec(call, kind)], [], False)
+        for call in discovered.api_without_key
+        for kind in KINDS
     ]
     run_cases(clients, cases)
 
 
 def test_faults_in_offboarding(clients: Clients, discovered: Discovered) -> None:
     cases: list[Case] = [
-        (_spec(call, kind), [], [_spec(call, kind)]) for call in discovered.offboarding for kind in KINDS
+        (_spec(call, kind), [], [_spec(call, kind)], True)
+        for call in discovered.offboarding
+        for kind in KINDS
     ]
     run_cases(clients, cases)
 
 
 def test_compensation_faults_in_rollback(clients: Clients, discovered: Discovered) -> None:
     cases: list[Case] = [
-        (f"{LATE_TRIGGER} + {_spec(call, kind)}", [LATE_TRIGGER, _spec(call, kind)], [])
+        (f"{LATE_TRIGGER} + {_spec(call, kind)}", [LATE_TRIGGER, _spec(call, kind)], [], True)
         for call in discovered.rollback
         for kind in KINDS
     ]
@@ -300,7 +321,7 @@ def test_compensation_faults_in_a_rollback_after_register_in_labellerr(
     clients: Clients, discovered: Discovered
 ) -> None:
     cases: list[Case] = [
-        (f"{LABELLERR_TRIGGER} + {_spec(call, kind)}", [LABELLERR_TRIGGER, _spec(call, kind)], [])
+        (f"{LABELLERR_TRIGGER} + {_spec(call, kind)}", [LABELLERR_TRIGGER, _spec(call, kind)], [], True)
         for call in discovered.labellerr_rollback
         for kind in KINDS
     ]

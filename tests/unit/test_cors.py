@@ -41,6 +41,7 @@ def test_labellerr_rule_shape() -> None:
         "AllowedOrigins": ["https://*.labellerr.com", "https://app.labellerr.com"],
         "AllowedMethods": ["GET", "HEAD"],
         "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag", "Content-Length", "Content-Type", "Content-Range", "Accept-Ranges"],
         "MaxAgeSeconds": 3600,
     }
     assert rule["ID"] == CORS_RULE_ID
@@ -67,7 +68,7 @@ def test_merge_keeps_existing_rules_in_order_and_appends_ours() -> None:
             "AllowedOrigins": list(reversed(ORIGINS)),
             "AllowedMethods": ["HEAD", "GET"],
             "AllowedHeaders": ["*"],
-            "ExposeHeaders": [],
+            "ExposeHeaders": ["Accept-Ranges", "Content-Range", "Content-Type", "Content-Length", "ETag"],
             "MaxAgeSeconds": 3600,
         },
     ],

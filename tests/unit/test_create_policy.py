@@ -5,8 +5,8 @@ import json
 import pytest
 
 from functions.create_policy.app import create_policy
-from provisioner_core.errors import PolicyAlreadyExists
-from tests.unit.conftest import SETTINGS
+from provisioner_core.errors import InvalidRequest, PolicyAlreadyExists
+from tests.unit.conftest import SETTINGS, make_connection
 
 
 def _document(iam, policy_arn):
@@ -45,3 +45,15 @@ def test_retry_of_the_same_execution_adopts_its_own_policy(iam, connection):
     first = create_policy(iam, connection, SETTINGS)
     again = create_policy(iam, connection, SETTINGS)
     assert again["policy_arn"] == first["policy_arn"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [({"bucket": "*"}, "bucket"), ({"bucket": "a?b"}, "bucket"), ({"prefix": "a/*/"}, "prefix"),
+     ({"prefix": "../x/"}, "prefix"), ({"prefix": "images"}, "prefix")],
+)  # fmt: skip
+def test_the_location_is_checked_again_where_the_policy_is_built(iam, overrides, field):
+    with pytest.raises(InvalidRequest) as raised:
+        create_policy(iam, make_connection(**overrides), SETTINGS)
+    assert raised.value.errors[0]["field"] == field
+    assert iam.list_policies(Scope="Local", PathPrefix="/labellerr/")["Policies"] == []

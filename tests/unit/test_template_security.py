@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from provisioner_core.config import TAG_CONNECTION_ID
 from provisioner_core.connection import PROBE_NAME_PREFIX
 from provisioner_core.policy import BUCKET_METADATA_ACTIONS, READ_OBJECT_ACTIONS, WRITE_OBJECT_ACTIONS
 from provisioner_local.template import load_yaml
@@ -148,6 +149,18 @@ def test_each_grant_is_scoped(name, statement):
 def test_attaching_is_limited_to_policies_on_the_path():
     [(_, statement)] = [(n, st) for n, st in ALL_STATEMENTS if "iam:AttachUserPolicy" in _allows(st, "iam:")]
     assert statement["Condition"]["ArnLike"]["iam:PolicyARN"]["Fn::Sub"].endswith(":policy${IamPath}*")
+
+
+def test_policies_and_keys_go_only_to_users_this_stack_made():
+    """A user on the path that the provisioner did not create (no boundary, no tag) gets neither."""
+    [attach] = [st for _, st in ALL_STATEMENTS if "iam:AttachUserPolicy" in _allows(st, "iam:")]
+    assert attach["Condition"]["StringEquals"] == {
+        "iam:PermissionsBoundary": {"Ref": "ConnectionBoundaryPolicy"}
+    }
+    key_statements = [st for _, st in ALL_STATEMENTS if "iam:CreateAccessKey" in _allows(st, "iam:")]
+    assert key_statements
+    for statement in key_statements:
+        assert statement["Condition"] == {"Null": {f"aws:ResourceTag/{TAG_CONNECTION_ID}": "false"}}
 
 
 def test_secrets_can_use_a_customer_managed_key():

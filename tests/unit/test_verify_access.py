@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
 import pytest
 from botocore.stub import Stubber
 
@@ -9,11 +13,40 @@ from functions.create_policy.app import create_policy
 from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
 from functions.verify_access.app import check_access, verify_access
+from provisioner_core import cors_probe
 from provisioner_core.connection import probe_key
 from provisioner_core.errors import AccessNotYetEffective, AwsCallFailed, VerificationFailed
+from provisioner_local import s3_cors
 from tests.unit.conftest import SETTINGS, make_connection
 
 NO_CORS = {"applied": False}
+
+
+@pytest.fixture(autouse=True)
+def s3_answers_cors_as_s3_does(monkeypatch: pytest.MonkeyPatch, s3: Any) -> None:
+    """Under mock_aws nothing listens on S3's endpoint: the probe's requests get the answers the local
+    stack's S3 CORS rules (provisioner_local.s3_cors) give for the bucket's real configuration."""
+
+    def rules(bucket: str) -> list[s3_cors.CorsRule]:
+        try:
+            return [s3_cors.CorsRule.from_api(r) for r in s3.get_bucket_cors(Bucket=bucket)["CORSRules"]]
+        except s3.exceptions.ClientError:
+            return []
+
+    def send(url: str, headers: Mapping[str, str], **_: Any) -> cors_probe.HttpAnswer:
+        bucket = urlsplit(url).hostname.split(".s3.")[0]  # type: ignore[union-attr]
+        answer = s3_cors.preflight(
+            rules(bucket), headers.get("Origin"), headers.get("Access-Control-Request-Method"),
+            headers.get("Access-Control-Request-Headers"),
+        )  # fmt: skip
+        return cors_probe.HttpAnswer(answer.status, {k.lower(): v for k, v in answer.headers.items()})
+
+    def signed_get(client: Any, bucket: str, key: str, origin: str) -> cors_probe.HttpAnswer:
+        headers = s3_cors.actual_request_headers(rules(bucket), origin, "GET")
+        return cors_probe.HttpAnswer(206, {k.lower(): v for k, v in headers.items()})
+
+    monkeypatch.setattr(cors_probe, "send_request", send)
+    monkeypatch.setattr(cors_probe, "signed_get", signed_get)
 
 
 def _issue(iam, secrets, connection):
@@ -36,6 +69,10 @@ def test_import_lists_reads_one_byte_and_finds_the_cors_rule(iam, s3, secrets, d
         "s3:ListObjectsV2": "passed",
         "s3:GetObject": "passed",
         "s3:GetBucketCors": "passed",
+        "cors:Preflight": "passed",
+        "cors:GetObject": "passed",
+        "cors:RuleOrder": "passed",
+        "cors:ForeignOriginRefused": "passed",
     }
 
 
@@ -60,8 +97,10 @@ def test_missing_cors_rule_fails_verification(iam, s3, secrets, bucket, connecti
         Bucket=bucket,
         CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]},
     )
-    with pytest.raises(VerificationFailed, match="labellerr-access"):
-        verify_access(secrets, connection, access_key, {"applied": True, "rule_id": "labellerr-access"})
+    with pytest.raises(VerificationFailed, match="labellerr-satellite-images"):
+        verify_access(
+            secrets, connection, access_key, {"applied": True, "rule_id": "labellerr-satellite-images"}
+        )
 
 
 @pytest.mark.parametrize(

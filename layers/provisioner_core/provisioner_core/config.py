@@ -26,15 +26,16 @@ class Settings:
     # Empty: the hand-off to Labellerr is off and no request may ask for it.
     labellerr_credentials_secret_arn: str = ""
     labellerr_api_url: str = "https://api.labellerr.com"
+    # Origins Verify access sends its browser-like preflights from (one per allowed pattern is picked).
+    cors_probe_origins: tuple[str, ...] = ("https://pro.labellerr.com",)
 
     @classmethod
     def from_env(cls) -> Settings:
-        origins = os.environ.get("CORS_ALLOWED_ORIGINS", "https://*.labellerr.com")
         return cls(
             iam_name_prefix=os.environ.get("IAM_NAME_PREFIX", "labellerr-"),
             iam_path=os.environ.get("IAM_PATH", "/labellerr/"),
             secret_name_prefix=os.environ.get("SECRET_NAME_PREFIX", "labellerr/connections/"),
-            cors_allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            cors_allowed_origins=_origins(os.environ.get("CORS_ALLOWED_ORIGINS", "https://*.labellerr.com")),
             partition=os.environ.get("RESOURCE_PARTITION", "aws"),
             region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
             permissions_boundary_arn=os.environ.get("PERMISSIONS_BOUNDARY_ARN", ""),
@@ -42,6 +43,7 @@ class Settings:
             allowed_buckets=os.environ.get("ALLOWED_BUCKETS", "*"),
             labellerr_credentials_secret_arn=os.environ.get("LABELLERR_CREDENTIALS_SECRET_ARN", ""),
             labellerr_api_url=os.environ.get("LABELLERR_API_URL") or "https://api.labellerr.com",
+            cors_probe_origins=_origins(os.environ.get("CORS_PROBE_ORIGINS", "https://pro.labellerr.com")),
         )
 
     @property
@@ -51,3 +53,7 @@ class Settings:
     def bucket_allowed(self, bucket: str) -> bool:
         """IAM's wildcard semantics (`*`, `?`), which the roles and the boundary enforce in AWS."""
         return fnmatch.fnmatchcase(bucket, self.allowed_buckets)
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in text.split(",") if o.strip())

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from provisioner_core.config import CORS_RULE_ID_PREFIX
+from provisioner_core.cors_probe import REQUIRED_EXPOSE_HEADERS
 from provisioner_core.errors import CorsRuleLimitExceeded
 
 MAX_CORS_RULES = 100
@@ -32,6 +33,8 @@ def labellerr_rule(origins: Sequence[str], rule_id: str) -> dict[str, Any]:
         "AllowedOrigins": list(origins),
         "AllowedMethods": ["GET", "HEAD"],
         "AllowedHeaders": ["*"],
+        # What Labellerr's viewer reads back from a ranged image request.
+        "ExposeHeaders": list(REQUIRED_EXPOSE_HEADERS),
         "MaxAgeSeconds": 3600,
     }
 

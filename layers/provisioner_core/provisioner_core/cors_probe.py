@@ -14,7 +14,8 @@ import http.client
 import os
 import shlex
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -166,8 +167,9 @@ def curl_command(url: str, origin: str, method: str = REQUEST_METHOD) -> str:
     )
 
 
-def signed_get(s3: Any, bucket: str, key: str, origin: str) -> HttpAnswer:
-    """A one-byte GetObject with `Origin`, signed by the client's key: the headers a browser would see."""
+@contextmanager
+def origin_header(s3: Any, origin: str) -> Iterator[dict[str, str]]:
+    """GetObject calls of `s3` inside the block carry `Origin`; yields the answer's headers, lower-case."""
     seen: dict[str, str] = {}
 
     def add_origin(request: Any, **_: Any) -> None:
@@ -180,17 +182,25 @@ def signed_get(s3: Any, bucket: str, key: str, origin: str) -> HttpAnswer:
     events.register("before-sign.s3.GetObject", add_origin, unique_id="labellerr-cors-origin")
     events.register("after-call.s3.GetObject", keep_headers, unique_id="labellerr-cors-headers")
     try:
-        response = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")
-        response["Body"].read()
-        return HttpAnswer(int(response["ResponseMetadata"]["HTTPStatusCode"]), seen)
-    except ClientError as error:
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return HttpAnswer(int(status), seen, error=error.response.get("Error", {}).get("Code", "ClientError"))
-    except BotoCoreError as error:
-        return HttpAnswer(0, seen, error=type(error).__name__)
+        yield seen
     finally:
         events.unregister("before-sign.s3.GetObject", unique_id="labellerr-cors-origin")
         events.unregister("after-call.s3.GetObject", unique_id="labellerr-cors-headers")
+
+
+def signed_get(s3: Any, bucket: str, key: str, origin: str) -> HttpAnswer:
+    """A one-byte GetObject with `Origin`, signed by the client's key: the headers a browser would see."""
+    with origin_header(s3, origin) as seen:
+        try:
+            response = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")
+            response["Body"].read()
+            return HttpAnswer(int(response["ResponseMetadata"]["HTTPStatusCode"]), dict(seen))
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            code = error.response.get("Error", {}).get("Code", "ClientError")
+            return HttpAnswer(int(status), dict(seen), error=code)
+        except BotoCoreError as error:
+            return HttpAnswer(0, dict(seen), error=type(error).__name__)
 
 
 # -- reading the answers
@@ -373,8 +383,13 @@ def cors_checks(
     object_exists: bool,
     send: Sender | None = None,
     endpoint: str | None = None,
+    fetched: Mapping[str, HttpAnswer] | None = None,
 ) -> list[Check]:
-    """Every CORS check for a connection, per probe origin, in the order a reader wants them."""
+    """Every CORS check for a connection, per probe origin, in the order a reader wants them.
+
+    `fetched`: signed GETs already made with an origin (Verify access's own read carries the first one's),
+    so each costs no second request.
+    """
     sender: Sender = send or (lambda url, headers: send_request(url, headers))
     url = object_url(bucket, key, region, endpoint_override() if endpoint is None else endpoint)
     checks: list[Check] = []
@@ -382,7 +397,8 @@ def cors_checks(
         answer = sender(url, preflight_headers(origin))
         checks.append(check_preflight(answer, origin))
         if object_exists:
-            checks.append(check_signed_get(signed_get(s3, bucket, key, origin), origin, key))
+            got = (fetched or {}).get(origin) or signed_get(s3, bucket, key, origin)
+            checks.append(check_signed_get(got, origin, key))
         else:
             checks.append(_check("cors:GetObject", "not_tried", "no non-empty object under the prefix yet"))
         checks.append(check_rule_order(rules, rule_id, origin))
