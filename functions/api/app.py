@@ -103,6 +103,10 @@ class ConnectionRecord(TypedDict):
     policy_arn: NotRequired[str]
     access_key_id: NotRequired[str]
     secret_arn: NotRequired[str]
+    register_in_labellerr: NotRequired[bool]
+    labellerr_data_type: NotRequired[str]
+    # Register in Labellerr's result: labellerr_connection_ids, the test outcome (never a key).
+    labellerr: NotRequired[dict[str, Any]]
     created_at: NotRequired[str]
     updated_at: NotRequired[str]
 
@@ -394,7 +398,7 @@ def create_connection(
     if not isinstance(raw, dict):
         raise InvalidRequest([{"field": "body", "message": "must be a JSON object"}, *problems])
     try:
-        request = parse_request(raw)
+        request = parse_request(raw, labellerr_available=SETTINGS.labellerr_enabled)
     except InvalidRequest as invalid:
         raise InvalidRequest([*invalid.errors, *problems]) from None
     if problems:

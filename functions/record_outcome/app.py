@@ -90,6 +90,8 @@ def onboarding_changes(outcome: str, run: dict[str, Any]) -> dict[str, Any]:
             "secret_arn": run["access_key"]["secret_arn"],
             "cors": run["cors"],
             "verification": run["verification"],
+            # Absent in runs from before the hand-off existed.
+            "labellerr": run.get("labellerr") or {"registered": False, "labellerr_connection_ids": []},
             "activated_at": registry.now(),
         }
     if outcome == "FAILED":
@@ -165,6 +167,9 @@ def lifecycle_detail(record: dict[str, Any], execution_arn: str) -> dict[str, An
         "secret_arn": record.get("secret_arn"),
         "execution_arn": execution_arn,
     }
+    if record["status"] == "ACTIVE":
+        labellerr = record.get("labellerr") or {}
+        detail["labellerr_connection_ids"] = list(labellerr.get("labellerr_connection_ids") or [])
     if record["status"] in ("FAILED", "ROLLBACK_FAILED"):
         detail["error"] = record.get("error")
     if record["status"] == "ROLLBACK_FAILED":

@@ -1,4 +1,5 @@
-"""Remove connection: delete what a connection owns, found by its names and proven by its connection-id tag.
+"""Remove connection: delete what a connection owns, found by its names and proven by its connection-id tag;
+its Labellerr connections first, found in Labellerr by the marker in their description.
 
 Idempotent (NotFound means done), so a retried or resumed offboarding finishes what an earlier one left.
 One attempt never raises for what it could not remove: it reports it, and the state machine tries again.
@@ -7,15 +8,17 @@ One attempt never raises for what it could not remove: it reports it, and the st
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from provisioner_core import aws, cleanup
+from provisioner_core import aws, cleanup, labellerr_handoff
 from provisioner_core.config import TAG_CONNECTION_ID, Settings
 from provisioner_core.connection import probe_key_for
 from provisioner_core.cors import rule_id_for
+from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
 from provisioner_core.step import translate_aws_errors
 
@@ -57,9 +60,15 @@ def remove_connection(
     connection: dict[str, Any],
     execution_arn: str,
     previous: dict[str, Any] | None = None,
+    labellerr_client: Callable[[], LabellerrClient] | None = None,
 ) -> dict[str, Any]:
     previous = previous or {}
     ledger = cleanup.Ledger(f"connection {connection['connection_id']}", previous.get("removed"))
+    # Records from before the hand-off have no register_in_labellerr; with credentials, look anyway.
+    if connection.get("register_in_labellerr", SETTINGS.labellerr_enabled):
+        # Before the key: Labellerr must not keep a connection whose key is being revoked.
+        make_client = labellerr_client or (lambda: labellerr_handoff.client_for(secrets, SETTINGS))
+        labellerr_handoff.remove_labellerr_connections(make_client, connection["connection_id"], ledger)
     footprint = footprint_of(connection, execution_arn)
     cleanup.remove_footprint(
         iam, s3, secrets, dynamodb, footprint, tagged_for(connection["connection_id"]), ledger
@@ -82,6 +91,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["run"]["offboarding"]["connection"],
         event["execution_arn"],
         event["run"].get("removal"),
+        lambda: labellerr_handoff.client_for(
+            aws.client("secretsmanager"), SETTINGS, lambda: context.get_remaining_time_in_millis() / 1000
+        ),
     )
     logger.info("Connection removal", complete=result["complete"], removed=result["removed"])
     return result

@@ -1,7 +1,8 @@
 """Rollback: undo, newest first, what this execution created, then say what failed and what was undone.
 
 What the run created is found in the world by the deterministic names a connection uses (user, policy,
-secret, CORS rule ID, probe key), never from what an earlier step happened to report, and removed only
+secret, CORS rule ID, probe key; Labellerr connections by the marker in their description), never from
+what an earlier step happened to report, and removed only
 when its tags prove this execution made it (the CORS rule and the probe carry the connection in their
 name). Every operation is idempotent. One attempt never raises for what it could not remove: it reports
 it with everything removed so far, and the state machine tries again after a wait.
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from provisioner_core import aws, cleanup
+from provisioner_core import aws, cleanup, labellerr_handoff
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, probe_key
 from provisioner_core.cors import rule_id_for
+from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
 from provisioner_core.step import caught_error, translate_aws_errors
 
@@ -36,6 +39,7 @@ STEPS = (
     ("Apply CORS", "cors"),
     ("Issue access key", "access_key"),
     ("Verify access", "verification"),
+    ("Register in Labellerr", "labellerr"),
     ("Record outcome", "recorded"),
 )
 _STEP_NAMES = [step for step, _ in STEPS]
@@ -87,12 +91,28 @@ def footprint_of(run: dict[str, Any], connection: Connection, execution_arn: str
     )
 
 
+def made_labellerr_connections(run: dict[str, Any], connection: Connection) -> bool:
+    """Only a run that got to Register in Labellerr has claimed the id, so a Labellerr connection with this
+    connection's marker can only be this run's; an earlier run's were removed before the id became free."""
+    return bool(connection.get("register_in_labellerr")) and reached(run, "Register in Labellerr")
+
+
 def roll_back(
-    iam: Any, s3: Any, secrets: Any, dynamodb: Any, run: dict[str, Any], execution_arn: str
+    iam: Any,
+    s3: Any,
+    secrets: Any,
+    dynamodb: Any,
+    run: dict[str, Any],
+    execution_arn: str,
+    labellerr_client: Callable[[], LabellerrClient] | None = None,
 ) -> dict[str, Any]:
     previous = run.get("rollback") or {}
     ledger = cleanup.Ledger("this execution", previous.get("removed"))
     connection: Connection | None = run.get("connection")
+    if connection is not None and made_labellerr_connections(run, connection):
+        # Newest first, and Labellerr's copy of the key goes before the key itself.
+        make_client = labellerr_client or (lambda: labellerr_handoff.client_for(secrets, SETTINGS))
+        labellerr_handoff.remove_labellerr_connections(make_client, connection["connection_id"], ledger)
     if connection is not None:
         cleanup.remove_footprint(
             iam,
@@ -134,6 +154,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         aws.client("dynamodb"),
         event["run"],
         event["execution_arn"],
+        lambda: labellerr_handoff.client_for(
+            aws.client("secretsmanager"), SETTINGS, lambda: context.get_remaining_time_in_millis() / 1000
+        ),
     )
     logger.info(
         "Rolled back", error=outcome["error"], complete=outcome["complete"], removed=outcome["removed"]

@@ -63,7 +63,7 @@ def inspect_bucket(s3: Any, kms: Any, connection: Connection, settings: Settings
 def validate_request(
     s3: Any, raw_request: Any, execution_arn: str, settings: Settings, kms: Any = None
 ) -> Connection:
-    request = parse_request(raw_request)
+    request = parse_request(raw_request, labellerr_available=settings.labellerr_enabled)
     bucket, _ = request.location()
     if not settings.bucket_allowed(bucket):
         field = "bucket" if request.bucket is not None else "s3_uri"

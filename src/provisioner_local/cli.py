@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 
 from provisioner_local.emulator import LocalStack, LocalStackError
 from provisioner_local.faults import FaultSpecError
+from provisioner_local.labellerr_wire import LabellerrFaultSpecError
 from provisioner_local.template import TemplateError
 
 EXIT_OK: Final = 0
@@ -71,7 +72,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="SERVICE:OPERATION[:N|:lost|:lost:N][@FUNCTION]",
         help="fail this AWS call of the functions (botocore names, e.g. iam:CreateAccessKey); "
         "with :N only the first N calls; with :lost the first call takes effect and its reply is lost; "
-        "with @FUNCTION (e.g. @Rollback) only that function's calls; repeatable",
+        "with @FUNCTION (e.g. @Rollback) only that function's calls; labellerr:test, labellerr:create, "
+        "labellerr:delete (also list, details; with :N, :lost, :lost:N) make the Labellerr stand-in answer "
+        "500; repeatable",
+    )
+    parser.add_argument(
+        "--no-labellerr",
+        action="store_true",
+        help="run without the Labellerr stand-in: the stack gets no Labellerr credentials, no hand-off",
     )
     parser.add_argument(
         "--parameter-overrides",
@@ -98,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the local stack until SIGINT/SIGTERM",
         description="Start the local stack on 127.0.0.1. When it is ready, stdout gets exactly one JSON "
         'line: {"aws_endpoint", "region", "state_machine_arn", "state_machines", "api_url", '
-        '"event_bus_name"}; all logs go to stderr.',
+        '"event_bus_name", "labellerr"}; "labellerr" is {"api_url", "client_id", "api_key", "api_secret"} of '
+        "the Labellerr stand-in (made-up local values; null with --no-labellerr). All logs go to stderr.",
     )
     serve.add_argument(
         "--port",
@@ -211,6 +220,7 @@ def _make_stack(
         template_path=args.template,
         environment=environment,
         propagation_delay=getattr(args, "propagation_delay", None),
+        labellerr=not args.no_labellerr,
     )
 
 
@@ -230,6 +240,8 @@ def serve(args: argparse.Namespace) -> int:
                 "state_machines": dict(stack.state_machines),
                 "api_url": next(iter(stack.api_urls.values()), None),
                 "event_bus_name": stack.event_bus_name,
+                # Local, made-up values: any client can list the stand-in's connections with them.
+                "labellerr": stack.labellerr.credentials if stack.labellerr is not None else None,
             }
             _emit(out, json.dumps(ready))
             logger.warning(
@@ -507,6 +519,8 @@ def onboard(args: argparse.Namespace) -> int:
         api_url = stack.api_url
         deadline = time.monotonic() + args.timeout
         _emit(out, f"Local stack on {stack.endpoint_url}, HTTP API on {api_url}")
+        if stack.labellerr is not None:
+            _emit(out, f"Labellerr stand-in on {stack.labellerr.url} (--no-labellerr runs without it)")
         if stack.faults:
             _emit(out, f"Injected faults: {', '.join(stack.faults)}")
         bucket, prefix = _prepare_bucket(stack, args, out)
@@ -576,6 +590,8 @@ def onboard(args: argparse.Namespace) -> int:
         if succeeded and not secret_arn:
             output = json.loads(description.get("output") or "{}")
             secret_arn = output.get("secret_arn") if isinstance(output, dict) else None
+        if succeeded:
+            _emit_labellerr(out, stack, (record or {}).get("labellerr") if ours else None)
         if succeeded and secret_arn:
             _emit(out)
             _emit(out, "The access key is in Secrets Manager (not printed here). To read it:")
@@ -599,6 +615,20 @@ def onboard(args: argparse.Namespace) -> int:
         return EXIT_OK if succeeded else EXIT_FAILED
 
 
+def _emit_labellerr(out: TextIO, stack: LocalStack, result: Any) -> None:
+    if not isinstance(result, dict) or not result.get("registered"):
+        if stack.labellerr is not None:
+            _emit(out)
+            _emit(out, "Not registered in Labellerr (register_in_labellerr is false).")
+        return
+    _emit(out)
+    _emit(out, "Registered in Labellerr (its connection test passed):")
+    for each in result.get("connections") or []:
+        _emit(out, f"  {each.get('connection_type')} connection {each.get('labellerr_connection_id')}")
+    if stack.labellerr is not None:
+        _emit(out, f"  (the stand-in on {stack.labellerr.url}; serve prints its credentials)")
+
+
 def preflight_curl(stack: LocalStack, record: dict[str, Any]) -> str:
     # The layer is importable once the stack runs (it puts the template's layers on sys.path).
     from provisioner_core import cors_probe
@@ -617,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout = sys.stdout
     try:
         return command(args)
-    except (TemplateError, LocalStackError, FaultSpecError) as error:
+    except (TemplateError, LocalStackError, FaultSpecError, LabellerrFaultSpecError) as error:
         print(f"provisioner-local: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:

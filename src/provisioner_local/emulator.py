@@ -44,6 +44,7 @@ from provisioner_local.interpreter import (
     cached_path_parser,
     fresh_result,
 )
+from provisioner_local.labellerr_standin import LabellerrStandIn, split_faults
 from provisioner_local.template import (
     ACCOUNT_ID,
     REGION,
@@ -69,6 +70,7 @@ LAMBDA_OVER_HTTP_VARIABLE: Final = "PROVISIONER_LOCAL_LAMBDA_OVER_HTTP"
 # A Retry's IntervalSeconds or a Wait state still yields, but never for longer than this.
 FAST_WAIT_SECONDS: Final = 0.01
 
+_LABELLERR_PARAMETERS: Final = frozenset({"LabellerrCredentialsSecretArn", "LabellerrApiUrl"})
 _CREDENTIAL_KEY = re.compile(r"Credential=([^/,\s]+)/")
 # Set while moto serves a PutEvents request that came to a running stack's server: only those are logged.
 _put_events_request = threading.local()
@@ -220,6 +222,9 @@ class LocalStack:
 
     `faults` are `service:Operation` or `service:Operation:N` (botocore names: "iam:CreateAccessKey"); they
     fail those calls of the functions' own clients with error code InjectedFault (the first N calls).
+    `labellerr=True` also starts the Labellerr stand-in (`self.labellerr`) on loopback, puts its credentials
+    in a secret of the local Secrets Manager and sets LabellerrCredentialsSecretArn and LabellerrApiUrl to it,
+    so the flow hands its keys to the stand-in; `labellerr:...` faults then go to the stand-in.
     `environment` is applied after the template's variables and wins over them. `api_port` is the first
     HTTP API's port (0: a free one); further APIs always get free ports.
     """
@@ -250,6 +255,7 @@ class LocalStack:
         fast_waits: bool = True,
         api_port: int = 0,
         propagation_delay: str | None = None,
+        labellerr: bool = False,
     ) -> None:
         self.project_root = (project_root or default_project_root()).resolve()
         self.template_path = (template_path or self.project_root / "template.yaml").resolve()
@@ -267,8 +273,16 @@ class LocalStack:
             raise LocalStackError(f"--propagation-delay {error}") from None
         self.propagation = None if model is None else Propagation(model)
         self._faults = FaultInjector()
+        self.labellerr_enabled = labellerr
+        self.labellerr: LabellerrStandIn | None = None
+        self._labellerr_overrides: dict[str, str] = {}
+        self._labellerr_secret_arn = ""
         # Parse now: a typo in --fault should fail before anything starts.
-        self._faults.set(faults)
+        aws_faults, self._labellerr_faults = self._split_faults(faults)
+        self._faults.set(aws_faults)
+        if self._labellerr_faults:
+            # The stand-in parses its own specs; a throwaway one checks them without serving.
+            LabellerrStandIn("http://127.0.0.1:1", faults=self._labellerr_faults)
 
         self.template: SamTemplate | None = None
         self.functions: dict[str, LoadedFunction] = {}
@@ -365,15 +379,31 @@ class LocalStack:
 
     @property
     def injected_faults(self) -> list[str]:
-        """`service:Operation` of every call failed by a fault since the faults were last set."""
-        return self._faults.fired
+        """`service:Operation` (`labellerr:operation` for the stand-in) of every call failed by a fault since
+        the faults were last set."""
+        fired = list(self._faults.fired)
+        return fired + (self.labellerr.injected_faults if self.labellerr is not None else [])
 
     @property
     def faults(self) -> tuple[str, ...]:
-        return tuple(str(rule) for rule in self._faults.rules)
+        aws = tuple(str(rule) for rule in self._faults.rules)
+        return aws + (self.labellerr.faults if self.labellerr is not None else tuple(self._labellerr_faults))
 
     def set_faults(self, faults: Sequence[str]) -> None:
-        self._faults.set(faults)
+        aws_faults, labellerr_faults = self._split_faults(faults)
+        if self.labellerr is not None:
+            self.labellerr.set_faults(labellerr_faults)
+        self._labellerr_faults = labellerr_faults
+        self._faults.set(aws_faults)
+
+    def _split_faults(self, faults: Sequence[str]) -> tuple[list[str], list[str]]:
+        aws_faults, labellerr_faults = split_faults(faults)
+        if labellerr_faults and not self.labellerr_enabled:
+            raise LocalStackError(
+                f"{', '.join(labellerr_faults)}: Labellerr faults need the stand-in (labellerr=True; the CLI "
+                "starts it unless --no-labellerr)"
+            )
+        return aws_faults, labellerr_faults
 
     @property
     def function_calls(self) -> list[tuple[str | None, str, str]]:
@@ -433,6 +463,7 @@ class LocalStack:
         for api in self.http_apis.values():
             api.stop()
         self.http_apis.clear()
+        self._stop_labellerr()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -464,7 +495,9 @@ class LocalStack:
     # -- start-up, in the order that matters
 
     def _prepare(self) -> _Prepared:
-        template = SamTemplate.load(self.template_path, self.parameter_overrides)
+        template = SamTemplate.load(
+            self.template_path, {**self.parameter_overrides, **self._labellerr_overrides}
+        )
         specs = template.functions()
         machines = template.state_machines()
         buses = template.event_buses()
@@ -501,6 +534,11 @@ class LocalStack:
         self._server.start()
         _, self.port = self._server.get_host_and_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        if self.labellerr_enabled and set(prepared.template.parameters) >= _LABELLERR_PARAMETERS:
+            prepared = self._start_labellerr()
+        elif self.labellerr_enabled:
+            # A template without the hand-off (a test fixture): nothing to configure with a stand-in.
+            logger.info("%s declares no Labellerr parameters: no Labellerr stand-in", self.template_path)
 
         # Handlers read their configuration at import, so the environment comes first.
         self._set_environment(
@@ -543,6 +581,39 @@ class LocalStack:
             ", ".join(self.event_buses.values()) or "none",
             ", ".join(f"{name} {url}" for name, url in self.api_urls.items()) or "none",
         )
+
+    def _start_labellerr(self) -> _Prepared:
+        """The stand-in, its credentials in a secret of this stack, and the template resolved with both.
+
+        The secret's ARN exists only once moto serves, so the template is resolved again with it.
+        """
+        self.labellerr = LabellerrStandIn(
+            self.endpoint_url, region=self.region, faults=self._labellerr_faults
+        ).start()
+        # Outside SecretNamePrefix, as a deployment's must be: only the Labellerr callers may read it.
+        name = f"provisioner-local/labellerr-credentials-{uuid.uuid4().hex[:8]}"
+        self._labellerr_secret_arn = self.client("secretsmanager").create_secret(
+            Name=name, SecretString=self.labellerr.secret_string
+        )["ARN"]
+        self._labellerr_overrides = {
+            "LabellerrCredentialsSecretArn": self._labellerr_secret_arn,
+            "LabellerrApiUrl": self.labellerr.url,
+        }
+        return self._prepare()
+
+    def _stop_labellerr(self) -> None:
+        if self._labellerr_secret_arn and self._server is not None:
+            try:
+                self.client("secretsmanager").delete_secret(
+                    SecretId=self._labellerr_secret_arn, ForceDeleteWithoutRecovery=True
+                )
+            except ClientError:
+                logger.warning("Could not delete the local Labellerr credentials secret")
+        self._labellerr_secret_arn = ""
+        self._labellerr_overrides = {}
+        if self.labellerr is not None:
+            self.labellerr.stop()
+            self.labellerr = None
 
     def _warn_about_other_stacks(self, environment: Mapping[str, str]) -> None:
         with LocalStack._lock:

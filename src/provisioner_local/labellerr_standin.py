@@ -197,7 +197,8 @@ class LabellerrStandIn:
         return self._faults.rules
 
     def set_faults(self, faults: Sequence[str]) -> None:
-        """`labellerr:OPERATION[:N]` (test, create, list, details, delete): answer 500 (the first N calls)."""
+        """`labellerr:OPERATION[:N|:lost|:lost:N][@TYPE]` (test, create, list, details, delete): answer 500
+        (the first N calls); with `lost`, after the call took effect; `@export`: only export calls."""
         self._faults.set(faults)
 
     @property
@@ -242,8 +243,16 @@ class LabellerrStandIn:
             raise Reply(404, f"Cannot {seen.method} {path}")
         # The SDK sends email_id on every connector call but details.
         self._authenticate(seen, email_id_required=operation != "details")
-        if self._faults.take(operation):
+        fault = self._faults.take(operation, _connection_type_of(seen))
+        if fault == "fail":
             raise Reply(500, f"Injected fault for labellerr:{operation} (provisioner-local --fault)")
+        reply = self._act(operation, seen, connection_id)
+        if fault is not None:
+            # It took effect; the caller sees a 500, as when the answer is lost on the way back.
+            raise Reply(500, f"Injected lost reply for labellerr:{operation} (provisioner-local --fault)")
+        return reply
+
+    def _act(self, operation: str, seen: RequestSeen, connection_id: str) -> Reply:
         if operation == "test":
             return self._test(seen)
         if operation == "create":
@@ -335,6 +344,11 @@ class LabellerrStandIn:
         if stored is None:
             raise Reply(404, "Connection not found")
         return stored
+
+
+def _connection_type_of(seen: RequestSeen) -> str | None:
+    """The connection type a call names (test, create: a form field; list: a query parameter)."""
+    return (seen.form or {}).get("connection_type") or seen.query.get("connection_type")
 
 
 def _choice(form: dict[str, str], name: str, choices: Sequence[str]) -> str:

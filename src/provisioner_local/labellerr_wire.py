@@ -1,5 +1,5 @@
 """The Labellerr stand-in's HTTP side: parsing requests (multipart forms by hand-off to the email parser),
-Labellerr-style JSON answers, redaction of secrets, and the `labellerr:OPERATION[:N]` faults."""
+Labellerr-style JSON answers, redaction of secrets, and the `labellerr:OPERATION[:N|:lost|:lost:N]` faults."""
 
 from __future__ import annotations
 
@@ -207,43 +207,70 @@ class LabellerrFaultSpecError(ValueError):
     """A --fault labellerr:... that names no stand-in operation."""
 
 
+LOST: Final = "lost"
+
+
 @dataclass(frozen=True)
 class _Rule:
     operation: str
     times: int | None
+    # The call takes effect; only its answer is lost (a 500 instead), as after a timeout.
+    lost: bool = False
+    # Only calls for connections of this type (import, export); None: every call.
+    connection_type: str | None = None
 
     def __str__(self) -> str:
-        return f"labellerr:{self.operation}" + ("" if self.times is None else f":{self.times}")
+        text = f"labellerr:{self.operation}" + (f":{LOST}" if self.lost else "")
+        if self.times is not None and not (self.lost and self.times == 1):
+            text += f":{self.times}"
+        return text + (f"@{self.connection_type}" if self.connection_type else "")
 
 
 class LabellerrFaults:
-    """`labellerr:OPERATION[:N]` rules, like the local stack's --fault: N fails only the first N calls."""
+    """`labellerr:OPERATION[:N|:lost|:lost:N][@TYPE]` rules, like the local stack's --fault: N fails only the
+    first N calls; `lost` lets the first call (or first N) take effect and then answers 500; `@import` or
+    `@export` only calls for that connection type (test, create and list name one), so a fault can hit the
+    second of two creates."""
 
-    def __init__(self, operations: Sequence[str]) -> None:
+    def __init__(
+        self, operations: Sequence[str], connection_types: Sequence[str] = ("import", "export")
+    ) -> None:
         self.operations = tuple(operations)
+        self.connection_types = tuple(connection_types)
         self._lock = threading.Lock()
         self._rules: tuple[_Rule, ...] = ()
-        self._remaining: dict[str, int | None] = {}
+        self._remaining: dict[_Rule, int | None] = {}
         self._fired: list[str] = []
 
     def parse(self, spec: str) -> _Rule:
-        parts = spec.strip().split(":")
-        if len(parts) not in (2, 3) or parts[0].lower() != "labellerr" or parts[1] not in self.operations:
+        text, _, scope = spec.strip().partition("@")
+        parts = text.split(":")
+        lost = len(parts) >= 3 and parts[2] == LOST
+        if lost:
+            # A lost reply happens once unless told otherwise: every call taking effect is another case.
+            parts = [*parts[:2], *(parts[3:] or ["1"])]
+        if (
+            len(parts) not in (2, 3)
+            or parts[0].lower() != "labellerr"
+            or parts[1] not in self.operations
+            or (scope and scope not in self.connection_types)
+        ):
             raise LabellerrFaultSpecError(
-                f"{spec!r}: expected labellerr:OPERATION[:N], OPERATION one of {', '.join(self.operations)}"
+                f"{spec!r}: expected labellerr:OPERATION[:N|:lost|:lost:N][@TYPE], OPERATION one of "
+                f"{', '.join(self.operations)}, TYPE one of {', '.join(self.connection_types)}"
             )
         times: int | None = None
         if len(parts) == 3:
             times = int(parts[2]) if parts[2].isdigit() else 0
             if times < 1:
                 raise LabellerrFaultSpecError(f"{spec!r}: N must be a positive number of calls to fail")
-        return _Rule(parts[1], times)
+        return _Rule(parts[1], times, lost, scope or None)
 
     def set(self, specs: Iterable[str]) -> None:
         rules = tuple(self.parse(spec) for spec in specs)
         with self._lock:
             self._rules = rules
-            self._remaining = {rule.operation: rule.times for rule in rules}
+            self._remaining = {rule: rule.times for rule in rules}
             self._fired.clear()
 
     @property
@@ -255,14 +282,17 @@ class LabellerrFaults:
         with self._lock:
             return list(self._fired)
 
-    def take(self, operation: str) -> bool:
+    def take(self, operation: str, connection_type: str | None = None) -> str | None:
+        """None: answer normally; "fail": answer 500 without acting; "lost": act, then answer 500."""
         with self._lock:
-            if operation not in self._remaining:
-                return False
-            remaining = self._remaining[operation]
-            if remaining is not None:
-                if remaining <= 0:
-                    return False
-                self._remaining[operation] = remaining - 1
-            self._fired.append(f"labellerr:{operation}")
-            return True
+            for rule in self._rules:
+                if rule.operation != operation or rule.connection_type not in (None, connection_type):
+                    continue
+                remaining = self._remaining[rule]
+                if remaining is not None:
+                    if remaining <= 0:
+                        continue
+                    self._remaining[rule] = remaining - 1
+                self._fired.append(f"labellerr:{operation}")
+                return LOST if rule.lost else "fail"
+            return None

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from provisioner_core.connection import labellerr_marker
 from provisioner_local.emulator import LocalStack
 from tests.flow.test_front_doors import http
 
@@ -32,7 +33,8 @@ SAMPLE_KEY = "images/cat.png"
 def stack() -> Iterator[LocalStack]:
     # A claim whose run never started is stale after this long (120 s in AWS), so the matrix can test
     # that one DELETE finishes such a case without waiting two minutes.
-    with LocalStack(port=0, environment={"STALE_CLAIM_SECONDS": "1"}) as local:
+    # With the Labellerr stand-in: every journey hands its key to Labellerr, and world() looks there too.
+    with LocalStack(port=0, environment={"STALE_CLAIM_SECONDS": "1"}, labellerr=True) as local:
         yield local
 
 
@@ -132,4 +134,9 @@ def world(c: Clients, connection_id: str, bucket: str, prefix: str) -> set[str]:
     probe = f"{prefix}.labellerr-connection-check-{connection_id}"
     if c.s3.list_objects_v2(Bucket=bucket, Prefix=probe).get("KeyCount"):
         found.add(f"probe object s3://{bucket}/{probe}")
+    # Read from the stand-in itself, not over its API, so no Labellerr fault hides anything.
+    labellerr = c.stack.labellerr
+    for made in labellerr.connections() if labellerr is not None else []:
+        if labellerr_marker(connection_id) in made.description:
+            found.add(f"Labellerr {made.connection_type} connection {made.connection_id}")
     return found

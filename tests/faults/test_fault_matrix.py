@@ -2,9 +2,14 @@
 one DELETE (once the fault is gone) leaves nothing. DELETED always means nothing is left.
 
 The operations are not a hand-kept list: discovery journeys record every AWS call each function makes,
-and every recorded (function, operation) gets a permanent fault, a fault that happens once, and a fault
-whose call takes effect while its reply is lost; forward (in onboarding and in offboarding), and in
-compensation (the rollback, with a late forward fault that leaves the most to undo).
+and every Labellerr operation the stand-in is asked for, and every recorded (function, operation) gets a
+permanent fault, a fault that happens once, and a fault whose call takes effect while its reply is lost;
+forward (in onboarding and in offboarding), and in compensation (the rollback, with a late forward fault
+that leaves the most to undo; for what only a rollback after Register in Labellerr does, a fault on the
+export create, after the import connection exists in Labellerr).
+
+Labellerr faults act on the stand-in, which cannot tell its callers apart: a `labellerr:list:1` meant for
+a rollback may be spent by the forward step's retry. Those cases still hold the invariant.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ ROLLBACK = "RollbackFunction"
 # A late forward fault: the probe is written and cannot be deleted by Verify access, so the rollback has
 # the user, keys, secret, policy, CORS rule and probe to remove.
 LATE_TRIGGER = "s3:DeleteObject@VerifyAccessFunction"
+# The import connection exists in Labellerr, every export create fails: the rollback has Labellerr to clean.
+LABELLERR_TRIGGER = "labellerr:create@export"
+LABELLERR = "labellerr"
 PREFIX = "images/"
 
 
@@ -89,14 +97,30 @@ class Discovered:
     api_without_key: list[tuple[str, str, str]]
     offboarding: list[tuple[str, str, str]]
     rollback: list[tuple[str, str, str]]
+    # What only a rollback that follows Register in Labellerr does (its Labellerr calls among them).
+    labellerr_rollback: list[tuple[str, str, str]]
 
 
-def _calls(c: Clients) -> list[tuple[str, str, str]]:
+def _labellerr_operation(path: str) -> str:
+    """The stand-in operation of a logged request path (details is /connectors/connections/{id}/details)."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _calls(c: Clients, since: int = 0) -> list[tuple[str, str, str]]:
+    """Every (function, service, operation) since the faults were last set; Labellerr's from the stand-in's
+    request log entries from `since` on (the stand-in cannot tell which function asked)."""
     seen: dict[tuple[str, str, str], None] = {}
     for function, service, operation in c.stack.function_calls:
         if function is not None:
             seen[(function, service, operation)] = None
+    labellerr = c.stack.labellerr
+    for entry in labellerr.request_log[since:] if labellerr is not None else []:
+        seen[(LABELLERR, LABELLERR, _labellerr_operation(entry["path"]))] = None
     return list(seen)
+
+
+def _log_size(c: Clients) -> int:
+    return len(c.stack.labellerr.request_log) if c.stack.labellerr is not None else 0
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +131,13 @@ def discovered(clients: Clients) -> Discovered:
             "access": "import_export"}  # fmt: skip
     c.stack.set_faults([])
     journey = Journey(body["connection_id"], bucket, body, uuid.uuid4().hex)
+    since = _log_size(c)
     _post(c, journey)
-    onboarding = _calls(c)
+    onboarding = _calls(c, since)
     c.stack.set_faults([])
+    since = _log_size(c)
     _delete(c, journey.connection_id)
-    offboarding = _calls(c)
+    offboarding = _calls(c, since)
     without_key = Journey(f"k-{uuid.uuid4().hex[:8]}", bucket, {**body}, "")
     without_key.body["connection_id"] = without_key.connection_id
     c.stack.set_faults([])
@@ -124,11 +150,27 @@ def discovered(clients: Clients) -> Discovered:
     c.stack.set_faults([LATE_TRIGGER])
     _post(c, rolled_back)
     rollback = [call for call in _calls(c) if call[0] == ROLLBACK]
+    after_labellerr = Journey(f"r-{uuid.uuid4().hex[:8]}", bucket, {**body}, uuid.uuid4().hex)
+    after_labellerr.body["connection_id"] = after_labellerr.connection_id
+    c.stack.set_faults([LABELLERR_TRIGGER])
+    _post(c, after_labellerr)
+    log = c.stack.labellerr.request_log if c.stack.labellerr is not None else []
+    # The forward step's last call is the export create that failed; all after it is the rollback's.
+    last_create = max(i for i, entry in enumerate(log) if entry["path"].endswith("/create"))
+    labellerr_rollback = [
+        call
+        for call in _calls(c, last_create + 1)
+        if (call[0] == ROLLBACK and call not in rollback) or call[0] == LABELLERR
+    ]
     c.stack.set_faults([])
     assert {f for f, _, _ in onboarding} >= {"ApiFunction", "ValidateRequestFunction", "VerifyAccessFunction"}
     assert {f for f, _, _ in offboarding} >= {"BeginOffboardingFunction", "RemoveConnectionFunction"}
     assert {op for _, _, op in rollback} >= {"DeleteUser", "DeleteSecret", "DeleteObject", "PutBucketCors"}
-    return Discovered(onboarding, api_without_key, offboarding, rollback)
+    assert {op for f, _, op in onboarding if f == LABELLERR} >= {"test", "create"}
+    assert {op for f, _, op in offboarding if f == LABELLERR} >= {"list", "delete"}
+    assert {op for f, _, op in labellerr_rollback if f == LABELLERR} >= {"list", "delete"}
+    assert (ROLLBACK, "secretsmanager", "GetSecretValue") in labellerr_rollback
+    return Discovered(onboarding, api_without_key, offboarding, rollback, labellerr_rollback)
 
 
 # --- the invariant --------------------------------------------------------------------------------------
@@ -136,6 +178,9 @@ def discovered(clients: Clients) -> Discovered:
 
 def _named(entry: str, item: str) -> bool:
     label = entry.split(" (")[0]
+    if label.startswith("Labellerr connections of "):
+        # A Labellerr look-up that failed names every Labellerr connection the connection may have.
+        return item.startswith("Labellerr ")
     return label == item or (item.startswith("access keys of ") and label == "IAM user " + item[15:])
 
 
@@ -155,10 +200,11 @@ def truth_problems(c: Clients, journey: Journey, *, stale_allowed: bool) -> list
         user = f"labellerr-{journey.connection_id}"
         wanted = {f"IAM user {user}", f"access keys of {user}", f"secret labellerr/connections/{user[10:]}",
                   f"CORS rule {user} on bucket {journey.bucket}"}  # fmt: skip
+        aws = {i for i in found if not i.startswith(("policy ", "Labellerr "))}
+        # import_export: exactly one import and one export connection in Labellerr, never a second.
+        labellerr = sorted(i.split(" ")[1] for i in found if i.startswith("Labellerr "))
         problems = (
-            []
-            if {i for i in found if not i.startswith("policy ")} == wanted
-            else [f"ACTIVE with {sorted(found)}"]
+            [] if aws == wanted and labellerr == ["export", "import"] else [f"ACTIVE with {sorted(found)}"]
         )
         keys = [k["AccessKeyId"] for k in c.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]]
         if keys != [record.get("access_key_id")]:
@@ -211,26 +257,33 @@ def finish_problems(c: Clients, journey: Journey) -> list[str]:
 Case = tuple[str, list[str], list[str], bool]
 
 
-def run_cases(c: Clients, cases: list[Case]) -> None:
+def run_cases(c: Clients, cases: list[Case], *, minimum: int = 20) -> None:
     failures = []
     for label, onboard, offboard, with_key in cases:
-        fault = parse_fault((onboard + offboard)[-1])
-        # Only a registry that refuses every write may leave a claim behind: nothing could settle it.
-        stale_allowed = fault.service == "dynamodb" and fault.times is None
+        spec = (onboard + offboard)[-1]
+        if spec.startswith(f"{LABELLERR}:"):
+            key, stale_allowed = ":".join(spec.split("@")[0].split(":")[:2]), False
+        else:
+            fault = parse_fault(spec)
+            key = fault.key
+            # Only a registry that refuses every write may leave a claim behind: nothing could settle it.
+            stale_allowed = fault.service == "dynamodb" and fault.times is None
         journey = run_journey(c, onboard, offboard, with_key=with_key)
         # A fault that never fired proves nothing: the case must really have hit it.
-        problems = [] if fault.key in journey.fired else ["the fault never fired"]
+        problems = [] if key in journey.fired else ["the fault never fired"]
         problems += truth_problems(c, journey, stale_allowed=stale_allowed)
         problems += finish_problems(c, journey)
         if problems:
             failures.append(f"{label}: " + "; ".join(problems))
-    assert len(cases) >= 20, cases
+    assert len(cases) >= minimum, cases
     assert not failures, f"{len(failures)} of {len(cases)} cases broke the promise:\n" + "\n".join(failures)
     print(f"{len(cases)} cases kept the promise")
 
 
 def _spec(call: tuple[str, str, str], kind: str) -> str:
     function, service, operation = call
+    if function == LABELLERR:
+        return f"{LABELLERR}:{operation}{KINDS[kind]}"
     return f"{service}:{operation}{KINDS[kind]}@{function}"
 
 
@@ -262,3 +315,14 @@ def test_compensation_faults_in_rollback(clients: Clients, discovered: Discovere
         for kind in KINDS
     ]
     run_cases(clients, cases)
+
+
+def test_compensation_faults_in_a_rollback_after_register_in_labellerr(
+    clients: Clients, discovered: Discovered
+) -> None:
+    cases: list[Case] = [
+        (f"{LABELLERR_TRIGGER} + {_spec(call, kind)}", [LABELLERR_TRIGGER, _spec(call, kind)], [], True)
+        for call in discovered.labellerr_rollback
+        for kind in KINDS
+    ]
+    run_cases(clients, cases, minimum=9)

@@ -44,7 +44,7 @@ class Run:
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0) as local:
+    with LocalStack(port=0, labellerr=True) as local:
         yield local
 
 

@@ -166,6 +166,15 @@ def test_the_secret_is_found_only_in_secrets_manager(stack, sfn, s3, secrets, bu
     service_logger = logging.getLogger("labellerr-provisioner")
     capture = _Capture(service_logger.handlers[0].formatter if service_logger.handlers else None)
     service_logger.addHandler(capture)
+    # The Labellerr client and the stand-in log through the standard library, at every level.
+    library_loggers = [logging.getLogger(name) for name in ("provisioner_core", "provisioner_local")]
+    saved_levels = [each.level for each in library_loggers]
+    for each in library_loggers:
+        each.addHandler(capture)
+        each.setLevel(logging.DEBUG)
+    labellerr = stack.labellerr
+    assert labellerr is not None, "the flow stack hands keys to the Labellerr stand-in"
+    labellerr.clear_log()
     answers: list[Any] = []
     try:
         answers.append(
@@ -187,6 +196,10 @@ def test_the_secret_is_found_only_in_secrets_manager(stack, sfn, s3, secrets, bu
         run_flow(
             stack, sfn, {"connection_name": "worse", "connection_id": unique_id("hyg"), "bucket": bucket}
         )
+        # Register in Labellerr failing after a create took effect, with its reply lost, then rolled back.
+        faults(["labellerr:create:lost@import", "labellerr:create@export"])
+        run_flow(stack, sfn, {"connection_name": "lab", "connection_id": unique_id("hyg"), "bucket": bucket,
+                              "access": "import_export"})  # fmt: skip
         faults([])
         wait_for_status(stack, answers[0][1]["connection_id"], {"ACTIVE"})
         for _ in range(3):
@@ -195,9 +208,17 @@ def test_the_secret_is_found_only_in_secrets_manager(stack, sfn, s3, secrets, bu
         wait_for_status(stack, answers[0][1]["connection_id"], {"DELETED"})
     finally:
         service_logger.removeHandler(capture)
+        for each, level in zip(library_loggers, saved_levels, strict=True):
+            each.removeHandler(capture)
+            each.setLevel(level)
         faults([])
 
-    assert len(issued) >= 5, "fewer keys than runs were issued: the test proves less than it says"
+    assert len(issued) >= 6, "fewer keys than runs were issued: the test proves less than it says"
+    # The key did travel to Labellerr, in the requests only: the stand-in can tell it was submitted.
+    assert any(
+        labellerr.secret_matches(c.connection_id, key) for c in labellerr.connections() for key in issued
+    ), "no issued key reached Labellerr: the test proves nothing about the hand-off"
+    assert any(e["status"] == 500 for e in labellerr.request_log), "the Labellerr failure path did not run"
 
     registry_items = stack.client("dynamodb").scan(TableName=stack.tables["ConnectionsTable"])["Items"]
     haystacks = {
@@ -206,8 +227,13 @@ def test_the_secret_is_found_only_in_secrets_manager(stack, sfn, s3, secrets, bu
         "events on the bus": json.dumps(stack.events(), default=str),
         "API responses": json.dumps(answers),
         "registry items": json.dumps(registry_items),
+        "Labellerr stand-in request log": json.dumps(labellerr.request_log),
     }
     assert capture.lines, "no log line was captured: the test proves nothing"
+    assert any("Labellerr" in line for line in capture.lines), "no Labellerr client log line was captured"
+    assert len(labellerr.request_log) >= 10, "the stand-in saw too few requests to prove anything"
     for where, text in haystacks.items():
         for secret_access_key in issued:
             assert secret_access_key not in text, f"secret access key found in {where}"
+        # Labellerr's api_secret: read from its secret by the Labellerr callers only, sent as a header.
+        assert labellerr.api_secret not in text, f"Labellerr's api_secret found in {where}"

@@ -328,7 +328,46 @@ def test_a_test_fault_fails_every_test(labellerr, reader, bucket):
     assert labellerr.faults == ("labellerr:test",)
 
 
-@pytest.mark.parametrize("spec", ["labellerr:update", "labellerr:create:0", "iam:CreateUser", "labellerr"])
+def test_a_lost_create_takes_effect_and_answers_500_once(labellerr, reader):
+    client = client_for(labellerr)
+    labellerr.set_faults(["labellerr:create:lost"])
+    assert labellerr.faults == ("labellerr:create:lost",)
+    with pytest.raises(LabellerrUnavailable) as caught:
+        client.create_connection(reader.s3, "import", "lost-once")
+    assert caught.value.status == 500
+    [made] = [c for c in labellerr.connections() if c.name == "lost-once"]
+    # The next call goes through: a client's retry that creates again makes a second connection.
+    second = client.create_connection(reader.s3, "import", "lost-once")
+    assert second != made.connection_id
+    assert labellerr.injected_faults == ["labellerr:create"]
+    labellerr.set_faults(["labellerr:delete:lost:2"])
+    assert labellerr.faults == ("labellerr:delete:lost:2",)
+    for connection_id in (made.connection_id, second):
+        with pytest.raises(LabellerrUnavailable):
+            client.delete_connection(connection_id)
+        assert labellerr.connection(connection_id) is None
+    labellerr.set_faults([])
+    # Gone already is success for the caller.
+    assert client.delete_connection(second) is False
+
+
+def test_a_fault_scoped_to_a_connection_type_hits_only_those_calls(labellerr, reader):
+    client = client_for(labellerr)
+    labellerr.set_faults(["labellerr:create@export"])
+    assert labellerr.faults == ("labellerr:create@export",)
+    made = client.create_connection(reader.s3, "import", "scoped")
+    with pytest.raises(LabellerrUnavailable):
+        client.create_connection(reader.s3, "export", "scoped")
+    assert [c.connection_id for c in labellerr.connections() if c.name == "scoped"] == [made]
+    labellerr.set_faults([])
+    client.delete_connection(made)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["labellerr:update", "labellerr:create:0", "iam:CreateUser", "labellerr", "labellerr:create:lost:0",
+     "labellerr:create:lost:x", "labellerr:create:1:lost", "labellerr:create@both"],
+)  # fmt: skip
 def test_bad_fault_specs_fail_at_once(stack, spec):
     with pytest.raises(LabellerrFaultSpecError):
         LabellerrStandIn(stack.endpoint_url, faults=[spec])

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import queue
+import re
 import signal
 import struct
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from provisioner_core.labellerr import LabellerrClient, LabellerrCredentials
 from provisioner_local.cli import ExecutionTrace, build_parser, main, tiny_png
 from provisioner_local.template import SamTemplate, TemplateError
 
@@ -27,7 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
 FRONT_DOORS = Path(__file__).parent / "fixtures" / "front_doors.yaml"
 ONBOARD_API = Path(__file__).parent / "fixtures" / "onboard_api.yaml"
-READY_KEYS = {"aws_endpoint", "region", "state_machine_arn", "state_machines", "api_url", "event_bus_name"}
+READY_KEYS = {
+    "aws_endpoint", "region", "state_machine_arn", "state_machines", "api_url", "event_bus_name", "labellerr",
+}  # fmt: skip
 
 
 def _project_problem() -> str | None:
@@ -88,6 +92,15 @@ def test_serve_prints_one_json_line_serves_and_stops_on_sigterm(template):
         assert ready["api_url"] != ready["aws_endpoint"]
         if template is None:
             assert ready["state_machine_arn"] == ready["state_machines"]["OnboardConnectionStateMachine"]
+            # The stand-in answers a user's own client with Labellerr's headers and the printed values.
+            labellerr = ready["labellerr"]
+            credentials = LabellerrCredentials(
+                labellerr["api_key"], labellerr["api_secret"], labellerr["client_id"]
+            )
+            assert LabellerrClient(credentials, labellerr["api_url"]).list_connections() == []
+        else:
+            # The fixture template has no hand-off to configure.
+            assert ready["labellerr"] is None
 
         def client(service):
             return boto3.client(
@@ -300,3 +313,32 @@ def test_tiny_png_is_a_valid_png():
     assert data[37:41] == b"IDAT"
     assert zlib.decompress(data[41 : 41 + idat_length]) == (b"\x00" + bytes((1, 2, 3)) * 4) * 4
     assert data.endswith(b"IEND\xaeB`\x82")
+
+
+# --- the hand-off to the Labellerr stand-in (the project's template)
+
+
+def test_onboard_hands_the_key_to_the_labellerr_stand_in(capsys):
+    code = main(["onboard", "--access", "import_export"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Labellerr stand-in on http://127.0.0.1:" in out
+    assert re.search(r"\n  Register in Labellerr +succeeded", out)
+    record = json.loads(out.split("Registry record:\n", 1)[1].split("\n}\n", 1)[0] + "\n}")
+    assert [c["connection_type"] for c in record["labellerr"]["connections"]] == ["import", "export"]
+    for labellerr_id in record["labellerr"]["labellerr_connection_ids"]:
+        assert f"connection {labellerr_id}" in out.split("Registered in Labellerr", 1)[1]
+
+
+def test_onboard_with_a_labellerr_fault_rolls_back(capsys):
+    code = main(["onboard", "--fault", "labellerr:test"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "Execution FAILED: RegisterInLabellerr.LabellerrUnavailable" in out
+
+
+def test_labellerr_faults_need_the_stand_in(capsys):
+    assert main(["onboard", "--no-labellerr", "--fault", "labellerr:create"]) == 2
+    assert "need the stand-in" in capsys.readouterr().err
+    assert main(["onboard", "--fault", "labellerr:update"]) == 2
+    assert "labellerr:OPERATION" in capsys.readouterr().err

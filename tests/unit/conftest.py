@@ -68,6 +68,8 @@ def make_connection(**overrides: Any) -> Connection:
         "policy_name": "labellerr-satellite-images",
         "secret_name": "labellerr/connections/satellite-images",
         "execution_arn": EXECUTION_ARN,
+        "register_in_labellerr": False,
+        "labellerr_data_type": "image",
     }
     connection.update(overrides)
     return Connection(**connection)  # type: ignore[typeddict-item]

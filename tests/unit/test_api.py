@@ -229,6 +229,16 @@ def test_post_lists_every_violation_at_once_and_starts_nothing(env):
     assert env.dynamodb.scan(TableName="ConnectionsTable")["Items"] == []
 
 
+def test_post_asking_for_labellerr_on_a_stack_without_credentials_is_a_400_naming_the_field(env):
+    # The unit environment has no LabellerrCredentialsSecretArn, as a stack deployed without one.
+    status, body, _ = post({**BODY, "register_in_labellerr": True})
+    assert status == 400
+    [error] = assert_errors(body)
+    assert error["field"] == "register_in_labellerr"
+    assert executions(env) == []
+    assert post({**BODY, "register_in_labellerr": False, "labellerr_data_type": "video"})[0] == 202
+
+
 @pytest.mark.parametrize("raw_body", ["{not json", "", '{"connection_name": NaN}', "[" * 5000 + "]" * 5000])
 def test_post_invalid_json_is_a_400_about_the_body(env, raw_body):
     status, body, _ = post(raw_body=raw_body)

@@ -39,8 +39,33 @@ def test_active_writes_the_details_and_publishes_provisioned(dynamodb, events):
     assert event["detail"] == detail
     assert set(detail) == {
         "connection_id", "status", "bucket", "prefix", "s3_uri", "access", "iam_user_arn", "secret_arn",
-        "execution_arn",
+        "execution_arn", "labellerr_connection_ids",
     }  # fmt: skip
+    assert detail["labellerr_connection_ids"] == run["labellerr"]["labellerr_connection_ids"]
+    assert record["labellerr"] == run["labellerr"]
+
+
+def test_active_without_a_labellerr_result_records_none(dynamodb, events):
+    run = _active_run()
+    run.pop("labellerr")
+    execution_arn = _register(dynamodb, run)
+    detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections")
+    assert detail["labellerr_connection_ids"] == []
+    record = registry.get(dynamodb, run["connection"]["connection_id"])
+    assert record["labellerr"] == {"registered": False, "labellerr_connection_ids": []}
+
+
+def test_active_carries_the_labellerr_connections(dynamodb, events):
+    labellerr = {
+        "registered": True,
+        "labellerr_connection_ids": ["lc-1", "lc-2"],
+        "test": {"outcome": "passed"},
+    }
+    run = {**_active_run(), "labellerr": labellerr}
+    execution_arn = _register(dynamodb, run)
+    detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections")
+    assert detail["labellerr_connection_ids"] == ["lc-1", "lc-2"]
+    assert registry.get(dynamodb, run["connection"]["connection_id"])["labellerr"] == labellerr
 
 
 def test_failed_records_the_error(dynamodb, events):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -341,6 +342,8 @@ def test_to_connection_uses_the_default_names(settings: Settings) -> None:
         "policy_name": "labellerr-sat-images",
         "secret_name": "labellerr/connections/sat-images",
         "execution_arn": ARN,
+        "register_in_labellerr": False,
+        "labellerr_data_type": "image",
     }
 
 
@@ -387,3 +390,43 @@ def test_probe_key_lives_under_the_prefix(settings: Settings) -> None:
     parsed = parse_request(request(connection_id="sat-images"))
     connection = to_connection(parsed, settings, execution_arn=ARN, region="us-east-1")
     assert probe_key(connection) == "images/.labellerr-connection-check-sat-images"
+
+
+# --- the hand-off to Labellerr ----------------------------------------------------------------------------
+
+
+def test_register_in_labellerr_defaults_to_whether_the_stack_has_credentials(settings: Settings) -> None:
+    with_credentials = dataclasses.replace(
+        settings, labellerr_credentials_secret_arn="arn:aws:secretsmanager:x"
+    )
+    parsed = parse_request(BASE, labellerr_available=True)
+    assert to_connection(parsed, with_credentials, execution_arn=ARN, region="us-east-1")[
+        "register_in_labellerr"
+    ]
+    assert not to_connection(parse_request(BASE), settings, execution_arn=ARN, region="us-east-1")[
+        "register_in_labellerr"
+    ]
+    off = parse_request({**BASE, "register_in_labellerr": False}, labellerr_available=True)
+    assert not to_connection(off, with_credentials, execution_arn=ARN, region="us-east-1")[
+        "register_in_labellerr"
+    ]
+
+
+def test_register_in_labellerr_true_without_credentials_names_the_field() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_request({**BASE, "register_in_labellerr": True})
+    assert [e["field"] for e in raised.value.errors] == ["register_in_labellerr"]
+    assert "LabellerrCredentialsSecretArn" in raised.value.errors[0]["message"]
+    assert parse_request({**BASE, "register_in_labellerr": False}).register_in_labellerr is False
+
+
+@pytest.mark.parametrize("data_type", ["image", "video", "audio", "document", "text"])
+def test_labellerr_data_types(data_type: str) -> None:
+    assert parse_request({**BASE, "labellerr_data_type": data_type}).labellerr_data_type == data_type
+
+
+@pytest.mark.parametrize("bad", [{"labellerr_data_type": "pointcloud"}, {"register_in_labellerr": "yes"}])
+def test_labellerr_fields_are_strict(bad: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_request({**BASE, **bad}, labellerr_available=True)
+    assert [e["field"] for e in raised.value.errors] == list(bad)

@@ -123,6 +123,18 @@ def test_every_task_retries_lambda_errors_and_catches_everything():
         assert asl["States"]["Rollback failed"]["Error"] == "RollbackFailed"
 
 
+def test_labellerr_unavailable_is_retried_for_about_a_minute_and_a_4xx_not_at_all():
+    state = ASL["States"]["Register in Labellerr"]
+    [retry] = [r for r in state["Retry"] if r["ErrorEquals"] == ["LabellerrUnavailable"]]
+    waits = [retry["IntervalSeconds"] * retry["BackoffRate"] ** n for n in range(retry["MaxAttempts"])]
+    assert 45 <= sum(waits) <= 75
+    retried = {error for r in state["Retry"] for error in r["ErrorEquals"]}
+    assert not retried & {"LabellerrRejected", "LabellerrTestFailed", "LabellerrMisconfigured"}
+    # The function's own timeout leaves room for its Labellerr calls and the state's.
+    function = FUNCTIONS["RegisterInLabellerrFunction"]
+    assert function["Timeout"] < state["TimeoutSeconds"]
+
+
 def test_verification_retries_propagation_every_second_for_about_two_minutes():
     [retry] = [
         r for r in ASL["States"]["Verify access"]["Retry"] if r["ErrorEquals"] == ["AccessNotYetEffective"]
@@ -167,4 +179,5 @@ def test_state_machine_inputs_still_parse(input_file):
             parse_request(request)
         assert {e["field"] for e in raised.value.errors} >= {"connection_name", "s3_uri", "access", "role"}
     else:
+        # Every sample is valid on any stack, with or without Labellerr credentials.
         parse_request(request)

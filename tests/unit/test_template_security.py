@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,10 @@ def _allows(statement: dict[str, Any], prefix: str) -> list[str]:
         a for a in _as_list(statement["Action"]) if statement["Effect"] == "Allow" and a.startswith(prefix)
     ]
 
+
+LABELLERR_SECRET = {"Ref": "LabellerrCredentialsSecretArn"}
+# The functions that call Labellerr: the step that registers, and the two cleanups that delete there.
+LABELLERR_CALLERS = {"RegisterInLabellerrFunction", "RollbackFunction", "RemoveConnectionFunction"}
 
 ALL_STATEMENTS = [(name, st) for name, props in FUNCTIONS.items() for st in _statements(props)]
 
@@ -159,7 +164,10 @@ def test_each_grant_is_scoped(name, statement):
     if _allows(statement, "iam:"):
         for resource in resources:
             assert resource.endswith(("user${IamPath}*", "policy${IamPath}*")), (name, resource)
-    if _allows(statement, "secretsmanager:"):
+    if statement["Resource"] == LABELLERR_SECRET:
+        # Reading the Labellerr credentials, and only that, is checked in its own test below.
+        assert actions == ["secretsmanager:GetSecretValue"], name
+    elif _allows(statement, "secretsmanager:"):
         assert resources == [
             "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretNamePrefix}*"
         ]
@@ -267,3 +275,35 @@ def test_event_rule_targets_keep_what_they_could_not_deliver():
         [event] = TEMPLATE["Resources"][machine]["Properties"]["Events"].values()
         assert event["Properties"]["DeadLetterConfig"] == {"Type": "SQS"}
         assert event["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+
+
+def test_only_the_functions_that_call_labellerr_may_read_its_credentials():
+    readers = {name for name, st in ALL_STATEMENTS if LABELLERR_SECRET in _as_list(st["Resource"])}
+    assert readers == LABELLERR_CALLERS
+    for name, properties in FUNCTIONS.items():
+        for policy in properties.get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                if json.dumps(LABELLERR_SECRET) in json.dumps(statement) and "Fn::If" in statement:
+                    # Granted only when the stack has credentials, so an empty ARN is never a resource.
+                    assert statement["Fn::If"][0] == "HasLabellerr", name
+    statements = [st for n, st in ALL_STATEMENTS if LABELLERR_SECRET in _as_list(st["Resource"])]
+    assert all(_as_list(st["Action"]) == ["secretsmanager:GetSecretValue"] for st in statements)
+    assert TEMPLATE["Conditions"]["HasLabellerr"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "LabellerrCredentialsSecretArn"}, ""]}]
+    }
+    # The step that holds the key it hands to Labellerr may read it, and nothing else reads secrets it did
+    # not read before: Verify access and Register in Labellerr only GetSecretValue on connection secrets.
+    register = [st for n, st in ALL_STATEMENTS if n == "RegisterInLabellerrFunction"]
+    assert {a for st in register for a in _as_list(st["Action"])} == {
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+    }
+
+
+def test_the_labellerr_parameters_default_to_off_and_the_public_api():
+    parameters = TEMPLATE["Parameters"]
+    assert parameters["LabellerrCredentialsSecretArn"]["Default"] == ""
+    assert parameters["LabellerrApiUrl"]["Default"] == "https://api.labellerr.com"
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["LABELLERR_CREDENTIALS_SECRET_ARN"] == LABELLERR_SECRET
+    assert variables["LABELLERR_API_URL"] == {"Ref": "LabellerrApiUrl"}

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from provisioner_core.aws import error_code
 from provisioner_core.cors import without_rule
 from provisioner_core.errors import BucketBusy
+from provisioner_core.labellerr import LabellerrError
 from provisioner_core.lease import bucket_lease
 
 Owned = Callable[[list[dict[str, Any]]], bool]
@@ -188,6 +189,10 @@ class Ledger:
         except BucketBusy as busy:
             self.left_behind.append(what)
             self.errors.append(f"{what}: {busy}")
+        except LabellerrError as error:
+            # Its message never carries a secret (the client scrubs Labellerr's echoes).
+            self.left_behind.append(f"{what} (could not be checked; it may remain)" if unseen else what)
+            self.errors.append(f"{what}: {error}")
         return None
 
     def removed_once(self, what: str) -> None:

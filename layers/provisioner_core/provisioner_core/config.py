@@ -23,6 +23,9 @@ class Settings:
     permissions_boundary_arn: str = ""
     secrets_kms_key_arn: str = ""
     allowed_buckets: str = "*"
+    # Empty: the hand-off to Labellerr is off and no request may ask for it.
+    labellerr_credentials_secret_arn: str = ""
+    labellerr_api_url: str = "https://api.labellerr.com"
     # Origins Verify access sends its browser-like preflights from (one per allowed pattern is picked).
     cors_probe_origins: tuple[str, ...] = ("https://pro.labellerr.com",)
 
@@ -38,8 +41,14 @@ class Settings:
             permissions_boundary_arn=os.environ.get("PERMISSIONS_BOUNDARY_ARN", ""),
             secrets_kms_key_arn=os.environ.get("SECRETS_KMS_KEY_ARN", ""),
             allowed_buckets=os.environ.get("ALLOWED_BUCKETS", "*"),
+            labellerr_credentials_secret_arn=os.environ.get("LABELLERR_CREDENTIALS_SECRET_ARN", ""),
+            labellerr_api_url=os.environ.get("LABELLERR_API_URL") or "https://api.labellerr.com",
             cors_probe_origins=_origins(os.environ.get("CORS_PROBE_ORIGINS", "https://pro.labellerr.com")),
         )
+
+    @property
+    def labellerr_enabled(self) -> bool:
+        return bool(self.labellerr_credentials_secret_arn)
 
     def bucket_allowed(self, bucket: str) -> bool:
         """IAM's wildcard semantics (`*`, `?`), which the roles and the boundary enforce in AWS."""

@@ -7,6 +7,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 from provisioner_core.config import TAG_CONNECTION_ID, TAG_EXECUTION_ARN
 
 Access = Literal["import", "import_export"]
+DataType = Literal["image", "video", "audio", "document", "text"]
 
 
 class Connection(TypedDict):
@@ -30,6 +31,9 @@ class Connection(TypedDict):
     encryption: NotRequired[dict[str, Any]]
     bucket_policy: NotRequired[dict[str, Any]]
     requester_pays: NotRequired[str]
+    # Whether Register in Labellerr hands the key to Labellerr, and what the connection will carry there.
+    register_in_labellerr: bool
+    labellerr_data_type: DataType
 
 
 def ownership_tags(connection: Connection) -> list[dict[str, str]]:
@@ -60,3 +64,10 @@ def probe_key_for(prefix: str, connection_id: str) -> str:
 
 def probe_key(connection: Connection) -> str:
     return probe_key_for(connection["prefix"], connection["connection_id"])
+
+
+def labellerr_marker(connection_id: str) -> str:
+    """Written into the description of every Labellerr connection a connection makes. Labellerr's create
+    is not idempotent and answers no name lookup, so this is how a retry, the rollback and offboarding find
+    a connection's Labellerr connections in Labellerr itself."""
+    return f"[labellerr-provisioner:{connection_id}]"

@@ -55,6 +55,14 @@ class ConnectionRequest(BaseModel):
         description="`import` reads; `import_export` also writes and deletes objects under the prefix.",
     )
     apply_cors: StrictBool = Field(default=True, description="False leaves the bucket's CORS alone.")
+    register_in_labellerr: StrictBool | None = Field(
+        default=None,
+        description="Create the connection in Labellerr too (tested by Labellerr). Default: true when the "
+        "stack has Labellerr credentials (LabellerrCredentialsSecretArn); true without them is rejected.",
+    )
+    labellerr_data_type: Literal["image", "video", "audio", "document", "text"] = Field(
+        default="image", description="The data type Labellerr's connection test and datasets use."
+    )
 
     @field_validator("connection_name")
     @classmethod
@@ -128,11 +136,22 @@ def _pydantic_errors(error: ValidationError) -> list[dict[str, str]]:
     return problems
 
 
-def parse_request(raw: Any) -> ConnectionRequest:
-    """Validate everything at once; InvalidRequest lists every violation, each naming its field."""
+def parse_request(raw: Any, *, labellerr_available: bool = False) -> ConnectionRequest:
+    """Validate everything at once; InvalidRequest lists every violation, each naming its field.
+
+    `labellerr_available`: the stack has Labellerr credentials, so `register_in_labellerr` may be true.
+    """
     if not isinstance(raw, dict):
         raise InvalidRequest([{"field": "request", "message": "must be a JSON object"}])
     problems = _location_form_errors(raw)
+    if raw.get("register_in_labellerr") is True and not labellerr_available:
+        problems.append(
+            {
+                "field": "register_in_labellerr",
+                "message": "this stack has no Labellerr credentials (LabellerrCredentialsSecretArn is "
+                "empty); leave it out or set it to false",
+            }
+        )
     try:
         request = ConnectionRequest.model_validate(raw)
     except ValidationError as error:
@@ -201,4 +220,10 @@ def to_connection(
         policy_name=name,
         secret_name=f"{settings.secret_name_prefix}{connection_id}",
         execution_arn=execution_arn,
+        register_in_labellerr=(
+            settings.labellerr_enabled
+            if request.register_in_labellerr is None
+            else request.register_in_labellerr
+        ),
+        labellerr_data_type=request.labellerr_data_type,
     )

@@ -1,0 +1,111 @@
+"""Register in Labellerr: hand the verified key to Labellerr, which tests it, then create the connection(s).
+
+`import` makes one Labellerr connection of type import; `import_export` one import and one export (Labellerr
+binds a connection to one direction). Every test runs before any create, so a key Labellerr refuses leaves
+nothing there. Labellerr's create is not idempotent: a retry (`retry_count` > 0) first finds this connection's
+Labellerr connections by the marker in their description, so a create whose reply was lost is never repeated.
+The S3 secret access key is read from the connection's secret and travels only in the requests to Labellerr.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from provisioner_core import aws
+from provisioner_core.config import Settings
+from provisioner_core.connection import Connection, labellerr_marker
+from provisioner_core.errors import VerificationFailed
+from provisioner_core.labellerr import (
+    CONNECTION_TYPES_BY_ACCESS,
+    LabellerrClient,
+    S3Credentials,
+    labellerr_path,
+)
+from provisioner_core.labellerr_handoff import client_for, connections_of
+from provisioner_core.labellerr_transport import scrub
+from provisioner_core.step import translate_aws_errors
+
+logger = Logger()
+SETTINGS = Settings.from_env()
+EARLIER = "passed in an earlier attempt"
+
+
+def description_for(connection: Connection) -> str:
+    """The connection's own description, then the marker that lets the provisioner find it again."""
+    own = connection["description"].strip()
+    return f"{own} {labellerr_marker(connection['connection_id'])}".strip()
+
+
+def issued_key(secrets: Any, access_key: dict[str, str]) -> S3Credentials:
+    secret = json.loads(secrets.get_secret_value(SecretId=access_key["secret_arn"])["SecretString"])
+    if secret["access_key_id"] != access_key["access_key_id"]:
+        raise VerificationFailed("the secret holds another access key than the one this execution issued")
+    return S3Credentials(secret["access_key_id"], secret["secret_access_key"])
+
+
+def register_in_labellerr(
+    client: LabellerrClient,
+    key: S3Credentials,
+    connection: Connection,
+    *,
+    retry_count: int = 1,
+) -> dict[str, Any]:
+    connection_id = connection["connection_id"]
+    wanted = CONNECTION_TYPES_BY_ACCESS[connection["access"]]
+    earlier: dict[str, str] = {}
+    if retry_count:
+        for found in connections_of(client, connection_id):
+            if found.connection_type in wanted:
+                earlier.setdefault(found.connection_type, found.connection_id)
+    path = labellerr_path(connection["bucket"], connection["prefix"])
+    tests = []
+    for connection_type in wanted:
+        if connection_type in earlier:
+            # This step creates only after every test passed, so an earlier attempt's test did.
+            tests.append({"connection_type": connection_type, "outcome": "passed", "detail": EARLIER})
+            continue
+        answer = client.test_connection(key, path, connection_type, connection["labellerr_data_type"])
+        said = str(answer.get("message") or "Labellerr's connection test passed")
+        # Labellerr's words go into the state: never an echo of the key they were about.
+        detail = scrub(said, (key.secret_access_key,))[:200]
+        tests.append({"connection_type": connection_type, "outcome": "passed", "detail": detail})
+    created = dict(earlier)
+    for connection_type in wanted:
+        if connection_type not in created:
+            created[connection_type] = client.create_connection(
+                key, connection_type, connection["connection_name"], description_for(connection)
+            )
+    return {
+        "registered": True,
+        "labellerr_connection_ids": [created[t] for t in wanted],
+        "connections": [
+            {"connection_type": t, "labellerr_connection_id": created[t], "reused": t in earlier}
+            for t in wanted
+        ],
+        "path": path,
+        "data_type": connection["labellerr_data_type"],
+        "test": {"outcome": "passed", "checks": tests},
+    }
+
+
+@logger.inject_lambda_context(log_event=False)
+@translate_aws_errors
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    secrets = aws.client("secretsmanager")
+    client = client_for(secrets, SETTINGS, lambda: context.get_remaining_time_in_millis() / 1000)
+    result = register_in_labellerr(
+        client,
+        issued_key(secrets, event["access_key"]),
+        event["connection"],
+        retry_count=int(event.get("retry_count", 1)),
+    )
+    logger.info(
+        "Registered in Labellerr",
+        connection_id=event["connection"]["connection_id"],
+        labellerr_connection_ids=result["labellerr_connection_ids"],
+    )
+    return result
