@@ -51,8 +51,10 @@ def test_every_connection_is_offboarded_and_the_report_says_nothing_remains(stac
         offboard_state_machine_arn=stack.state_machines["OffboardConnectionStateMachine"], out=out,
         timeout_s=120,
     )  # fmt: skip
-    assert report.clean, report.remaining
-    assert sorted(report.offboarded) == sorted([active, broken])
+    # moto's state is process-wide: connections of other suites' stacks may be in the table too.
+    assert not {active, broken, failed} & set(report.remaining), report.remaining
+    assert {active, broken} <= set(report.offboarded)
+    assert failed not in report.offboarded  # FAILED holds nothing: not offboarded again
     # moto's state is process-wide: other suites' users may be there, ours must not.
     ours = {f"labellerr-{cid}" for cid in (active, broken, failed)}
     assert ours.isdisjoint(u["UserName"] for u in iam.list_users(PathPrefix="/labellerr/")["Users"])
