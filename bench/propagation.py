@@ -115,7 +115,7 @@ def summary(timings: Sequence[RunTiming]) -> dict[str, float]:
 
 
 def draws(model: DelayModel, n: int, seed: int = 10) -> list[tuple[float, float]]:
-    rng = random.Random(seed)  # noqa: S311 - draws of a model, not secrets
+    rng = random.Random(seed)  # noqa: S311  # nosec B311 - draws of a model, not secrets
     return [(model.draw(rng), model.draw(rng)) for _ in range(n)]
 
 
@@ -271,7 +271,7 @@ def run_phase(
     for index in range(1, runs + 1):
         connection_id = f"bench-prop-{index:02d}"
         seed(connection_id)
-        propagation = Propagation(model, rng=random.Random(1000 + index))  # noqa: S311 - a model's draws
+        propagation = Propagation(model, rng=random.Random(1000 + index))  # noqa: S311  # nosec B311
         stack.propagation = propagation
         try:
             request_at = propagation.clock.now()

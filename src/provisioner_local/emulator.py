@@ -276,7 +276,7 @@ class LocalStack:
         self.labellerr_enabled = labellerr
         self.labellerr: LabellerrStandIn | None = None
         self._labellerr_overrides: dict[str, str] = {}
-        self._labellerr_secret_arn = ""
+        self._labellerr_secret_arn = ""  # nosec B105 - an ARN, empty until the stand-in starts
         # Parse now: a typo in --fault should fail before anything starts.
         aws_faults, self._labellerr_faults = self._split_faults(faults)
         self._faults.set(aws_faults)
@@ -609,7 +609,7 @@ class LocalStack:
                 )
             except ClientError:
                 logger.warning("Could not delete the local Labellerr credentials secret")
-        self._labellerr_secret_arn = ""
+        self._labellerr_secret_arn = ""  # nosec B105 - an ARN, empty until the stand-in starts
         self._labellerr_overrides = {}
         if self.labellerr is not None:
             self.labellerr.stop()

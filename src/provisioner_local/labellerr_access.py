@@ -7,6 +7,7 @@ that its IAM issued, so a key that cannot read the path really fails.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ class S3Path:
         return f"s3://{self.bucket}/{self.prefix}"
 
 
+# S3's AuthorizationHeaderMalformed for a request signed for the wrong region names the right one.
+_EXPECTED_REGION = re.compile(r"expecting '([a-z0-9-]+)'")
+
+
 class S3AccessChecker:
     """Runs the connection test with a submitted key; boto3 sessions are not thread-safe, hence the lock."""
 
@@ -64,12 +69,24 @@ class S3AccessChecker:
         self._session = boto3.session.Session()
         self._lock = threading.Lock()
 
-    def _client(self, access_key_id: str, secret_access_key: str) -> Any:
+    def _bucket_region(self, access_key_id: str, secret_access_key: str, path: S3Path) -> str:
+        """The bucket's region, as a client learns it from S3's answer to a request signed for another."""
+        try:
+            self._client(access_key_id, secret_access_key).get_bucket_location(Bucket=path.bucket)
+        except ClientError as error:
+            found = _EXPECTED_REGION.search(str(error.response.get("Error", {}).get("Message", "")))
+            if found:
+                return found.group(1)
+        except BotoCoreError:
+            pass
+        return self.region
+
+    def _client(self, access_key_id: str, secret_access_key: str, region: str | None = None) -> Any:
         with self._lock:
             return self._session.client(
                 "s3",
                 endpoint_url=self.endpoint_url,
-                region_name=self.region,
+                region_name=region or self.region,
                 aws_access_key_id=access_key_id,
                 aws_secret_access_key=secret_access_key,
                 config=_CONFIG,
@@ -79,7 +96,9 @@ class S3AccessChecker:
         self, access_key_id: str, secret_access_key: str, path: S3Path, connection_type: str
     ) -> list[dict[str, str]]:
         """The checks that passed, in order; AccessCheckFailed at the first that does not."""
-        s3 = self._client(access_key_id, secret_access_key)
+        s3 = self._client(
+            access_key_id, secret_access_key, self._bucket_region(access_key_id, secret_access_key, path)
+        )
         listing = _call(
             "list", path, s3.list_objects_v2, Bucket=path.bucket, Prefix=path.prefix, MaxKeys=_LISTED_KEYS
         )

@@ -132,7 +132,8 @@ class Browser:
         self.pages.pages[path] = html
         while not self.pages.results.empty():
             self.pages.results.get_nowait()
-        with tempfile.TemporaryDirectory(prefix="cors-chromium-") as profile:
+        # Chromium may still be writing its profile as it exits: a leftover file is not a failed test.
+        with tempfile.TemporaryDirectory(prefix="cors-chromium-", ignore_cleanup_errors=True) as profile:
             log_path = Path(profile) / "chromium.log"
             with log_path.open("wb") as log:
                 process = subprocess.Popen(  # noqa: S603 - our own flags and a loopback URL
