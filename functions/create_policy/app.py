@@ -57,6 +57,8 @@ def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[
             access=connection["access"],
             kms_key_arns=connection.get("encryption", {}).get("customer_kms_key_arns", []),
             region=connection["region"],
+            # Same-account stack: the execution runs in the account that owns the allowed buckets.
+            account_id=connection["execution_arn"].split(":")[4],
         )
     )
     try:

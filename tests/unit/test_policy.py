@@ -176,3 +176,18 @@ def test_oversized_generated_policy_is_rejected() -> None:
     )
     with pytest.raises(PolicyTooLarge, match="IAM allows 6144"):
         serialize_policy(document)
+
+
+def test_with_the_account_every_s3_statement_holds_only_for_its_buckets() -> None:
+    document = build_policy_document(
+        partition="aws", bucket="acme-datasets", prefix="images/", access="import_export",
+        kms_key_arns=["arn:aws:kms:eu-west-1:123456789012:key/k"], region="eu-west-1", account_id="123456789012",
+    )  # fmt: skip
+    for statement in document["Statement"]:
+        condition = statement.get("Condition", {}).get("StringEquals", {})
+        if statement["Sid"] == "UseBucketKmsKeysThroughS3":
+            assert "s3:ResourceAccount" not in condition
+        else:
+            assert condition["s3:ResourceAccount"] == "123456789012", statement["Sid"]
+    listing = next(s for s in document["Statement"] if s["Sid"] == "ListConnectionPrefix")
+    assert listing["Condition"]["StringLike"] == {"s3:prefix": ["images/*"]}

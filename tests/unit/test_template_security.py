@@ -307,3 +307,12 @@ def test_the_labellerr_parameters_default_to_off_and_the_public_api():
     variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["LABELLERR_CREDENTIALS_SECRET_ARN"] == LABELLERR_SECRET
     assert variables["LABELLERR_API_URL"] == {"Ref": "LabellerrApiUrl"}
+
+
+def test_the_boundary_caps_s3_to_this_accounts_buckets():
+    statements = TEMPLATE["Resources"]["ConnectionBoundaryPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    for statement in statements:
+        if any(str(action).startswith("s3:") for action in _as_list(statement["Action"])):
+            assert statement["Condition"]["StringEquals"]["s3:ResourceAccount"] == {"Ref": "AWS::AccountId"}

@@ -30,12 +30,15 @@ def build_policy_document(
     access: str,
     kms_key_arns: Sequence[str] = (),
     region: str = "",
+    account_id: str = "",
 ) -> dict[str, Any]:
     """Least privilege for Labellerr: list and read under the prefix; write and delete only for export.
 
     No s3:PutBucketCors: the provisioner sets CORS itself, so the key never needs to. With customer-managed
     KMS keys (`kms_key_arns`, as Validate request found them): kms:Decrypt (and kms:GenerateDataKey for
-    export) on exactly those keys, only through S3 in the bucket's region.
+    export) on exactly those keys, only through S3 in the bucket's region. With `account_id`, every S3
+    statement holds only for a bucket of that account (s3:ResourceAccount): the bucket name alone would
+    also name a bucket someone else owns once this one is deleted.
     """
     bucket_resource = bucket_arn(partition, bucket)
     objects_resource = f"{bucket_resource}/{prefix}*"
@@ -83,6 +86,11 @@ def build_policy_document(
                 "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
             }
         )
+    if account_id:
+        for statement in statements:
+            if statement["Sid"] != "UseBucketKmsKeysThroughS3":
+                conditions = statement.setdefault("Condition", {}).setdefault("StringEquals", {})
+                conditions["s3:ResourceAccount"] = account_id
     return {"Version": "2012-10-17", "Statement": statements}
 
 

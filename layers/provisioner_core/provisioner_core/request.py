@@ -185,6 +185,7 @@ def _policy_size_errors(request: ConnectionRequest, field: str) -> list[dict[str
             access=request.access,
             kms_key_arns=_LONGEST_KMS_KEY_ARNS,
             region=_LONGEST_REGION,
+            account_id="123456789012",  # account ids are always 12 digits
         )
     )
     if size <= MANAGED_POLICY_MAX_CHARS:
