@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import signal
 import string
 import struct
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="provisioner-local",
         description="Run the S3 provisioner's state machine and functions locally on an embedded moto.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(
@@ -128,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="model IAM propagation for issued keys: a new key answers InvalidAccessKeyId and a new policy "
         "attachment AccessDenied for SPEC seconds (a number, or lognormal:median=M,p95=P), on the stack's "
         "emulated clock (real time plus the retry waits it shortens)",
+    )
+    serve.add_argument(
+        "--env",
+        action="store_true",
+        help="print `export NAME=value` lines for a shell (AWS_ENDPOINT_URL, API_URL, ONBOARD_ARN, "
+        "OFFBOARD_ARN, EVENT_BUS_NAME, made-up AWS credentials and the region) instead of the JSON line",
     )
     _add_common(serve)
 
@@ -243,7 +251,7 @@ def serve(args: argparse.Namespace) -> int:
                 # Local, made-up values: any client can list the stand-in's connections with them.
                 "labellerr": stack.labellerr.credentials if stack.labellerr is not None else None,
             }
-            _emit(out, json.dumps(ready))
+            _emit(out, shell_exports(ready) if args.env else json.dumps(ready))
             logger.warning(
                 "provisioner-local serving AWS on %s, the HTTP API on %s; Ctrl-C or SIGTERM stops it",
                 stack.endpoint_url,
@@ -627,6 +635,32 @@ def _emit_labellerr(out: TextIO, stack: LocalStack, result: Any) -> None:
         _emit(out, f"  {each.get('connection_type')} connection {each.get('labellerr_connection_id')}")
     if stack.labellerr is not None:
         _emit(out, f"  (the stand-in on {stack.labellerr.url}; serve prints its credentials)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("labellerr-s3-provisioner")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def shell_exports(ready: dict[str, Any]) -> str:
+    """serve's values as lines a shell can `source`, so README snippets need no copying by hand."""
+    machines = ready["state_machines"]
+    values = {
+        "AWS_ENDPOINT_URL": ready["aws_endpoint"],
+        # The local stack takes any credentials; these keep the AWS CLI and SDKs from looking for real ones.
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": ready["region"],
+        "API_URL": ready["api_url"] or "",
+        "ONBOARD_ARN": machines.get("OnboardConnectionStateMachine", ready["state_machine_arn"]),
+        "OFFBOARD_ARN": machines.get("OffboardConnectionStateMachine", ""),
+        "EVENT_BUS_NAME": ready["event_bus_name"] or "",
+    }
+    return "\n".join(f"export {name}={shlex.quote(str(value))}" for name, value in values.items())
 
 
 def preflight_curl(stack: LocalStack, record: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import signal
 import struct
 import subprocess
@@ -129,6 +130,35 @@ def test_serve_prints_one_json_line_serves_and_stops_on_sigterm(template):
 
     assert process.returncode == 0, stderr
     assert stdout == "", "stdout must carry exactly the one JSON line"
+
+
+def test_serve_env_hands_its_values_to_a_shell_that_then_uses_them():
+    process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        _command("serve", "--port", "0", "--env", "--template", str(FRONT_DOORS)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        exports = [_read_line(process.stdout, timeout=30) for _ in range(8)]
+        assert all(line.startswith("export ") for line in exports), exports
+        # What a user does with them: source them, and use the stack without copying a port by hand.
+        probe = "import os, boto3; print(boto3.client('s3').list_buckets()['ResponseMetadata']['HTTPStatusCode'], os.environ['API_URL'])"
+        script = "".join(exports) + f"{shlex.quote(sys.executable)} -c {shlex.quote(probe)}"
+        done = subprocess.run(  # noqa: S603 - a fixed script of our own
+            ["bash", "-c", script], capture_output=True, text=True, timeout=60,  # noqa: S607
+            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        )  # fmt: skip
+        status, api_url = done.stdout.split()
+        assert status == "200", done.stderr
+        assert api_url.startswith("http://127.0.0.1:")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+
+def test_version_is_printed():
+    done = subprocess.run(_command("--version"), capture_output=True, text=True, timeout=60)  # noqa: S603
+    assert done.stdout.startswith("provisioner-local ")
 
 
 def test_serve_reports_a_bad_fault_on_stderr():
