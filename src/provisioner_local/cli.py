@@ -653,7 +653,7 @@ def shell_exports(ready: dict[str, Any]) -> str:
         "AWS_ENDPOINT_URL": ready["aws_endpoint"],
         # The local stack takes any credentials; these keep the AWS CLI and SDKs from looking for real ones.
         "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105 - a placeholder the local stack accepts, not a secret
         "AWS_DEFAULT_REGION": ready["region"],
         "API_URL": ready["api_url"] or "",
         "ONBOARD_ARN": machines.get("OnboardConnectionStateMachine", ready["state_machine_arn"]),
