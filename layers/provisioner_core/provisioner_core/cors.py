@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from provisioner_core.config import CORS_RULE_ID_PREFIX
-from provisioner_core.cors_probe import REQUIRED_EXPOSE_HEADERS
 from provisioner_core.errors import CorsRuleLimitExceeded
 
 MAX_CORS_RULES = 100
+# What Labellerr's viewer reads back from a ranged image request; cors_probe checks the same list.
+REQUIRED_EXPOSE_HEADERS = ("ETag", "Content-Length", "Content-Type", "Content-Range", "Accept-Ranges")
 _COMPARED_FIELDS = ("AllowedOrigins", "AllowedMethods", "AllowedHeaders", "ExposeHeaders")
 
 
@@ -33,7 +34,6 @@ def labellerr_rule(origins: Sequence[str], rule_id: str) -> dict[str, Any]:
         "AllowedOrigins": list(origins),
         "AllowedMethods": ["GET", "HEAD"],
         "AllowedHeaders": ["*"],
-        # What Labellerr's viewer reads back from a ranged image request.
         "ExposeHeaders": list(REQUIRED_EXPOSE_HEADERS),
         "MaxAgeSeconds": 3600,
     }

@@ -22,12 +22,14 @@ from urllib.parse import quote, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+# Defined with the rule (Apply CORS imports cors.py without this module's HTTP client); re-exported here.
+from provisioner_core.cors import REQUIRED_EXPOSE_HEADERS
+
 DEFAULT_PROBE_ORIGINS = ("https://pro.labellerr.com",)
 # What Labellerr's viewer sends on a ranged image read, and what it must be able to read back.
 REQUEST_METHOD = "GET"
 REQUEST_HEADERS = ("range",)
 REQUIRED_METHODS = ("GET", "HEAD")
-REQUIRED_EXPOSE_HEADERS = ("ETag", "Content-Length", "Content-Type", "Content-Range", "Accept-Ranges")
 CONNECT_TIMEOUT_SECONDS = 3.0
 READ_TIMEOUT_SECONDS = 5.0
 PROBE_KEY_NAME = "labellerr-cors-probe"

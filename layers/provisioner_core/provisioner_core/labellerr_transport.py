@@ -28,7 +28,7 @@ class TransportFailure(Exception):
         super().__init__(reason)
 
 
-class _TimedHTTPSConnection(http.client.HTTPSConnection):
+class _TimedHTTPConnection(http.client.HTTPConnection):
     """Connects (TCP, proxy tunnel, TLS) under the connect timeout, then reads under the read timeout."""
 
     def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
@@ -40,14 +40,8 @@ class _TimedHTTPSConnection(http.client.HTTPSConnection):
         self.sock.settimeout(self._read_timeout)
 
 
-class _TimedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._read_timeout = read_timeout
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(self._read_timeout)
+class _TimedHTTPSConnection(_TimedHTTPConnection, http.client.HTTPSConnection):
+    """HTTPSConnection.connect (TLS) runs inside the read-timeout override above, through the MRO."""
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
