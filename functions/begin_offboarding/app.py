@@ -59,6 +59,19 @@ def refusal(connection_id: Any, error: Exception, **extra: Any) -> dict[str, Any
     }
 
 
+def stop_rotation(sfn: Any, record: dict[str, Any]) -> str | None:
+    """Offboarding during a rotation stops it first, so no step of it runs while the connection is removed
+    (Remove connection then deletes both keys). Returns the stopped execution's ARN."""
+    arn = record.get("rotation_execution_arn")
+    if record.get("previous_status") != "ROTATING" or not isinstance(arn, str):
+        return None
+    if claims.run_state(sfn, arn) == "RUNNING":
+        sfn.stop_execution(
+            executionArn=arn, error="RotationStopped", cause="the connection is being offboarded"
+        )
+    return arn
+
+
 def begin_offboarding(dynamodb: Any, sfn: Any, request: Any, execution_arn: str) -> dict[str, Any]:
     raw_id = request.get("connection_id") if isinstance(request, dict) else None
     try:
@@ -71,12 +84,14 @@ def begin_offboarding(dynamodb: Any, sfn: Any, request: Any, execution_arn: str)
     if record.get("offboarding_execution_arn") != execution_arn:
         busy = ConnectionBusy(f"connection {connection_id!r} is being offboarded by another run")
         return refusal(connection_id, busy, offboarding_execution_arn=record.get("offboarding_execution_arn"))
+    stopped = stop_rotation(sfn, record)
     footprint = {key: record[key] for key in _FOOTPRINT_FIELDS if key in record}
     return {
         "connection_id": connection_id,
         "refused": False,
         "already_deleted": False,
         "connection": footprint,
+        "stopped_rotation": stopped,
     }
 
 

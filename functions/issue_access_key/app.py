@@ -19,6 +19,7 @@ from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
 from provisioner_core.errors import SecretAlreadyExists
+from provisioner_core.key_secret import key_secret_string
 from provisioner_core.registry import now
 from provisioner_core.step import translate_aws_errors
 
@@ -50,16 +51,7 @@ def delete_keys_except(iam: Any, user_name: str, keep: str | None) -> None:
 
 
 def secret_value(key: dict[str, str], connection: Connection) -> str:
-    return json.dumps(
-        {
-            "access_key_id": key["AccessKeyId"],
-            "secret_access_key": key["SecretAccessKey"],
-            "bucket": connection["bucket"],
-            "prefix": connection["prefix"],
-            "s3_uri": connection["s3_uri"],
-            "region": connection["region"],
-        }
-    )
+    return key_secret_string(key["AccessKeyId"], key["SecretAccessKey"], connection)
 
 
 def issue_access_key(

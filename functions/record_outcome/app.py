@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner_core import aws, registry
 from provisioner_core.errors import ConnectionBusy
+from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import caught_error, translate_aws_errors
 
 logger = Logger()
@@ -34,14 +33,12 @@ METRIC_NAMES = {
     ("offboarding", "ROLLBACK_FAILED"): "RollbackFailed",
 }
 
-EVENT_SOURCE = "labellerr.provisioner"
 DETAIL_TYPES = {
     "ACTIVE": "Connection Provisioned",
     "FAILED": "Connection Failed",
     "ROLLBACK_FAILED": "Connection Rollback Failed",
     "DELETED": "Connection Deleted",
 }
-PUBLISH_DELAYS = (0.2, 0.6)
 
 
 def cleanup_account(run: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -175,33 +172,6 @@ def lifecycle_detail(record: dict[str, Any], execution_arn: str) -> dict[str, An
     if record["status"] == "ROLLBACK_FAILED":
         detail["left_behind"] = record.get("left_behind", [])
     return detail
-
-
-def publish(
-    events: Any, bus_name: str, detail_type: str, detail: dict[str, Any], sleep: Any = time.sleep
-) -> bool:
-    """At least once when EventBridge answers; False (and an error in the log) when it never did."""
-    entry = {
-        "EventBusName": bus_name,
-        "Source": EVENT_SOURCE,
-        "DetailType": detail_type,
-        "Detail": json.dumps(detail),
-    }
-    problem = ""
-    for delay in (*PUBLISH_DELAYS, None):
-        try:
-            response = events.put_events(Entries=[entry])
-        except (ClientError, BotoCoreError) as error:
-            problem = aws.error_code(error) if isinstance(error, ClientError) else type(error).__name__
-        else:
-            if not response.get("FailedEntryCount"):
-                return True
-            problem = str(response["Entries"][0].get("ErrorCode", "Unknown"))
-        if delay is not None:
-            sleep(delay)
-    logger.error("Lifecycle event not published", detail_type=detail_type, error_code=problem,
-                 connection_id=detail.get("connection_id"))  # fmt: skip
-    return False
 
 
 def seconds_since(stamp: Any) -> float | None:

@@ -193,7 +193,9 @@ def verify_access(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """`attempt` is the state's $$.State.RetryCount: how often IAM has already been waited for."""
-    stored = secrets.get_secret_value(SecretId=access_key["secret_arn"])
+    # A rotation verifies its new key in the secret's pending version, before any consumer is given it.
+    version = {"VersionId": access_key["version_id"]} if access_key.get("version_id") else {}
+    stored = secrets.get_secret_value(SecretId=access_key["secret_arn"], **version)
     secret = json.loads(stored["SecretString"])
     s3 = aws.client_with_key(
         "s3",

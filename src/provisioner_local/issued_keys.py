@@ -3,8 +3,9 @@
 moto alone authenticates the key, checks the signature and evaluates the user's identity policies (without
 conditions or boundaries). The local stack adds, for S3 requests:
 
-1. IAM propagation (iam_propagation): a key newer than its drawn delay is InvalidAccessKeyId;
-   then the signature, and (S3) the signing region, which must be the bucket's (AuthorizationHeaderMalformed);
+1. an Inactive key is refused as unknown (inactive_keys); IAM propagation (iam_propagation): a key newer
+   than its drawn delay is InvalidAccessKeyId; then the signature (a signed request is a use of its key,
+   key_last_used), and (S3) the signing region, which must be the bucket's (AuthorizationHeaderMalformed);
 2. an explicit Deny in the bucket policy (bucket_policy_enforcement), before anything can allow;
 3. IAM propagation: a policy attached to the user more recently than its drawn delay does not apply yet,
    so the request is AccessDenied as if the user had no policy;
@@ -18,7 +19,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from provisioner_local import bucket_policy_enforcement, kms_enforcement, requester_pays
+from provisioner_local import (
+    bucket_policy_enforcement,
+    inactive_keys,
+    key_last_used,
+    kms_enforcement,
+    requester_pays,
+)
 from provisioner_local.iam_propagation import Propagation
 
 READS = frozenset({"s3:GetObject"})
@@ -59,9 +66,11 @@ def enforce(iam_request: Any, response: Any, resource: str, propagation: Propaga
     """Raise what S3 would answer, or return and let the request through."""
     access_key = iam_request._access_key
     key_id = access_key._access_key_id
+    inactive_keys.refuse_if_inactive(iam_request)
     if propagation is not None and propagation.key_pending(key_id):
         iam_request._raise_invalid_access_key("InvalidId")
     iam_request.check_signature()
+    key_last_used.record_use(iam_request)
     service = iam_request._service
     if service != "s3":
         iam_request.check_action_permitted(resource)

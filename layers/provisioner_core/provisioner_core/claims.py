@@ -87,7 +87,8 @@ def claim_offboarding(
             return None
         if status == "DEPROVISIONING" and current.get("offboarding_execution_arn") == execution_arn:
             return current
-        if status not in registry.SETTLED and not is_stale(sfn, current):
+        # A rotation is stopped by the offboarding that takes it over (Begin offboarding), not waited for.
+        if status not in (*registry.SETTLED, "ROTATING") and not is_stale(sfn, current):
             if status == "DEPROVISIONING":
                 return current
             raise ConnectionBusy(

@@ -94,3 +94,11 @@ class BucketPolicyDenies(ProvisionerError):
 
 class AccessDeniedByPolicy(ProvisionerError):
     """The new key was refused by an explicit deny or by KMS: that does not fade with time, not retried."""
+
+
+class TooManyAccessKeys(ProvisionerError):
+    """The user holds two access keys (IAM's limit); a rotation never deletes an active key to make room."""
+
+
+class RotationNotAllowed(ProvisionerError):
+    """The connection cannot start a key rotation now (not ACTIVE, or another rotation holds it)."""

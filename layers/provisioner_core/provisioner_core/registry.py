@@ -19,9 +19,11 @@ from botocore.exceptions import ClientError
 from provisioner_core.aws import error_code
 from provisioner_core.errors import ConnectionAlreadyExists, ConnectionBusy
 
-Status = Literal["PROVISIONING", "ACTIVE", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED"]
+Status = Literal[
+    "PROVISIONING", "ACTIVE", "ROTATING", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED"
+]  # fmt: skip
 STATUSES: tuple[Status, ...] = (
-    "PROVISIONING", "ACTIVE", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED",
+    "PROVISIONING", "ACTIVE", "ROTATING", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED",
 )  # fmt: skip
 # A connection in one of these may be onboarded again under the same id.
 REUSABLE: tuple[Status, ...] = ("FAILED", "DELETED")

@@ -1,0 +1,128 @@
+"""Hand over new key: let Labellerr test it, tell the consumer, then make it the secret's AWSCURRENT version.
+
+Labellerr's connection test runs first (when the connection is registered there), so a key Labellerr would
+refuse is never promoted. `handed_over_at` is written after every use this rotation makes of the new key
+itself: a later use of the key (GetAccessKeyLastUsed) can only be the consumer's. Promotion leaves the old
+version AWSPREVIOUS, as Secrets Manager's own rotation does. The Pending event is best-effort, like every
+lifecycle event: the secret itself is the hand-over.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from provisioner_core import aws, registry, rotation
+from provisioner_core.config import Settings
+from provisioner_core.connection import Connection
+from provisioner_core.labellerr import (
+    CONNECTION_TYPES_BY_ACCESS,
+    LabellerrClient,
+    S3Credentials,
+    labellerr_path,
+)
+from provisioner_core.labellerr_handoff import client_for
+from provisioner_core.labellerr_transport import scrub
+from provisioner_core.lifecycle_events import publish
+from provisioner_core.step import translate_aws_errors
+
+logger = Logger()
+SETTINGS = Settings.from_env()
+
+
+def new_key(secrets: Any, issued: dict[str, str]) -> S3Credentials:
+    stored = secrets.get_secret_value(SecretId=issued["secret_arn"], VersionId=issued["version_id"])
+    secret = json.loads(stored["SecretString"])
+    return S3Credentials(secret["access_key_id"], secret["secret_access_key"])
+
+
+def labellerr_tests(
+    client: LabellerrClient, key: S3Credentials, connection: Connection
+) -> list[dict[str, str]]:
+    path = labellerr_path(connection["bucket"], connection["prefix"])
+    tests = []
+    for connection_type in CONNECTION_TYPES_BY_ACCESS[connection["access"]]:
+        answer = client.test_connection(key, path, connection_type, connection["labellerr_data_type"])
+        said = scrub(
+            str(answer.get("message") or "Labellerr's connection test passed"), (key.secret_access_key,)
+        )
+        tests.append({"connection_type": connection_type, "outcome": "passed", "detail": said[:200]})
+    return tests
+
+
+def promote(secrets: Any, secret_arn: str, new_version: str) -> None:
+    """AWSCURRENT to the new version (the old one becomes AWSPREVIOUS), then AWSPENDING off it."""
+    stages = rotation.version_stages(secrets, secret_arn)
+    current = rotation.version_with(stages, "AWSCURRENT")
+    if current != new_version:
+        secrets.update_secret_version_stage(
+            SecretId=secret_arn,
+            VersionStage="AWSCURRENT",
+            MoveToVersionId=new_version,
+            RemoveFromVersionId=current,
+        )
+    if "AWSPENDING" in stages.get(new_version, []):
+        secrets.update_secret_version_stage(
+            SecretId=secret_arn, VersionStage="AWSPENDING", RemoveFromVersionId=new_version
+        )
+
+
+def hand_over_rotation_key(
+    secrets: Any,
+    dynamodb: Any,
+    events: Any,
+    make_client: Any,
+    started: dict[str, Any],
+    issued: dict[str, str],
+    execution_arn: str,
+) -> dict[str, Any]:
+    connection: Connection = started["connection"]
+    connection_id = connection["connection_id"]
+    tests: list[dict[str, str]] = []
+    if (started.get("labellerr") or {}).get("registered"):
+        tests = labellerr_tests(make_client(), new_key(secrets, issued), connection)
+    handed_over_at = registry.now()
+    rotation.update(
+        dynamodb, connection_id, execution_arn, {"stage": "HANDED_OVER", "handed_over_at": handed_over_at}
+    )
+    detail = {
+        "connection_id": connection_id,
+        "rotation_id": started["rotation_id"],
+        "status": rotation.ROTATING,
+        "new_access_key_id": issued["access_key_id"],
+        "old_access_key_id": started["old_access_key_id"],
+        "secret_arn": issued["secret_arn"],
+        "secret_version_id": issued["version_id"],
+        "adoption_days": started["timing"]["adoption_days"],
+        "execution_arn": execution_arn,
+    }
+    published = publish(events, registry.event_bus_name(), rotation.DETAIL_TYPES["PENDING"], detail)
+    promote(secrets, issued["secret_arn"], issued["version_id"])
+    promoted_at = registry.now()
+    rotation.update(dynamodb, connection_id, execution_arn, {"stage": "PROMOTED", "promoted_at": promoted_at})
+    return {
+        "handed_over_at": handed_over_at,
+        "promoted_at": promoted_at,
+        "labellerr_tests": tests,
+        "event_published": published,
+    }
+
+
+@logger.inject_lambda_context(log_event=False)
+@translate_aws_errors
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    secrets = aws.client("secretsmanager")
+    result = hand_over_rotation_key(
+        secrets,
+        aws.client("dynamodb"),
+        aws.client("events"),
+        lambda: client_for(secrets, SETTINGS, lambda: context.get_remaining_time_in_millis() / 1000),
+        event["rotation"],
+        event["new_key"],
+        event["execution_arn"],
+    )
+    logger.info("New key handed over", new_access_key_id=event["new_key"]["access_key_id"])
+    return result

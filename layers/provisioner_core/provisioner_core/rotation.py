@@ -1,0 +1,123 @@
+"""A connection's key rotation as its steps share it: stages, timing, the secret's versions, the record.
+
+The record says where a rotation stands (`rotation.stage`); every step writes it only while the record is
+ROTATING for its own execution, so an offboarding that took the connection over is never overwritten. The
+API's signals (a confirmation, a rollback request) live in fields of their own, which no step writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner_core import registry
+from provisioner_core.connection import Connection
+
+ROTATING = "ROTATING"
+# The stages a rotation passes through, in order; the last five end it.
+STAGES = (
+    "STARTED",
+    "NEW_KEY_ISSUED",
+    "HANDED_OVER",
+    "PROMOTED",
+    "ADOPTED",
+    "OLD_KEY_INACTIVE",
+    "ROTATED",
+    "FAILED",
+    "ROLLED_BACK",
+    "STALLED",
+    "INTERRUPTED",
+)
+DETAIL_TYPES = {
+    "PENDING": "Connection Key Rotation Pending",
+    "ROTATED": "Connection Key Rotated",
+    "STALLED": "Connection Key Rotation Stalled",
+    "FAILED": "Connection Key Rotation Failed",
+    "ROLLED_BACK": "Connection Key Rotation Rolled Back",
+    "INTERRUPTED": "Connection Key Rotation Interrupted",
+}
+# The fields of a record the API writes for a running rotation (never a step).
+CONFIRMATION_FIELD = "rotation_confirmation"
+ROLLBACK_REQUEST_FIELD = "rotation_rollback_request"
+HOLDER_FIELD = "rotation_execution_arn"
+SECONDS_PER_DAY = 86400
+_CONNECTION_FIELDS = tuple(Connection.__annotations__)
+
+
+@dataclass(frozen=True)
+class RotationTiming:
+    """How long the consumer gets to adopt the new key, how long the old one stays inactive, how often
+    the rotation looks. The loops count checks rather than reading the clock: a Wait loop's checks add up
+    to the period in AWS, and the local stack's shortened waits shorten the period with them."""
+
+    adoption_days: float = 7.0
+    grace_days: float = 3.0
+    check_seconds: int = 3600
+
+    @classmethod
+    def from_env(cls) -> RotationTiming:
+        return cls(
+            adoption_days=float(os.environ.get("KEY_ROTATION_ADOPTION_DAYS", "7")),
+            grace_days=float(os.environ.get("KEY_ROTATION_GRACE_DAYS", "3")),
+            check_seconds=max(1, int(float(os.environ.get("KEY_ROTATION_CHECK_SECONDS", "3600")))),
+        )
+
+    def checks_in(self, days: float) -> int:
+        return max(0, math.ceil(days * SECONDS_PER_DAY / self.check_seconds))
+
+    def as_state(self) -> dict[str, Any]:
+        return {
+            "adoption_days": self.adoption_days,
+            "grace_days": self.grace_days,
+            "check_seconds": self.check_seconds,
+            "adoption_checks": max(1, self.checks_in(self.adoption_days)),
+            "grace_checks": self.checks_in(self.grace_days),
+        }
+
+
+def connection_from_record(record: dict[str, Any]) -> Connection:
+    """The connection as the onboarding steps carried it, rebuilt from its record (it holds every field)."""
+    return {key: record[key] for key in _CONNECTION_FIELDS if key in record}  # type: ignore[return-value]
+
+
+def version_stages(secrets: Any, secret_id: str) -> dict[str, list[str]]:
+    """Version id -> its staging labels (versions without a label are on their way out and not listed)."""
+    described = secrets.describe_secret(SecretId=secret_id)
+    return {v: list(s) for v, s in (described.get("VersionIdsToStages") or {}).items() if s}
+
+
+def version_with(stages: dict[str, list[str]], label: str) -> str | None:
+    return next((version for version, labels in stages.items() if label in labels), None)
+
+
+def key_id_in_version(secrets: Any, secret_id: str, version_id: str) -> str:
+    """Which access key a version holds. The secret key is read into this invocation only, never returned."""
+    value = secrets.get_secret_value(SecretId=secret_id, VersionId=version_id)["SecretString"]
+    return str(json.loads(value)["access_key_id"])
+
+
+def update(
+    dynamodb: Any, connection_id: str, execution_arn: str, changes: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """Merge `changes` into the record's `rotation`, and set `fields`, while this execution's rotation
+    holds the record (ConnectionBusy otherwise). Only this rotation's steps write `rotation`, one at a
+    time, so reading it first cannot lose a write."""
+    current = registry.get(dynamodb, connection_id) or {}
+    rotation = {**(current.get("rotation") or {}), **changes}
+    return registry.update(
+        dynamodb,
+        connection_id,
+        {"rotation": rotation, **fields},
+        owner_field=HOLDER_FIELD,
+        owner=execution_arn,
+        also={"status": ROTATING},
+    )
+
+
+def signal_for(record: dict[str, Any], field: str, rotation_id: str) -> str | None:
+    """When the API signalled this rotation (`at`), or None; a signal for an earlier rotation is ignored."""
+    signal = record.get(field) or {}
+    return str(signal["at"]) if signal.get("rotation_id") == rotation_id and signal.get("at") else None
