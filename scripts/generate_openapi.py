@@ -208,7 +208,8 @@ def _schemas(api: Any) -> dict[str, Any]:
 
 
 def build_document() -> dict[str, Any]:
-    from functions.api import app as api
+    import app as api  # the API function, as Lambda imports it from functions/api/
+
     from provisioner_core.registry import STATUSES
 
     routes = _routes(api.app)
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="exit 1 when a written document is out of date")
     args = parser.parse_args(argv)
-    for path in (ROOT / "layers" / "provisioner_core", ROOT):
+    for path in (ROOT / "layers" / "provisioner_core", ROOT / "functions" / "api", ROOT):
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
     text = render(build_document())

@@ -132,6 +132,60 @@ class LoadedFunction:
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
 
+def function_module_names(spec: FunctionSpec) -> set[str]:
+    """The top-level modules and packages in a function's code directory other than its handler module,
+    which is loaded under a name of its own (`labellerr_fn_...`)."""
+    names: set[str] = set()
+    if not spec.code_uri.is_dir():
+        return names
+    for entry in spec.code_uri.iterdir():
+        if entry.is_file() and entry.suffix == ".py" and entry.stem.isidentifier():
+            names.add(entry.stem)
+        elif (
+            entry.is_dir()
+            and entry.name.isidentifier()
+            and entry.name != "__pycache__"
+            and any(entry.glob("*.py"))
+        ):
+            names.add(entry.name)
+    names.discard(spec.handler_module)
+    return names
+
+
+def check_function_modules(specs: Sequence[FunctionSpec]) -> None:
+    """Every function runs in this one process: a module name two code directories share would be one
+    sys.modules entry (the first function's module would serve the second), and one that an installed or
+    layer package already has would shadow it. Fail with the name instead."""
+    owners: dict[str, Path] = {}
+    for spec in specs:
+        code = spec.code_uri.resolve()
+        for name in sorted(function_module_names(spec)):
+            other = owners.setdefault(name, code)
+            if other != code:
+                raise LocalStackError(
+                    f"{spec.name}: module {name!r} of {spec.code_uri} is also in {other}: the local stack "
+                    "loads every function into one process, where both would be one sys.modules entry; "
+                    "give one a name of its own (a package named after the function, say)"
+                )
+            try:
+                found = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                found = None
+            if found is None:
+                continue
+            locations = [found.origin] if found.origin else list(found.submodule_search_locations or ())
+            elsewhere = [
+                where
+                for where in locations
+                if where and not (Path(where).is_absolute() and Path(where).resolve().is_relative_to(code))
+            ]
+            if elsewhere:
+                raise LocalStackError(
+                    f"{spec.name}: module {name!r} of {spec.code_uri} has the name of {elsewhere[0]}, which "
+                    "this process imports too; give the function's module a name of its own"
+                )
+
+
 def split_function_name(name: str) -> tuple[str, str | None]:
     """(name, qualifier) from a bare name, `name:qualifier`, or a (partial or full) function ARN."""
     if name.startswith("arn:"):
@@ -301,6 +355,8 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._added_sys_path: list[str] = []
         self._module_names: list[str] = []
+        # The functions' own modules as sys.modules held them before this stack imported its copies.
+        self._displaced_modules: dict[str, ModuleType | None] = {}
         self._aws_module: Any = None
         self._event_log = EventLog()
 
@@ -476,6 +532,12 @@ class LocalStack:
         for name in self._module_names:
             sys.modules.pop(name, None)
         self._module_names.clear()
+        for name, module in self._displaced_modules.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+        self._displaced_modules.clear()
         for entry in self._added_sys_path:
             if entry in sys.path:
                 sys.path.remove(entry)
@@ -499,6 +561,7 @@ class LocalStack:
             self.template_path, {**self.parameter_overrides, **self._labellerr_overrides}
         )
         specs = template.functions()
+        check_function_modules(specs)
         machines = template.state_machines()
         buses = template.event_buses()
         rules = template.event_rules()
@@ -556,6 +619,7 @@ class LocalStack:
             unset=_SHADOWING_VARIABLES,
         )
         self._add_layers_to_path(specs)
+        self._add_function_code_to_path(specs)
         self._attach_fault_hook()
         for table in prepared.tables:
             self.tables[table.logical_id] = self._create_table(table)
@@ -911,6 +975,25 @@ class LocalStack:
             for arn in spec.external_layers:
                 logger.warning("%s: layer %s is not local; its packages must be installed", spec.name, arn)
 
+    def _add_function_code_to_path(self, specs: Sequence[FunctionSpec]) -> None:
+        # As Lambda's /var/task: a handler imports the modules next to it by their own names.
+        for spec in specs:
+            entry = str(spec.code_uri)
+            if function_module_names(spec) and entry not in sys.path and entry not in self._added_sys_path:
+                sys.path.insert(0, entry)
+                self._added_sys_path.append(entry)
+
+    def _displace_function_modules(self, spec: FunctionSpec) -> None:
+        """Forget what sys.modules holds of the function's own modules, so its handler imports them anew
+        with this stack's environment (their settings are read at import), as a new Lambda environment
+        does; `stop` puts back what was there before."""
+        own = function_module_names(spec)
+        for name in [name for name in sys.modules if name.split(".", 1)[0] in own]:
+            module = sys.modules.pop(name)
+            self._displaced_modules.setdefault(name, module)
+        for name in own:
+            self._displaced_modules.setdefault(name, None)
+
     def _attach_fault_hook(self) -> None:
         try:
             aws = importlib.import_module("provisioner_core.aws")
@@ -930,6 +1013,7 @@ class LocalStack:
         module_name = f"labellerr_fn_{safe}"
         module = sys.modules.get(module_name)
         if module is None or getattr(module, "__file__", None) != str(spec.handler_path):
+            self._displace_function_modules(spec)
             module_spec = importlib.util.spec_from_file_location(module_name, spec.handler_path)
             if module_spec is None or module_spec.loader is None:
                 raise LocalStackError(f"{spec.name}: cannot import {spec.handler_path}")

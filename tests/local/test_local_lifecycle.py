@@ -252,3 +252,83 @@ Resources:
     with LocalStack(template_path=indexed) as stack:
         items = stack.client("dynamodb").scan(TableName="lifecycle-shared-table")["Items"]
         assert [item["id"]["S"] for item in items] == ["b"]
+
+
+def _function_with_sibling(root: Path, name: str, module: str, text: str) -> Path:
+    code = root / name
+    code.mkdir()
+    (code / f"{module}.py").write_text(text)
+    (code / "app.py").write_text(
+        f"import {module}\n\n\ndef lambda_handler(event, context):\n    return {{'value': {module}.VALUE}}\n"
+    )
+    return code
+
+
+def test_a_handler_imports_the_modules_next_to_it_fresh_and_stop_puts_back_what_was_there(tmp_path):
+    code = _function_with_sibling(
+        tmp_path, "sibling", "sibling_settings", "import os\n\nVALUE = os.environ['SIBLING_VALUE']\n"
+    )
+    template = _write_template(
+        tmp_path,
+        """
+Resources:
+  Sibling:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: sibling/
+      Handler: app.lambda_handler
+      Environment: {Variables: {SIBLING_VALUE: from-the-template}}
+""",
+    )
+    # What an earlier import left (as the unit tests' import of the API function does): not the stack's.
+    stale = type(sys)("sibling_settings")
+    stale.VALUE = "stale"
+    sys.modules["sibling_settings"] = stale
+    path_before = list(sys.path)
+    try:
+        with LocalStack(template_path=template) as stack:
+            assert str(code) in sys.path
+            response = stack.client("lambda").invoke(FunctionName="Sibling", Payload=b"{}")
+            assert json.loads(response["Payload"].read()) == {"value": "from-the-template"}
+        assert sys.modules["sibling_settings"] is stale
+        assert sys.path == path_before
+    finally:
+        sys.modules.pop("sibling_settings", None)
+
+
+def test_two_functions_with_one_module_name_fail_before_anything_starts(tmp_path):
+    _function_with_sibling(tmp_path, "one", "helpers", "VALUE = 1\n")
+    _function_with_sibling(tmp_path, "two", "helpers", "VALUE = 2\n")
+    template = _write_template(
+        tmp_path,
+        """
+Resources:
+  One:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: one/, Handler: app.lambda_handler}
+  Two:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: two/, Handler: app.lambda_handler}
+""",
+    )
+    with pytest.raises(LocalStackError, match=r"Two: module 'helpers' of .*two is also in .*one"):
+        LocalStack(template_path=template).start()
+    assert "helpers" not in sys.modules
+
+
+def test_a_function_module_named_like_an_installed_one_fails_before_anything_starts(tmp_path):
+    # moto depends on `responses`: a function's responses.py would be that package in this process.
+    _function_with_sibling(tmp_path, "shadow", "responses", "VALUE = 1\n")
+    template = _write_template(
+        tmp_path,
+        """
+Resources:
+  Shadow:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: shadow/, Handler: app.lambda_handler}
+""",
+    )
+    with pytest.raises(
+        LocalStackError, match=r"Shadow: module 'responses' of .* has the name of .*responses"
+    ):
+        LocalStack(template_path=template).start()

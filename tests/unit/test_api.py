@@ -14,12 +14,13 @@ from types import SimpleNamespace
 from typing import Any, cast
 from urllib.parse import urlencode
 
+# As Lambda imports it: `app` and its package provisioner_api from the function's directory (on pythonpath).
+import app as api
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from functions.api import app as api
 from provisioner_core import aws as aws_clients
 from provisioner_core import idempotency, registry
 from provisioner_local.template import load_yaml

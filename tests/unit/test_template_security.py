@@ -240,6 +240,17 @@ def test_no_handler_logs_its_event(handler):
     )
 
 
+@pytest.mark.parametrize(
+    "module",
+    sorted((ROOT / "functions").glob("*/**/*.py")),
+    ids=lambda p: str(p.relative_to(ROOT / "functions")),
+)
+def test_no_function_module_prints(module):
+    """The modules next to a handler (the API's provisioner_api/) are held to the handler's rule."""
+    calls = [node for node in ast.walk(ast.parse(module.read_text())) if isinstance(node, ast.Call)]
+    assert not [c for c in calls if isinstance(c.func, ast.Name) and c.func.id == "print"]
+
+
 def _resources(kind: str) -> dict[str, Any]:
     return {name: r for name, r in TEMPLATE["Resources"].items() if r["Type"] == kind}
 
