@@ -21,6 +21,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
+from provisioner_api import rotations
 from provisioner_api.body import PayloadTooLarge, UnsupportedMediaType, read_json_body
 from provisioner_api.listing import get_connection, list_connections
 from provisioner_api.offboarding import delete_connection
@@ -35,7 +36,7 @@ from provisioner_api.shapes import (
     error_response,
     json_response,
 )
-from provisioner_core import aws, idempotency
+from provisioner_core import aws, idempotency, rotation_requests
 from provisioner_core.aws import error_code
 from provisioner_core.errors import (
     ConnectionAlreadyExists,
@@ -96,7 +97,42 @@ def get_connections() -> Response[Any]:
 
 @app.get("/connections/<connection_id>", summary="Read one connection")
 def get_one_connection(connection_id: str) -> Response[Any]:
-    return json_response(200, get_connection(aws.client("dynamodb"), connection_id))
+    record = get_connection(aws.client("dynamodb"), connection_id)
+    # Read from IAM, not the record: the user's keys as they are, with their age and last use.
+    record["keys"] = rotation_requests.key_details(aws.client("iam"), dict(record))
+    return json_response(200, record)
+
+
+@app.post("/connections/<connection_id>/rotations", summary="Start rotating a connection's access key")
+def post_rotation(connection_id: str) -> Response[Any]:
+    answer = rotations.start(
+        aws.client("dynamodb"),
+        aws.client("stepfunctions"),
+        connection_id,
+        os.environ["ROTATE_STATE_MACHINE_ARN"],
+    )
+    logger.info("Rotation accepted", connection_id=connection_id, rotation_id=answer["rotation_id"])
+    return json_response(202, answer, {"Location": f"/connections/{connection_id}"})
+
+
+@app.post(
+    "/connections/<connection_id>/rotations/<rotation_id>/confirm",
+    summary="Confirm that the consumer uses the rotation's new key",
+)
+def post_rotation_confirmation(connection_id: str, rotation_id: str) -> Response[Any]:
+    answer = rotations.confirm(aws.client("dynamodb"), connection_id, rotation_id)
+    logger.info("Rotation confirmed", connection_id=connection_id, rotation_id=rotation_id)
+    return json_response(202, answer)
+
+
+@app.post(
+    "/connections/<connection_id>/rotations/<rotation_id>/rollback",
+    summary="Roll a rotation back to the old key during its grace period",
+)
+def post_rotation_rollback(connection_id: str, rotation_id: str) -> Response[Any]:
+    answer = rotations.roll_back(aws.client("dynamodb"), connection_id, rotation_id)
+    logger.info("Rotation rollback requested", connection_id=connection_id, rotation_id=rotation_id)
+    return json_response(202, answer)
 
 
 @app.delete("/connections/<connection_id>", summary="Remove a connection")

@@ -760,11 +760,17 @@ class LocalStack:
         from provisioner_local.s3_cors import install as install_s3_cors
 
         install_s3_cors(patches)
-        from provisioner_local import bucket_policy_enforcement, key_last_used, requester_pays
+        from provisioner_local import (
+            bucket_policy_enforcement,
+            key_last_used,
+            requester_pays,
+            secret_version_stages,
+        )
 
         bucket_policy_enforcement.install(patches)
         requester_pays.install(patches)
         key_last_used.install(patches, lambda key_id: key_id in cls._issued_keys)
+        secret_version_stages.install(patches)
 
         def invoke(
             backend: Any,

@@ -13,11 +13,17 @@ from typing import Any
 INACTIVE = "Inactive"
 
 
+def model_key(iam_request: Any) -> Any:
+    """moto's IAM record of the request's key (the request itself only carries its id and secret)."""
+    signer = iam_request._access_key
+    return signer.backend.access_keys.get(getattr(signer, "_access_key_id", None))
+
+
 def is_inactive(access_key: Any) -> bool:
     return getattr(access_key, "status", "Active") == INACTIVE
 
 
 def refuse_if_inactive(iam_request: Any) -> None:
     """Raise what the request's service answers for an unknown key when the request's key is Inactive."""
-    if is_inactive(iam_request._access_key):
+    if is_inactive(model_key(iam_request)):
         iam_request._raise_invalid_access_key("InvalidId")

@@ -34,7 +34,12 @@ def record_use(iam_request: Any, now: datetime | None = None) -> None:
     """The authenticated request's use of its key: what GetAccessKeyLastUsed reports from now on."""
     from moto.iam.models import AccessKeyLastUsed
 
+    from provisioner_local.inactive_keys import model_key
+
+    key = model_key(iam_request)
+    if key is None:
+        return
     stamp = (now or datetime.now(UTC)).replace(tzinfo=None)  # moto keeps naive UTC times
-    iam_request._access_key.last_used = AccessKeyLastUsed(
+    key.last_used = AccessKeyLastUsed(
         timestamp=stamp, service=str(iam_request._service), region=str(iam_request._region)
     )

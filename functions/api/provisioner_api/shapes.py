@@ -51,6 +51,9 @@ class ConnectionRecord(TypedDict):
     labellerr_data_type: NotRequired[str]
     # Register in Labellerr's result: labellerr_connection_ids, the test outcome (never a key).
     labellerr: NotRequired[dict[str, Any]]
+    # Where a key rotation stands (its stage, the old and new key ids), and each key as IAM has it (GET).
+    rotation: NotRequired[dict[str, Any]]
+    keys: NotRequired[list[dict[str, Any]] | None]
     created_at: NotRequired[str]
     updated_at: NotRequired[str]
 

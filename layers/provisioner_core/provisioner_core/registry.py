@@ -48,8 +48,23 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _storable(value: Any) -> Any:
+    """DynamoDB takes numbers as Decimal only (a float would be refused by the serializer)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _serialize(value: Any) -> Any:
+    return _serializer.serialize(_storable(value))
+
+
 def to_item(record: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in record.items() if value is not None}
+    return {key: _serialize(value) for key, value in record.items() if value is not None}
 
 
 def _plain(value: Any) -> Any:
@@ -120,13 +135,13 @@ def update(
     changes = {**changes, "updated_at": now()}
     names = {f"#f{i}": key for i, key in enumerate(changes)}
     sets = [f"#f{i} = :v{i}" for i in range(len(changes))]
-    values = {f":v{i}": _serializer.serialize(value) for i, value in enumerate(changes.values())}
+    values = {f":v{i}": _serialize(value) for i, value in enumerate(changes.values())}
     names["#owner"] = owner_field
     values[":owner"] = _serializer.serialize(owner)
     conditions = ["#owner = :owner"]
     for i, (field, value) in enumerate((also or {}).items()):
         names[f"#a{i}"] = field
-        values[f":a{i}"] = _serializer.serialize(value)
+        values[f":a{i}"] = _serialize(value)
         conditions.append(f"#a{i} = :a{i}")
     expression = "SET " + ", ".join(sets)
     if remove:

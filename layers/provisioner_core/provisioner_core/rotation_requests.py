@@ -36,7 +36,8 @@ def start_rotation(dynamodb: Any, sfn: Any, connection_id: str, state_machine_ar
         held = record.get("rotation") or {}
         extra = f" (rotation {held.get('rotation_id')})" if record["status"] == rotation.ROTATING else ""
         raise ConnectionBusy(
-            f"connection {connection_id!r} is {record['status']}{extra}; only an ACTIVE connection's key can be rotated"
+            f"connection {connection_id!r} is {record['status']}{extra}; "
+            "only an ACTIVE connection's key can be rotated"
         )
     name = rotation_name(connection_id)
     started = sfn.start_execution(
@@ -81,13 +82,22 @@ def _signal(
             also={"status": rotation.ROTATING},
         )
     except ConnectionBusy:
-        raise ConnectionBusy(f"rotation {rotation_id!r} ended while the request was made; GET shows how") from None
-    return {"connection_id": connection_id, "rotation_id": rotation_id, "stage": held.get("stage"), "requested_at": at}
+        raise ConnectionBusy(
+            f"rotation {rotation_id!r} ended while the request was made; GET shows how"
+        ) from None
+    return {
+        "connection_id": connection_id,
+        "rotation_id": rotation_id,
+        "stage": held.get("stage"),
+        "requested_at": at,
+    }
 
 
 def confirm_rotation(dynamodb: Any, connection_id: str, rotation_id: str) -> dict[str, Any]:
     """The consumer says it uses the new key: the next adoption check deactivates the old one."""
-    return _signal(dynamodb, connection_id, rotation_id, rotation.CONFIRMATION_FIELD, CONFIRMABLE, "confirming")
+    return _signal(
+        dynamodb, connection_id, rotation_id, rotation.CONFIRMATION_FIELD, CONFIRMABLE, "confirming"
+    )
 
 
 def request_rollback(dynamodb: Any, connection_id: str, rotation_id: str) -> dict[str, Any]:
