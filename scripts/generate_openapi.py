@@ -47,6 +47,12 @@ _CONNECTION_ID = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 40},
 }
+_ROTATION_ID = {
+    "name": "rotation_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9-]{1,80}$"},
+}
 _SERVER_ERRORS = {
     "500": _errors("Something failed on our side; nothing to fix in the request. Retry later."),
     "503": _errors("Throttled; retry shortly."),
@@ -169,6 +175,53 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 **_SERVER_ERRORS,
             },
         },
+        ("post", "/connections/{connection_id}/rotations"): {
+            "operationId": "startKeyRotation",
+            "description": "Starts the key rotation state machine for an ACTIVE connection: a second key, "
+            "verified, handed over and promoted to AWSCURRENT; the old key is deactivated once the consumer "
+            "uses the new one, and deleted after the grace period. GET shows the stage.",
+            "parameters": [_CONNECTION_ID],
+            "responses": {
+                "202": {
+                    "description": "Rotation started; its id is its execution's name.",
+                    "headers": _LOCATION,
+                    "content": _json_content(_ref("RotationAccepted")),
+                },
+                "404": _errors("No such connection."),
+                "409": _errors("The connection is not ACTIVE (for example, a rotation is running)."),
+                **_SERVER_ERRORS,
+            },
+        },
+        ("post", "/connections/{connection_id}/rotations/{rotation_id}/confirm"): {
+            "operationId": "confirmKeyRotation",
+            "description": "Says the consumer uses the new key: the rotation's next check deactivates the "
+            "old key without waiting to see the new key used.",
+            "parameters": [_CONNECTION_ID, _ROTATION_ID],
+            "responses": {
+                "202": {
+                    "description": "Confirmation recorded.",
+                    "content": _json_content(_ref("RotationSignal")),
+                },
+                "404": _errors("No such connection, or not its current rotation."),
+                "409": _errors("The rotation is past the point where a confirmation matters, or has ended."),
+                **_SERVER_ERRORS,
+            },
+        },
+        ("post", "/connections/{connection_id}/rotations/{rotation_id}/rollback"): {
+            "operationId": "rollBackKeyRotation",
+            "description": "During the grace period (stage OLD_KEY_INACTIVE): the rotation's next check "
+            "makes the old key Active and AWSCURRENT again and deletes the new key.",
+            "parameters": [_CONNECTION_ID, _ROTATION_ID],
+            "responses": {
+                "202": {
+                    "description": "Rollback requested.",
+                    "content": _json_content(_ref("RotationSignal")),
+                },
+                "404": _errors("No such connection, or not its current rotation."),
+                "409": _errors("The rotation is not in its grace period."),
+                **_SERVER_ERRORS,
+            },
+        },
         ("get", "/openapi.json"): {
             "operationId": "getOpenApi",
             "responses": {
@@ -196,7 +249,15 @@ def _schemas(api: Any) -> dict[str, Any]:
 
     from provisioner_core.request import ConnectionRequest
 
-    models = (ConnectionRequest, api.Accepted, api.ConnectionRecord, api.ConnectionPage, api.Errors)
+    models = (
+        ConnectionRequest,
+        api.Accepted,
+        api.ConnectionRecord,
+        api.ConnectionPage,
+        api.Errors,
+        api.RotationAccepted,
+        api.RotationSignal,
+    )
     top, definitions = TypeAdapter.json_schemas(
         [(model.__name__, "validation", TypeAdapter(model)) for model in models], ref_template=REF
     )

@@ -27,8 +27,8 @@ STATE_MACHINES = {
 ASL_TEXTS = {name: (ROOT / sm["DefinitionUri"]).read_text() for name, sm in STATE_MACHINES.items()}
 ASLS = {name: json.loads(text) for name, text in ASL_TEXTS.items()}
 ASL = ASLS["OnboardConnectionStateMachine"]
-# Functions behind the HTTP API rather than a state.
-API_FUNCTIONS = {"api"}
+# Functions behind the HTTP API or a schedule rather than a state.
+API_FUNCTIONS = {"api", "start_due_rotations"}
 FUNCTIONS = {
     logical_id: resource["Properties"]
     for logical_id, resource in RESOURCES.items()
@@ -119,8 +119,13 @@ def test_every_task_retries_lambda_errors_and_catches_everything():
         retried = {error for retry in state["Retry"] for error in retry["ErrorEquals"]}
         assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried, name
         assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
-    for asl in ASLS.values():
-        assert asl["States"]["Rollback failed"]["Error"] == "RollbackFailed"
+    # The flows that create or remove a connection end RollbackFailed when their cleanup cannot finish; a
+    # rotation never removes the connection, and ends INTERRUPTED with what is left listed instead.
+    for machine in ("OnboardConnectionStateMachine", "OffboardConnectionStateMachine"):
+        assert ASLS[machine]["States"]["Rollback failed"]["Error"] == "RollbackFailed"
+    assert ASLS["RotateConnectionKeyStateMachine"]["States"]["Rotation interrupted"]["Error"] == (
+        "RotationInterrupted"
+    )
 
 
 def test_labellerr_unavailable_is_retried_for_about_a_minute_and_a_4xx_not_at_all():
@@ -172,7 +177,7 @@ def test_function_events_carry_exactly_what_the_state_machine_passes(event_file)
 )
 def test_state_machine_inputs_still_parse(input_file):
     request = json.loads(input_file.read_text())
-    if input_file.stem == "offboard_connection":
+    if input_file.stem in ("offboard_connection", "rotate_connection_key"):
         assert connection_id_of(request) == request["connection_id"]
     elif input_file.stem.startswith("invalid"):
         with pytest.raises(InvalidRequest) as raised:

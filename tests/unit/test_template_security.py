@@ -57,7 +57,13 @@ def _allows(statement: dict[str, Any], prefix: str) -> list[str]:
 
 LABELLERR_SECRET = {"Ref": "LabellerrCredentialsSecretArn"}
 # The functions that call Labellerr: the step that registers, and the two cleanups that delete there.
-LABELLERR_CALLERS = {"RegisterInLabellerrFunction", "RollbackFunction", "RemoveConnectionFunction"}
+LABELLERR_CALLERS = {
+    "RegisterInLabellerrFunction",
+    "RollbackFunction",
+    "RemoveConnectionFunction",
+    # A rotation's new key is tested through Labellerr's connection test before it is promoted.
+    "HandOverRotationKeyFunction",
+}
 
 ALL_STATEMENTS = [(name, st) for name, props in FUNCTIONS.items() for st in _statements(props)]
 

@@ -86,3 +86,21 @@ def accepted_response(answer: Accepted, *, replayed: bool = False) -> Response[A
 def error_response(status_code: int, field: str, message: str) -> Response[Any]:
     """Every error body is {"errors": [{"field", "message"}]}."""
     return json_response(status_code, {"errors": [{"field": field, "message": message}]})
+
+
+class RotationAccepted(TypedDict):
+    """POST /connections/{id}/rotations: the rotation's id is its execution's name."""
+
+    connection_id: str
+    rotation_id: str
+    status: Literal["ROTATION_STARTED"]
+    execution_arn: str
+
+
+class RotationSignal(TypedDict):
+    """A confirmation or rollback request left for the rotation's next check."""
+
+    connection_id: str
+    rotation_id: str
+    stage: str
+    requested_at: str
