@@ -4,47 +4,61 @@ moto's backends, os.environ and the handlers' modules are process-wide. Several 
 (say a test suite's session stack and a module's fixture stack): they share moto's data, every running stack's
 functions can be invoked through any of them, and the last one started owns the environment. Stop them in
 reverse order of starting.
+
+This module is the LocalStack itself: what it is asked, its start and stop, and what it offers callers. The
+rest lives by concern:
+
+    lambda_runtime   loading the functions (handlers and their modules) and invoking them
+    aws_patches      what the stacks patch in moto while any runs (Invoke, IAM, waits, EventBridge, DynamoDB)
+    event_delivery   EventBridge targets moto does not deliver, and the event log
+    stack_resources  the template's state machines, tables, event buses and rules, created in moto
+    stack_common     LocalStackError, the admin credentials, the project root
 """
 
 from __future__ import annotations
 
-import copy
 import importlib
-import importlib.util
-import json
 import logging
 import os
-import re
 import socket
-import sys
 import threading
-import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType, SimpleNamespace, TracebackType
+from types import TracebackType
 from typing import Any, ClassVar, Final
 
 import boto3
 from botocore.exceptions import ClientError
 
-from provisioner_local import issued_keys
-from provisioner_local.eventbridge import EventLog, InputPathError, log_entry, target_input
-from provisioner_local.faults import FaultInjector, calling_function
+from provisioner_local import aws_patches, lambda_runtime, stack_resources
+from provisioner_local.aws_patches import (
+    FAST_WAIT_SECONDS,
+    LAMBDA_OVER_HTTP_VARIABLE,
+    SHADOWING_VARIABLES,
+    Patches,
+)
+from provisioner_local.eventbridge import EventLog
+from provisioner_local.faults import FaultInjector
 from provisioner_local.http_api import LocalHttpApi
 from provisioner_local.iam_propagation import Propagation, parse_delay
-from provisioner_local.interpreter import (
-    ClientCache,
-    InProcessLambda,
-    ProgramCache,
-    cached_path_parser,
-    fresh_result,
-)
 from provisioner_local.labellerr_standin import LabellerrStandIn, split_faults
+from provisioner_local.lambda_runtime import (
+    FunctionModules,
+    LambdaContext,
+    LoadedFunction,
+    check_function_modules,
+    lambda_error_payload,
+    split_function_name,
+)
+from provisioner_local.stack_common import (
+    DUMMY_ACCESS_KEY_ID,
+    DUMMY_SECRET_ACCESS_KEY,
+    LocalStackError,
+    default_project_root,
+)
 from provisioner_local.template import (
     ACCOUNT_ID,
     REGION,
@@ -58,164 +72,29 @@ from provisioner_local.template import (
     function_arn,
 )
 
+# What other modules and the tests import from here, wherever it lives now.
+__all__ = [
+    "DUMMY_ACCESS_KEY_ID",
+    "DUMMY_SECRET_ACCESS_KEY",
+    "FAST_WAIT_SECONDS",
+    "LAMBDA_OVER_HTTP_VARIABLE",
+    "LambdaContext",
+    "LoadedFunction",
+    "LocalStack",
+    "LocalStackError",
+    "_Patches",
+    "default_project_root",
+    "lambda_error_payload",
+    "running",
+    "split_function_name",
+]
+
 logger = logging.getLogger("provisioner_local")
 
-# Not a key moto's IAM ever issues, so requests signed with it are never checked against IAM policies.
-DUMMY_ACCESS_KEY_ID: Final = "testing"
-DUMMY_SECRET_ACCESS_KEY: Final = "testing"  # noqa: S105 - a placeholder moto accepts, not a secret
-
-# Set to 1 to send the interpreter's Lambda tasks through moto's HTTP Invoke handler, as moto does.
-LAMBDA_OVER_HTTP_VARIABLE: Final = "PROVISIONER_LOCAL_LAMBDA_OVER_HTTP"
-
-# A Retry's IntervalSeconds or a Wait state still yields, but never for longer than this.
-FAST_WAIT_SECONDS: Final = 0.01
+# The name the tests knew it by.
+_Patches = Patches
 
 _LABELLERR_PARAMETERS: Final = frozenset({"LabellerrCredentialsSecretArn", "LabellerrApiUrl"})
-_CREDENTIAL_KEY = re.compile(r"Credential=([^/,\s]+)/")
-# Set while moto serves a PutEvents request that came to a running stack's server: only those are logged.
-_put_events_request = threading.local()
-# Variables that would make the functions' clients sign or route differently from what the stack sets.
-_SHADOWING_VARIABLES: Final = (
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-)
-
-
-def default_project_root() -> Path:
-    # src/provisioner_local/emulator.py -> the repository root.
-    return Path(__file__).resolve().parents[2]
-
-
-_DYNAMODB_LOCK = threading.RLock()
-
-
-class LocalStackError(RuntimeError):
-    """The local stack cannot start as asked."""
-
-
-@dataclass
-class LambdaContext:
-    """What the Python runtime passes as `context`: the attributes Powertools and handlers read."""
-
-    function_name: str
-    function_version: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = ""
-    identity: Any = None
-    client_context: Any = None
-    _deadline: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = self.log_stream_name or (
-            f"{datetime.now(UTC):%Y/%m/%d}/[{self.function_version}]{uuid.uuid4().hex}"
-        )
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-@dataclass(frozen=True)
-class LoadedFunction:
-    spec: FunctionSpec
-    module: ModuleType
-    handler: Callable[[Any, Any], Any]
-    # One execution environment: like a Lambda environment, the module runs one invocation at a time, so
-    # module-level state (a Powertools resolver's current event, say) is never shared by two requests.
-    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
-
-
-def function_module_names(spec: FunctionSpec) -> set[str]:
-    """The top-level modules and packages in a function's code directory other than its handler module,
-    which is loaded under a name of its own (`labellerr_fn_...`)."""
-    names: set[str] = set()
-    if not spec.code_uri.is_dir():
-        return names
-    for entry in spec.code_uri.iterdir():
-        if entry.is_file() and entry.suffix == ".py" and entry.stem.isidentifier():
-            names.add(entry.stem)
-        elif (
-            entry.is_dir()
-            and entry.name.isidentifier()
-            and entry.name != "__pycache__"
-            and any(entry.glob("*.py"))
-        ):
-            names.add(entry.name)
-    names.discard(spec.handler_module)
-    return names
-
-
-def check_function_modules(specs: Sequence[FunctionSpec]) -> None:
-    """Every function runs in this one process: a module name two code directories share would be one
-    sys.modules entry (the first function's module would serve the second), and one that an installed or
-    layer package already has would shadow it. Fail with the name instead."""
-    owners: dict[str, Path] = {}
-    for spec in specs:
-        code = spec.code_uri.resolve()
-        for name in sorted(function_module_names(spec)):
-            other = owners.setdefault(name, code)
-            if other != code:
-                raise LocalStackError(
-                    f"{spec.name}: module {name!r} of {spec.code_uri} is also in {other}: the local stack "
-                    "loads every function into one process, where both would be one sys.modules entry; "
-                    "give one a name of its own (a package named after the function, say)"
-                )
-            try:
-                found = importlib.util.find_spec(name)
-            except (ImportError, ValueError):
-                found = None
-            if found is None:
-                continue
-            locations = [found.origin] if found.origin else list(found.submodule_search_locations or ())
-            elsewhere = [
-                where
-                for where in locations
-                if where and not (Path(where).is_absolute() and Path(where).resolve().is_relative_to(code))
-            ]
-            if elsewhere:
-                raise LocalStackError(
-                    f"{spec.name}: module {name!r} of {spec.code_uri} has the name of {elsewhere[0]}, which "
-                    "this process imports too; give the function's module a name of its own"
-                )
-
-
-def split_function_name(name: str) -> tuple[str, str | None]:
-    """(name, qualifier) from a bare name, `name:qualifier`, or a (partial or full) function ARN."""
-    if name.startswith("arn:"):
-        parts = name.split(":")
-        # arn:aws:lambda:region:account:function:name[:qualifier]
-        if len(parts) < 7 or parts[5] != "function":
-            return name, None
-        return parts[6], parts[7] if len(parts) > 7 else None
-    parts = name.split(":")
-    # account:function:name[:qualifier] (a partial ARN) or name[:qualifier]
-    if len(parts) >= 3 and parts[1] == "function":
-        return parts[2], parts[3] if len(parts) > 3 else None
-    return parts[0], parts[1] if len(parts) > 1 else None
-
-
-def lambda_error_payload(
-    error: BaseException, error_type: str | None = None, *, skip_frames: int = 0
-) -> dict[str, Any]:
-    """The body the Python runtime returns for an unhandled exception."""
-    traceback_ = error.__traceback__
-    # The runtime shows the handler's frames, not its own: skip the dispatcher's.
-    for _ in range(skip_frames):
-        if traceback_ is not None and traceback_.tb_next is not None:
-            traceback_ = traceback_.tb_next
-    return {
-        "errorMessage": str(error),
-        "errorType": error_type or type(error).__name__,
-        "requestId": "",
-        "stackTrace": traceback.format_tb(traceback_),
-    }
 
 
 @dataclass(frozen=True)
@@ -246,22 +125,6 @@ def _check_port_free(port: int) -> None:
             raise LocalStackError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
 
 
-class _Patches:
-    """setattr that remembers, so stop() can put moto back the way it was."""
-
-    def __init__(self) -> None:
-        self._undo: list[tuple[Any, str, Any]] = []
-
-    def set(self, target: Any, name: str, value: Any) -> None:
-        self._undo.append((target, name, getattr(target, name)))
-        setattr(target, name, value)
-
-    def undo(self) -> None:
-        while self._undo:
-            target, name, original = self._undo.pop()
-            setattr(target, name, original)
-
-
 class LocalStack:
     """moto server on 127.0.0.1 with the template's resources and in-process Lambda functions.
 
@@ -287,7 +150,7 @@ class LocalStack:
     _running: ClassVar[list[LocalStack]] = []
     _lock: ClassVar[threading.RLock] = threading.RLock()
     # Installed by the first stack to start, removed when the last one stops.
-    _global_patches: ClassVar[_Patches] = _Patches()
+    _global_patches: ClassVar[Patches] = Patches()
     _saved_moto_config: ClassVar[dict[str, Any]] = {}
     _saved_log_levels: ClassVar[dict[str, int]] = {}
     # Every access key moto issued in this process: a deleted key must be rejected, not waved through.
@@ -353,10 +216,7 @@ class LocalStack:
 
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
-        self._added_sys_path: list[str] = []
-        self._module_names: list[str] = []
-        # The functions' own modules as sys.modules held them before this stack imported its copies.
-        self._displaced_modules: dict[str, ModuleType | None] = {}
+        self._modules = FunctionModules()
         self._aws_module: Any = None
         self._event_log = EventLog()
 
@@ -502,10 +362,10 @@ class LocalStack:
         with LocalStack._lock:
             if not LocalStack._running:
                 try:
-                    LocalStack._install_globals()
+                    aws_patches.install_globals(LocalStack)
                 except BaseException:
                     # Half-installed patches would be installed again, over themselves, by the next start.
-                    LocalStack._uninstall_globals()
+                    aws_patches.uninstall_globals(LocalStack)
                     raise
             LocalStack._running.append(self)
         try:
@@ -529,19 +389,7 @@ class LocalStack:
                 hooks.remove(self._faults.attach)
             self._aws_module.reset_clients()
             self._aws_module = None
-        for name in self._module_names:
-            sys.modules.pop(name, None)
-        self._module_names.clear()
-        for name, module in self._displaced_modules.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-        self._displaced_modules.clear()
-        for entry in self._added_sys_path:
-            if entry in sys.path:
-                sys.path.remove(entry)
-        self._added_sys_path.clear()
+        self._modules.restore()
         self._restore_environment()
         self.functions.clear()
         self.state_machines.clear()
@@ -552,7 +400,7 @@ class LocalStack:
             if self in LocalStack._running:
                 LocalStack._running.remove(self)
                 if not LocalStack._running:
-                    LocalStack._uninstall_globals()
+                    aws_patches.uninstall_globals(LocalStack)
 
     # -- start-up, in the order that matters
 
@@ -616,23 +464,25 @@ class LocalStack:
                 **prepared.environment,
                 **self.environment_overrides,
             },
-            unset=_SHADOWING_VARIABLES,
+            unset=SHADOWING_VARIABLES,
         )
-        self._add_layers_to_path(specs)
-        self._add_function_code_to_path(specs)
+        self._modules.add_layers_to_path(specs)
+        self._modules.add_function_code_to_path(specs)
         self._attach_fault_hook()
         for table in prepared.tables:
-            self.tables[table.logical_id] = self._create_table(table)
+            self.tables[table.logical_id] = stack_resources.create_table(self, table)
         for bus in prepared.event_buses:
-            self.event_buses[bus.logical_id] = self._create_event_bus(bus)
+            self.event_buses[bus.logical_id] = stack_resources.create_event_bus(self, bus)
         for spec in specs:
-            self.functions[spec.name] = self._load_function(spec)
+            self.functions[spec.name] = self._modules.load(spec)
         for machine in machines:
-            self.state_machines[machine.logical_id] = self._create_state_machine(
-                machine, prepared.definitions[machine.logical_id]
+            self.state_machines[machine.logical_id] = stack_resources.create_state_machine(
+                self, machine, prepared.definitions[machine.logical_id]
             )
         for rule in prepared.event_rules:
-            self.event_rules[f"{rule.owner_logical_id}.{rule.event_id}"] = self._create_event_rule(rule)
+            self.event_rules[f"{rule.owner_logical_id}.{rule.event_id}"] = stack_resources.create_event_rule(
+                self, rule
+            )
         for index, api in enumerate(prepared.http_apis):
             port = self.requested_api_port if index == 0 else 0
             self.http_apis[api.logical_id] = LocalHttpApi(api, self._invoke_for_http, port=port).start()
@@ -680,9 +530,7 @@ class LocalStack:
             self.labellerr = None
 
     def _warn_about_other_stacks(self, environment: Mapping[str, str]) -> None:
-        with LocalStack._lock:
-            others = [stack for stack in LocalStack._running if stack is not self]
-        for other in others:
+        for other in self._others():
             for key, value in environment.items():
                 theirs = other.function_environment.get(key)
                 if theirs is not None and theirs != value:
@@ -709,250 +557,6 @@ class LocalStack:
                 owner.setdefault(key, spec.logical_id)
         return merged
 
-    @classmethod
-    def _install_globals(cls) -> None:
-        from moto.core.config import default_user_config
-
-        for section, value in (
-            ("stepfunctions", {"execute_state_machine": True}),
-            # LambdaSimpleBackend is the backend whose invoke() is replaced below.
-            ("lambda", {"use_docker": False}),
-        ):
-            cls._saved_moto_config[section] = default_user_config.get(section)
-            default_user_config[section] = value  # type: ignore[literal-required]  # keys from the loop
-        # The interpreter logs a long traceback for every Fail state; werkzeug one line per request.
-        for name, level in (("moto.stepfunctions.parser", logging.CRITICAL), ("werkzeug", logging.WARNING)):
-            log = logging.getLogger(name)
-            cls._saved_log_levels[name] = log.level
-            # Unset only: a level somebody chose (-v) stays. werkzeug would make NOTSET INFO.
-            if log.level == logging.NOTSET:
-                log.setLevel(level)
-        cls._install_patches()
-
-    @classmethod
-    def _uninstall_globals(cls) -> None:
-        cls._global_patches.undo()
-        from moto.core.config import default_user_config
-
-        for section, value in cls._saved_moto_config.items():
-            if value is None:
-                default_user_config.pop(section, None)  # type: ignore[misc]  # TypedDict key
-            else:
-                default_user_config[section] = value  # type: ignore[literal-required]  # restoring
-        cls._saved_moto_config.clear()
-        for name, level in cls._saved_log_levels.items():
-            logging.getLogger(name).setLevel(level)
-        cls._saved_log_levels.clear()
-
-    @classmethod
-    def _install_patches(cls) -> None:
-        from moto.awslambda_simple.models import LambdaSimpleBackend
-        from moto.core.authorization import ActionAuthenticatorMixin
-        from moto.events.models import EventsBackend, Rule
-        from moto.events.responses import EventsHandler
-        from moto.iam.models import IAMBackend
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
-            WaitFunction,
-        )
-
-        patches = cls._global_patches
-        from provisioner_local.s3_cors import install as install_s3_cors
-
-        install_s3_cors(patches)
-        from provisioner_local import (
-            bucket_policy_enforcement,
-            key_last_used,
-            requester_pays,
-            secret_version_stages,
-        )
-
-        bucket_policy_enforcement.install(patches)
-        requester_pays.install(patches)
-        key_last_used.install(patches, lambda key_id: key_id in cls._issued_keys)
-        secret_version_stages.install(patches)
-
-        def invoke(
-            backend: Any,
-            function_name: str,
-            qualifier: str | None,
-            body: Any,
-            headers: Any,
-            response_headers: Any,
-        ) -> bytes:
-            return cls._dispatch_invoke(function_name, qualifier, body, headers, response_headers)
-
-        patches.set(LambdaSimpleBackend, "invoke", invoke)
-
-        def authenticate_and_authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
-            cls._authorize(response, iam_request_cls, resource)
-
-        patches.set(
-            ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate_and_authorize
-        )
-
-        original_create_access_key = IAMBackend.create_access_key
-        original_create_temp_access_key = IAMBackend.create_temp_access_key
-
-        def create_access_key(backend: Any, *args: Any, **kwargs: Any) -> Any:
-            key = original_create_access_key(backend, *args, **kwargs)
-            cls._issued_keys.add(key.access_key_id)
-            propagation = cls._propagation()
-            if propagation is not None:
-                propagation.key_created(key.access_key_id)
-            return key
-
-        def create_temp_access_key(backend: Any, *args: Any, **kwargs: Any) -> Any:
-            key = original_create_temp_access_key(backend, *args, **kwargs)
-            cls._issued_keys.add(key.access_key_id)
-            return key
-
-        original_attach_user_policy = IAMBackend.attach_user_policy
-
-        def attach_user_policy(backend: Any, policy_arn: str, user_name: str) -> None:
-            original_attach_user_policy(backend, policy_arn, user_name)
-            propagation = cls._propagation()
-            if propagation is not None:
-                propagation.policy_attached(user_name, policy_arn)
-
-        patches.set(IAMBackend, "attach_user_policy", attach_user_policy)
-        patches.set(IAMBackend, "create_access_key", create_access_key)
-        patches.set(IAMBackend, "create_temp_access_key", create_temp_access_key)
-
-        def fast() -> bool:
-            with cls._lock:
-                return any(stack.fast_waits for stack in cls._running)
-
-        def sleep(seconds: float) -> None:
-            if not fast():
-                time.sleep(seconds)
-                return
-            time.sleep(min(seconds, FAST_WAIT_SECONDS))
-            # The emulated clock moves on by the wait that was skipped, as time would in AWS.
-            propagation = cls._propagation()
-            if propagation is not None:
-                propagation.clock.skip(seconds - FAST_WAIT_SECONDS)
-
-        patches.set(retrier_decl, "time", SimpleNamespace(sleep=sleep))
-
-        original_wait_interval = WaitFunction._wait_interval
-
-        def wait_interval(wait: Any, env: Any, wait_seconds: int) -> None:
-            if not fast():
-                original_wait_interval(wait, env, wait_seconds)
-            elif wait_seconds > 0:
-                env.program_state_event.wait(min(wait_seconds, FAST_WAIT_SECONDS))
-                propagation = cls._propagation()
-                if propagation is not None:
-                    propagation.clock.skip(wait_seconds - FAST_WAIT_SECONDS)
-
-        patches.set(WaitFunction, "_wait_interval", wait_interval)
-
-        # EventBridge: state machine and Lambda targets (moto raises NotImplementedError for both).
-        original_send_to_targets = Rule.send_to_targets
-
-        def send_to_targets(rule: Any, event: Any, transform_input: bool = True) -> None:
-            cls._send_to_targets(rule, event, transform_input, original_send_to_targets)
-
-        patches.set(Rule, "send_to_targets", send_to_targets)
-
-        # EventBridge: the event log, for PutEvents requests that reach a running stack's server.
-        original_backend_put_events = EventsBackend.put_events
-        original_handler_put_events = EventsHandler.put_events
-
-        def backend_put_events(backend: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            entries: list[dict[str, Any]] = original_backend_put_events(backend, events)
-            if getattr(_put_events_request, "logged", False):
-                cls._log_events(backend, events, entries)
-            return entries
-
-        def handler_put_events(handler: Any) -> Any:
-            previous = getattr(_put_events_request, "logged", False)
-            _put_events_request.logged = cls._is_stack_host(str(handler.headers.get("Host") or ""))
-            try:
-                return original_handler_put_events(handler)
-            finally:
-                _put_events_request.logged = previous
-
-        patches.set(EventsBackend, "put_events", backend_put_events)
-        patches.set(EventsHandler, "put_events", handler_put_events)
-
-        # DynamoDB: moto checks a ConditionExpression and writes without a lock, so two threads of the
-        # server could both win one conditional write. DynamoDB makes each write atomic; so must we, or
-        # the registry's claims and the bucket leases would prove nothing locally.
-        from moto.dynamodb.models import DynamoDBBackend
-
-        for name in (
-            "put_item",
-            "update_item",
-            "delete_item",
-            "transact_write_items",
-            "get_item",
-            "query",
-            "scan",
-        ):
-            original = getattr(DynamoDBBackend, name)
-
-            def atomic(backend: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                with _DYNAMODB_LOCK:
-                    return _original(backend, *args, **kwargs)
-
-            patches.set(DynamoDBBackend, name, atomic)
-
-        cls._install_interpreter_patches(patches)
-
-    @classmethod
-    def _install_interpreter_patches(cls, patches: _Patches) -> None:
-        """Faster ASL executions, the same executions: see provisioner_local.interpreter."""
-        from moto.core.models import botocore_stubber
-        from moto.settings import moto_server_port
-
-        # The parser's imports reach moto.ec2, which makes a boto3 Session at import: without the variables
-        # a stack unsets (AWS_PROFILE naming a profile this machine lacks would fail it).
-        with _environment_without(_SHADOWING_VARIABLES):
-            from moto.stepfunctions.parser.asl.component.common.path import result_path
-            from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-            from moto.stepfunctions.parser.asl.component.state.state_pass.result import Result
-            from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-            from moto.stepfunctions.parser.asl.utils import json_path
-            from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-
-        # Parse each definition once, not for every execution (50-100 ms each for the onboarding machine):
-        # Step Functions does not re-parse per execution either, and a program's components keep nothing
-        # of an execution. Looked up at call time, so a wrapper of the parser (the benchmark's) still runs.
-        programs = ProgramCache(lambda definition: AmazonStateLanguageParser.parse(definition)[0])
-
-        def evaluation_entrypoint(worker: Any) -> Any:
-            return programs.get(worker._evaluation_details.state_machine_details.definition)
-
-        patches.set(ExecutionWorker, "_get_evaluation_entrypoint", evaluation_entrypoint)
-        # A shared program's Pass `Result` literal must not be handed to an execution to change.
-        patches.set(Result, "_eval_body", fresh_result)
-
-        # Parse each JSONPath text once (about 0.5 ms a parse, some 40 per onboarding), not at every use.
-        patches.set(json_path, "parse", cached_path_parser(json_path.parse))
-        patches.set(result_path, "parse", cached_path_parser(result_path.parse))
-
-        # Lambda tasks: the stack's dispatch called directly instead of a new boto3 client per task and an
-        # HTTP request to moto's Invoke handler, which only called that dispatch (5-10 ms a task).
-        # PROVISIONER_LOCAL_LAMBDA_OVER_HTTP=1 keeps the request, through one reused client.
-        original_client_for = lambda_eval_utils.boto_client_for
-        in_process = InProcessLambda(cls._dispatch_invoke)
-        clients = ClientCache(original_client_for)
-
-        def interpreter_client(region: str, service: str, state_credentials: Any = None) -> Any:
-            if botocore_stubber.enabled:
-                # Under mock_aws moto answers in-process already; leave that path as moto has it.
-                return original_client_for(
-                    region=region, service=service, state_credentials=state_credentials
-                )
-            if service == "lambda" and os.environ.get(LAMBDA_OVER_HTTP_VARIABLE, "") in ("", "0"):
-                return in_process
-            endpoint = f"http://localhost:{moto_server_port()}"
-            return clients.get(region, service, state_credentials, endpoint)
-
-        patches.set(lambda_eval_utils, "boto_client_for", interpreter_client)
-
     def _set_environment(self, values: Mapping[str, str], unset: Sequence[str] = ()) -> None:
         for key in (*values, *unset):
             if key not in self._saved_env:
@@ -969,37 +573,6 @@ class LocalStack:
                 os.environ[key] = value
         self._saved_env.clear()
 
-    def _add_layers_to_path(self, specs: Sequence[FunctionSpec]) -> None:
-        for spec in specs:
-            for layer in spec.layer_dirs:
-                # A built Python layer keeps its packages under python/; the source layout at the top.
-                for directory in (layer / "python", layer):
-                    entry = str(directory)
-                    if directory.is_dir() and entry not in sys.path and entry not in self._added_sys_path:
-                        sys.path.insert(0, entry)
-                        self._added_sys_path.append(entry)
-            for arn in spec.external_layers:
-                logger.warning("%s: layer %s is not local; its packages must be installed", spec.name, arn)
-
-    def _add_function_code_to_path(self, specs: Sequence[FunctionSpec]) -> None:
-        # As Lambda's /var/task: a handler imports the modules next to it by their own names.
-        for spec in specs:
-            entry = str(spec.code_uri)
-            if function_module_names(spec) and entry not in sys.path and entry not in self._added_sys_path:
-                sys.path.insert(0, entry)
-                self._added_sys_path.append(entry)
-
-    def _displace_function_modules(self, spec: FunctionSpec) -> None:
-        """Forget what sys.modules holds of the function's own modules, so its handler imports them anew
-        with this stack's environment (their settings are read at import), as a new Lambda environment
-        does; `stop` puts back what was there before."""
-        own = function_module_names(spec)
-        for name in [name for name in sys.modules if name.split(".", 1)[0] in own]:
-            module = sys.modules.pop(name)
-            self._displaced_modules.setdefault(name, module)
-        for name in own:
-            self._displaced_modules.setdefault(name, None)
-
     def _attach_fault_hook(self) -> None:
         try:
             aws = importlib.import_module("provisioner_core.aws")
@@ -1013,241 +586,16 @@ class LocalStack:
         aws.reset_clients()
         self._aws_module = aws
 
-    def _load_function(self, spec: FunctionSpec) -> LoadedFunction:
-        # Every function's module is called `app`: a unique name keeps them apart in sys.modules.
-        safe = re.sub(r"\W", "_", f"{spec.code_uri.name}_{spec.handler_module}")
-        module_name = f"labellerr_fn_{safe}"
-        module = sys.modules.get(module_name)
-        if module is None or getattr(module, "__file__", None) != str(spec.handler_path):
-            self._displace_function_modules(spec)
-            module_spec = importlib.util.spec_from_file_location(module_name, spec.handler_path)
-            if module_spec is None or module_spec.loader is None:
-                raise LocalStackError(f"{spec.name}: cannot import {spec.handler_path}")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            self._module_names.append(module_name)
-            try:
-                module_spec.loader.exec_module(module)
-            except Exception as error:
-                raise LocalStackError(
-                    f"{spec.name}: importing {spec.handler_path} failed: {type(error).__name__}: {error}"
-                ) from error
-        handler = getattr(module, spec.handler_function, None)
-        if not callable(handler):
-            raise LocalStackError(f"{spec.name}: {spec.handler_path} has no function {spec.handler_function}")
-        return LoadedFunction(spec=spec, module=module, handler=handler)
+    # -- what the patches call (provisioner_local.aws_patches, .event_delivery)
 
-    def _create_state_machine(self, machine: StateMachineSpec, definition: str) -> str:
-        sfn = self.client("stepfunctions")
-        arn = str(
-            sfn.create_state_machine(name=machine.name, definition=definition, roleArn=machine.role_arn)[
-                "stateMachineArn"
-            ]
-        )
-        # moto's data outlives a stack, and its CreateStateMachine returns a machine of that name as it is:
-        # one made by an earlier stack of this process from another template would run here instead of
-        # this template's. Like a deployment, this stack puts its own definition in place.
-        current = sfn.describe_state_machine(stateMachineArn=arn)
-        if current["definition"] != definition or current["roleArn"] != machine.role_arn:
-            with LocalStack._lock:
-                owners = [
-                    stack.template_path
-                    for stack in LocalStack._running
-                    if stack is not self and arn in stack.state_machines.values()
-                ]
-            if owners:
-                logger.warning(
-                    "%s: state machine %s of the stack running %s now has this template's definition",
-                    machine.logical_id,
-                    machine.name,
-                    ", ".join(str(owner) for owner in owners),
-                )
-            sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=machine.role_arn)
-        return arn
-
-    def _create_table(self, table: TableSpec) -> str:
-        dynamodb = self.client("dynamodb")
-        kept = False
-        try:
-            dynamodb.create_table(**table.create_arguments)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceInUseException":
-                raise LocalStackError(
-                    f"{table.logical_id}: cannot create table {table.name}: {error}"
-                ) from error
-            # moto's data outlives a stack: another stack (or an earlier one) of this process made it.
-            kept = self._keep_or_replace_table(dynamodb, table)
-        try:
-            if table.ttl_attribute is not None:
-                dynamodb.update_time_to_live(
-                    TableName=table.name,
-                    TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
-                )
-            if table.point_in_time_recovery:
-                dynamodb.update_continuous_backups(
-                    TableName=table.name,
-                    PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-                )
-        except ClientError as error:
-            # A kept table may have TTL enabled already (ValidationException): nothing to change then.
-            if not (kept and error.response["Error"]["Code"] == "ValidationException"):
-                raise LocalStackError(
-                    f"{table.logical_id}: cannot configure table {table.name}: {error}"
-                ) from error
-        return table.name
-
-    def _keep_or_replace_table(self, dynamodb: Any, table: TableSpec) -> bool:
-        """A table of this name exists: kept when its keys and indexes are the template's, or while another
-        running stack uses it; replaced (its items dropped) when an earlier stack made it differently, as a
-        deployment replaces a table whose keys change. True when kept."""
-        existing = dynamodb.describe_table(TableName=table.name)["Table"]
-        if _table_shape(existing) == _table_shape(table.create_arguments):
-            logger.info("%s: table %s already exists; kept as it is", table.logical_id, table.name)
-            return True
+    def _others(self) -> list[LocalStack]:
+        """The other stacks running in this process, oldest first."""
         with LocalStack._lock:
-            users = [
-                stack.template_path
-                for stack in LocalStack._running
-                if stack is not self and table.name in stack.tables.values()
-            ]
-        if users:
-            logger.warning(
-                "%s: table %s of the running stack %s has other keys or indexes than this template's; kept",
-                table.logical_id,
-                table.name,
-                ", ".join(str(user) for user in users),
-            )
-            return True
-        logger.info("%s: table %s had other keys or indexes; made anew", table.logical_id, table.name)
-        dynamodb.delete_table(TableName=table.name)
-        dynamodb.create_table(**table.create_arguments)
-        return False
-
-    def _create_event_bus(self, bus: EventBusSpec) -> str:
-        try:
-            self.client("events").create_event_bus(Name=bus.name)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceAlreadyExistsException":
-                raise LocalStackError(
-                    f"{bus.logical_id}: cannot create event bus {bus.name}: {error}"
-                ) from error
-        return bus.name
-
-    def _create_event_rule(self, rule: EventRuleSpec) -> str:
-        events = self.client("events")
-        where = f"{rule.owner_logical_id}.Events.{rule.event_id}"
-        try:
-            arn = events.put_rule(
-                Name=rule.name,
-                EventBusName=rule.event_bus_name,
-                EventPattern=json.dumps(rule.pattern),
-                State=rule.state,
-            )["RuleArn"]
-            events.put_targets(Rule=rule.name, EventBusName=rule.event_bus_name, Targets=[dict(rule.target)])
-        except ClientError as error:
-            raise LocalStackError(f"{where}: cannot create rule {rule.name}: {error}") from error
-        return str(arn)
-
-    # -- what the patches call
-
-    @classmethod
-    def _is_stack_host(cls, host: str) -> bool:
-        with cls._lock:
-            ports = {stack.port for stack in cls._running if stack.port}
-        return any(host.endswith(f":{port}") for port in ports)
-
-    @classmethod
-    def _log_events(
-        cls, backend: Any, events: Sequence[Mapping[str, Any]], entries: Sequence[Mapping[str, Any]]
-    ) -> None:
-        with cls._lock:
-            stacks = list(cls._running)
-        for event, entry in zip(events, entries, strict=False):
-            if "EventId" not in entry:
-                continue
-            record = log_entry(
-                event,
-                str(entry["EventId"]),
-                backend._normalize_event_bus_arn(event.get("EventBusName")),
-                backend.account_id,
-                backend.region_name,
-            )
-            for stack in stacks:
-                stack._event_log.append(record)
-
-    @classmethod
-    def _send_to_targets(
-        cls, rule: Any, event: Any, transform_input: bool, original: Callable[..., None]
-    ) -> None:
-        """moto's Rule.send_to_targets, plus `states` and `lambda` targets, `Input`/`InputPath` for SQS
-        targets (moto ignores both), and disabled rules stay quiet."""
-        if rule.state == "DISABLED":
-            return
-        ours = [target for target in rule.targets if _delivered_here(target)]
-        if len(ours) < len(rule.targets):
-            # A shallow copy: moto's code for the other targets runs on a rule that has only them.
-            others = copy.copy(rule)
-            others.targets = [target for target in rule.targets if target not in ours]
-            original(others, event, transform_input)
-        if not ours or not rule.event_pattern.matches_event(event):
-            return
-        for target in ours:
-            cls._deliver(rule, target, event)
-
-    @classmethod
-    def _deliver(cls, rule: Any, target: Mapping[str, Any], event: Any) -> None:
-        """EventBridge's invocation of a state machine (StartExecution) or a function (asynchronous Invoke).
-
-        Like EventBridge, a failed delivery never fails PutEvents: it is logged as a warning.
-        """
-        arn = str(target["Arn"])
-        where = f"rule {rule.name} target {target.get('Id')}"
-        try:
-            text = target_input(target, event, rule.name, rule.arn)
-        except (InputPathError, LookupError) as error:
-            logger.warning("%s: nothing delivered: %s", where, error)
-            return
-        if _arn_service(arn) == "states":
-            from moto.stepfunctions.responses import get_backend
-
-            _, _, _, region, account, *_ = arn.split(":")
-            try:
-                json.loads(text)
-                execution = get_backend(account, region).start_execution(arn, str(uuid.uuid4()), text)
-            except Exception as error:  # what EventBridge would count as a failed invocation
-                logger.warning("%s: cannot start an execution of %s: %s", where, arn, error)
-                return
-            logger.info("%s: started %s", where, execution.execution_arn)
-            return
-        if _arn_service(arn) == "sqs":
-            from moto.sqs import sqs_backends
-
-            _, _, _, region, account, queue = arn.split(":", 5)
-            group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
-            try:
-                sqs_backends[account][region].send_message(
-                    queue_name=queue, message_body=text, group_id=group_id
-                )
-            except Exception as error:
-                logger.warning("%s: cannot send to %s: %s", where, arn, error)
-            return
-        try:
-            cls._dispatch_invoke(arn, None, text.encode("utf-8"), {"X-Amz-Invocation-Type": "Event"}, {})
-        except Exception as error:
-            logger.warning("%s: cannot invoke %s: %s", where, arn, error)
+            return [stack for stack in LocalStack._running if stack is not self]
 
     def _invoke_for_http(self, function_name: str, event: dict[str, Any]) -> tuple[bool, Any]:
         """The HTTP API's integration: a synchronous invocation, the function's result or its error type."""
-        loaded = self.functions.get(function_name)
-        if loaded is None:
-            return False, "ResourceNotFoundException"
-        response_headers: dict[str, str] = {}
-        payload = json.loads(
-            self._run_handler(loaded, "$LATEST", json.dumps(event).encode(), response_headers)
-        )
-        if response_headers.get("x-amz-function-error"):
-            return False, payload.get("errorType") if isinstance(payload, dict) else "Unhandled"
-        return True, payload
+        return lambda_runtime.invoke_for_http(self.functions, self.invocations, function_name, event)
 
     @classmethod
     def _dispatch_invoke(
@@ -1270,130 +618,15 @@ class LocalStack:
         headers: Any,
         response_headers: Any,
     ) -> bytes:
-        from moto.awslambda.exceptions import UnknownFunctionException
-
-        name, name_qualifier = split_function_name(function_name)
-        loaded = self.functions.get(name)
-        if loaded is None:
-            raise UnknownFunctionException(function_arn(name))
-        version = qualifier or name_qualifier or "$LATEST"
-        response_headers["x-amz-executed-version"] = "$LATEST"
-        invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
-        if invocation_type == "DryRun":
-            return b""
-        if invocation_type == "Event":
-            threading.Thread(target=self._run_handler, args=(loaded, version, body, {}), daemon=True).start()
-            return b""
-        return self._run_handler(loaded, version, body, response_headers)
-
-    def _run_handler(self, loaded: LoadedFunction, version: str, body: Any, response_headers: Any) -> bytes:
-        spec = loaded.spec
-        self.invocations.append(spec.name)
-        raw = body.decode("utf-8") if isinstance(body, bytes) else (body or "")
-        try:
-            event = json.loads(raw) if raw else {}
-        except json.JSONDecodeError as error:
-            return self._unhandled(spec, response_headers, error, "Runtime.UnmarshalError")
-        with loaded.lock:
-            context = LambdaContext(
-                function_name=spec.name,
-                function_version=version,
-                invoked_function_arn=spec.arn if version == "$LATEST" else f"{spec.arn}:{version}",
-                memory_limit_in_mb=spec.memory_size,
-                timeout_seconds=spec.timeout,
-            )
-            started = time.perf_counter()
-            try:
-                with calling_function(spec.name):
-                    result = loaded.handler(event, context)
-            except Exception as error:
-                return self._unhandled(spec, response_headers, error)
-            finally:
-                logger.debug("%s ran in %.0f ms", spec.name, (time.perf_counter() - started) * 1000)
-        try:
-            return json.dumps(result).encode("utf-8")
-        except (TypeError, ValueError) as error:
-            return self._unhandled(spec, response_headers, error, "Runtime.MarshalError")
-
-    @staticmethod
-    def _unhandled(
-        spec: FunctionSpec, response_headers: Any, error: Exception, error_type: str | None = None
-    ) -> bytes:
-        payload = lambda_error_payload(error, error_type, skip_frames=1)
-        # Type only: a message could quote the event.
-        logger.info("%s failed: %s", spec.name, payload["errorType"])
-        response_headers["x-amz-function-error"] = "Unhandled"
-        return json.dumps(payload).encode("utf-8")
-
-    @classmethod
-    def _authorize(cls, response: Any, iam_request_cls: type, resource: str) -> None:
-        """Check IAM policies only for requests signed with a key moto's IAM issued; let the rest through."""
-        # Only requests to a stack's server: under mock_aws (unit tests in this process) moto stays lenient.
-        host = str(response.headers.get("Host") or "")
-        with cls._lock:
-            ports = {stack.port for stack in cls._running if stack.enforce_iam and stack.port}
-        if not any(host.endswith(f":{port}") for port in ports):
-            return
-        match = _CREDENTIAL_KEY.search(response.headers.get("Authorization") or "")
-        if match is None or match.group(1) not in cls._issued_keys:
-            return
-        from urllib.parse import urlparse
-
-        path = response.raw_path
-        query = urlparse(response.uri).query
-        if query:
-            path += "?" + query
-        iam_request = iam_request_cls(
-            account_id=response.current_account,
-            method=response.method,
-            path=path,
-            data=response.data,
-            body=response.raw_body,
-            headers=response.headers,
-            action=response._get_action(),
+        return lambda_runtime.invoke(
+            self.functions, self.invocations, function_name, qualifier, body, headers, response_headers
         )
-        # The key's propagation, the signature, bucket policy, identity policies, Requester Pays, KMS.
-        issued_keys.enforce(iam_request, response, resource, cls._propagation())
 
     @classmethod
     def _propagation(cls) -> Propagation | None:
         """The propagation model of the oldest running stack that has one."""
         with cls._lock:
             return next((s.propagation for s in cls._running if s.propagation is not None), None)
-
-
-def _table_shape(table: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Keys and indexes (names and keys) of CreateTable's arguments or DescribeTable's table."""
-
-    def keys(schema: Any) -> tuple[tuple[str, str], ...]:
-        return tuple((str(key["AttributeName"]), str(key["KeyType"])) for key in schema or ())
-
-    def indexes(kind: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
-        return tuple(sorted((str(i["IndexName"]), keys(i["KeySchema"])) for i in table.get(kind) or ()))
-
-    return keys(table["KeySchema"]), indexes("GlobalSecondaryIndexes"), indexes("LocalSecondaryIndexes")
-
-
-@contextmanager
-def _environment_without(names: Sequence[str]) -> Iterator[None]:
-    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-def _arn_service(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[2] if len(parts) > 2 and parts[0] == "arn" else ""
-
-
-def _delivered_here(target: Mapping[str, Any]) -> bool:
-    """Targets the local stack delivers itself; moto keeps the rest (logs, archives, buses, plain SQS)."""
-    service = _arn_service(str(target["Arn"]))
-    return service in ("states", "lambda") or (
-        service == "sqs" and ("Input" in target or "InputPath" in target)
-    )
 
 
 @contextmanager

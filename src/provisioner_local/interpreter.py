@@ -1,6 +1,6 @@
 """Speed-ups of moto's ASL interpreter for the embedded stack; each one leaves what an execution does alone.
 
-The local stack installs them with its other patches (emulator.LocalStack._install_patches) when the first
+The local stack installs them with its other patches (aws_patches.install_patches) when the first
 stack starts and removes them when the last one stops. Pinned to moto 5.2.5, like the rest of the stack.
 
 - ProgramCache: moto parses the state machine's definition (ANTLR, then a visitor that builds the program's

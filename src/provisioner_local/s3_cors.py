@@ -225,7 +225,7 @@ def _with_cors(
 
 
 def install(patches: _PatchSet) -> None:
-    """Patch moto's S3 responses (and its server's global CORS off) through the local stack's `_Patches`."""
+    """Patch moto's S3 responses (and its server's global CORS off) through the local stack's `Patches`."""
     from moto import settings
     from moto.moto_server import werkzeug_app
     from moto.s3.responses import S3Response
