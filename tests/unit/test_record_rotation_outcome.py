@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions.record_rotation_outcome.app import record_rotation_outcome
+from provisioner_core import registry
+from tests.unit.rotation_setup import ROTATION_ARN, begin, make_active
+
+NEW_KEY = {"access_key_id": "AKIANEWKEY0000000001", "secret_arn": "arn:x", "version_id": "v2"}
+
+
+@pytest.mark.parametrize(
+    ("outcome", "run_extra", "current", "detail_type"),
+    [
+        ("ROTATED", {"new_key": NEW_KEY, "hand_over": {}}, "new", "Connection Key Rotated"),
+        ("STALLED", {"new_key": NEW_KEY, "hand_over": {}}, "new", "Connection Key Rotation Stalled"),
+        ("ROLLED_BACK", {"new_key": NEW_KEY, "undo": {"current_access_key_id": None}}, "old",
+         "Connection Key Rotation Rolled Back"),
+        ("FAILED", {"failure": {"Error": "VerificationFailed", "Cause": "{}"}}, "old", "Connection Key Rotation Failed"),
+    ],
+)  # fmt: skip
+def test_every_ending_leaves_the_connection_active_on_a_working_key(
+    iam, secrets, dynamodb, events, connection, outcome, run_extra, current, detail_type
+):
+    active = make_active(iam, secrets, dynamodb, connection)
+    started = begin(iam, secrets, dynamodb, active)
+    result = record_rotation_outcome(
+        dynamodb, events, outcome, {"rotation": started, **run_extra}, ROTATION_ARN
+    )
+    record = registry.get(dynamodb, connection["connection_id"])
+    expected = NEW_KEY["access_key_id"] if current == "new" else active.access_key_id
+    assert (record["status"], record["access_key_id"], record["rotation"]["stage"]) == (
+        "ACTIVE",
+        expected,
+        outcome,
+    )
+    assert result["recorded"] is True
+    [event] = events.published()
+    assert event["detail-type"] == detail_type
+    assert event["detail"]["access_key_id"] == expected
+    if outcome == "STALLED":
+        assert record["rotation_left_behind"] == [
+            f"old access key {active.access_key_id} on user {connection['iam_user_name']} (still active)"
+        ]
+
+
+def test_a_refusal_changes_no_record(iam, secrets, dynamodb, events, connection):
+    make_active(iam, secrets, dynamodb, connection)
+    before = registry.get(dynamodb, connection["connection_id"])
+    refusal = {"connection_id": "satellite-images", "refused": True, "error": "BeginRotation.TooManyAccessKeys",
+               "cause": json.dumps({"message": "two keys"})}  # fmt: skip
+    result = record_rotation_outcome(dynamodb, events, "REFUSED", {"rotation": refusal}, ROTATION_ARN)
+    assert registry.get(dynamodb, connection["connection_id"]) == before
+    assert result["recorded"] is False
+    [event] = events.published()
+    assert (event["detail-type"], event["detail"]["error"]) == (
+        "Connection Key Rotation Failed", "BeginRotation.TooManyAccessKeys",
+    )  # fmt: skip
