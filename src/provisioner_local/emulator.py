@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Final
 import boto3
 from botocore.exceptions import ClientError
 
-from provisioner_local import issued_keys
+from provisioner_local import issued_keys, permissions_boundary
 from provisioner_local.eventbridge import EventLog, InputPathError, log_entry, target_input
 from provisioner_local.faults import FaultInjector, calling_function
 from provisioner_local.http_api import LocalHttpApi
@@ -526,6 +526,7 @@ class LocalStack:
     def _start(self, prepared: _Prepared) -> None:
         specs, machines = prepared.functions, prepared.state_machines
         self.template = prepared.template
+        permissions_boundary.remember(prepared.template.managed_policies())
         self.function_environment = dict(prepared.environment)
 
         from moto.server import ThreadedMotoServer
@@ -699,6 +700,7 @@ class LocalStack:
         from provisioner_local import bucket_policy_enforcement, requester_pays
 
         bucket_policy_enforcement.install(patches)
+        permissions_boundary.install(patches)
         requester_pays.install(patches)
 
         def invoke(

@@ -8,7 +8,8 @@ conditions or boundaries). The local stack adds, for S3 requests:
 2. an explicit Deny in the bucket policy (bucket_policy_enforcement), before anything can allow;
 3. IAM propagation: a policy attached to the user more recently than its drawn delay does not apply yet,
    so the request is AccessDenied as if the user had no policy;
-4. moto's identity-policy check;
+4. moto's identity-policy check, then the user's permissions boundary (permissions_boundary), with its
+   policy variables (the user's own tags) resolved;
 5. Requester Pays (requester_pays);
 6. SSE-KMS (kms_enforcement): kms:Decrypt for reading an SSE-KMS object, kms:GenerateDataKey for writing one.
 """
@@ -18,7 +19,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from provisioner_local import bucket_policy_enforcement, kms_enforcement, requester_pays
+from provisioner_local import (
+    bucket_policy_enforcement,
+    kms_enforcement,
+    permissions_boundary,
+    requester_pays,
+)
 from provisioner_local.iam_propagation import Propagation
 
 READS = frozenset({"s3:GetObject"})
@@ -99,6 +105,9 @@ def enforce(iam_request: Any, response: Any, resource: str, propagation: Propaga
             f"because no identity-based policy allows the {action} action"
         )
     iam_request.check_action_permitted(resource)
+    message = permissions_boundary.check(iam_backend, user, request)
+    if message:
+        raise _access_denied(message)
     if bucket is None:
         if propagation is not None:
             propagation.request_accepted(key_id)
