@@ -83,6 +83,7 @@ def post_connection() -> Response[Any]:
         event.headers.get(IDEMPOTENCY_KEY_HEADER),
         state_machine_arn=os.environ["ONBOARD_STATE_MACHINE_ARN"],
         idempotency_table=os.environ["IDEMPOTENCY_TABLE"],
+        lambda_context=app.lambda_context,
     )
     logger.info(
         "Onboarding accepted",

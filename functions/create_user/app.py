@@ -1,4 +1,8 @@
-"""Create user: the connection's IAM user, on the provisioner's path, tagged with this execution."""
+"""Create user: the connection's IAM user, on the provisioner's path, tagged with this execution.
+
+The fence tags (provisioner_core.fence) are set here, with the user, and never again: the boundary reads
+them to cap the user to its bucket and prefix, and the guardrail denies any provisioner role changing them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
 from provisioner_core.errors import UserAlreadyExists
+from provisioner_core.fence import fence_tags
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -25,7 +30,7 @@ def create_user(iam: Any, connection: Connection, settings: Settings) -> dict[st
         user = iam.create_user(
             UserName=name,
             Path=connection["iam_path"],
-            Tags=ownership_tags(connection),
+            Tags=[*ownership_tags(connection), *fence_tags(connection["bucket"], connection["prefix"])],
             **({"PermissionsBoundary": boundary} if boundary else {}),
         )["User"]
     except iam.exceptions.EntityAlreadyExistsException:

@@ -121,11 +121,13 @@ def install_patches(stacks: type[LocalStack]) -> None:
     from provisioner_local import (
         bucket_policy_enforcement,
         key_last_used,
+        permissions_boundary,
         requester_pays,
         secret_version_stages,
     )
 
     bucket_policy_enforcement.install(patches)
+    permissions_boundary.install(patches)
     requester_pays.install(patches)
     key_last_used.install(patches, lambda key_id: key_id in stacks._issued_keys)
     secret_version_stages.install(patches)

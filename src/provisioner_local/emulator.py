@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Final
 import boto3
 from botocore.exceptions import ClientError
 
-from provisioner_local import aws_patches, lambda_runtime, stack_resources
+from provisioner_local import aws_patches, lambda_runtime, permissions_boundary, stack_resources
 from provisioner_local.aws_patches import (
     FAST_WAIT_SECONDS,
     LAMBDA_OVER_HTTP_VARIABLE,
@@ -437,6 +437,7 @@ class LocalStack:
     def _start(self, prepared: _Prepared) -> None:
         specs, machines = prepared.functions, prepared.state_machines
         self.template = prepared.template
+        permissions_boundary.remember(prepared.template.managed_policies())
         self.function_environment = dict(prepared.environment)
 
         from moto.server import ThreadedMotoServer

@@ -9,7 +9,8 @@ conditions or boundaries). The local stack adds, for S3 requests:
 2. an explicit Deny in the bucket policy (bucket_policy_enforcement), before anything can allow;
 3. IAM propagation: a policy attached to the user more recently than its drawn delay does not apply yet,
    so the request is AccessDenied as if the user had no policy;
-4. moto's identity-policy check;
+4. moto's identity-policy check, then the user's permissions boundary (permissions_boundary), with its
+   policy variables (the user's own tags) resolved;
 5. Requester Pays (requester_pays);
 6. SSE-KMS (kms_enforcement): kms:Decrypt for reading an SSE-KMS object, kms:GenerateDataKey for writing one.
 """
@@ -24,6 +25,7 @@ from provisioner_local import (
     inactive_keys,
     key_last_used,
     kms_enforcement,
+    permissions_boundary,
     requester_pays,
 )
 from provisioner_local.iam_propagation import Propagation
@@ -108,6 +110,9 @@ def enforce(iam_request: Any, response: Any, resource: str, propagation: Propaga
             f"because no identity-based policy allows the {action} action"
         )
     iam_request.check_action_permitted(resource)
+    message = permissions_boundary.check(iam_backend, user, request)
+    if message:
+        raise _access_denied(message)
     if bucket is None:
         if propagation is not None:
             propagation.request_accepted(key_id)

@@ -373,6 +373,20 @@ def test_the_log_never_carries_the_body(env, monkeypatch):
 # --- Idempotency-Key -----------------------------------------------------------------------------------
 
 
+def idempotency_items(env: Any) -> list[dict[str, Any]]:
+    return list(env.dynamodb.scan(TableName="IdempotencyTable", ConsistentRead=True)["Items"])
+
+
+def lose_stored_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storing the answer fails, as when the invocation dies right after starting the run."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    def fail(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
+
+    monkeypatch.setattr(DynamoDBPersistenceLayer, "save_success", fail)
+
+
 def test_same_key_same_body_answers_the_same_and_starts_one_run(env):
     key = {"Idempotency-Key": "k-1"}
     first = post(BODY, headers=key)
@@ -383,11 +397,24 @@ def test_same_key_same_body_answers_the_same_and_starts_one_run(env):
     assert first[1] == second[1]
     assert second[2]["Location"] == first[2]["Location"]
     assert second[2].get("Idempotent-Replayed") == "true"
+    assert first[2].get("Idempotent-Replayed") is None
     assert len(executions(env)) == 1
-    item = env.dynamodb.get_item(TableName="IdempotencyTable", Key={"idempotency_key": {"S": "k-1"}})["Item"]
+    # Powertools' record, under the table's own key and TTL attribute names.
+    [item] = idempotency_items(env)
+    assert item["idempotency_key"]["S"].startswith(f"{idempotency.KEY_PREFIX}#")
+    assert "k-1" not in item["idempotency_key"]["S"]
     assert item["status"]["S"] == "COMPLETED"
-    assert json.loads(item["response"]["S"]) == first[1]
+    assert json.loads(item["data"]["S"]) == first[1]
     assert abs(int(item["expires_at"]["N"]) - (time.time() + 24 * 3600)) < 60
+
+
+def test_a_derived_id_comes_from_the_key(env):
+    first = post(BODY, headers={"Idempotency-Key": "k-a"})[1]["connection_id"]
+    other = post(BODY, headers={"Idempotency-Key": "k-b"})[1]["connection_id"]
+    assert first.startswith("satellite-images-")
+    assert other.startswith("satellite-images-")
+    assert first != other
+    assert len(executions(env)) == 2
 
 
 def test_same_key_different_body_is_a_422(env):
@@ -440,59 +467,66 @@ def test_concurrent_posts_with_one_key_start_exactly_one_run(env, monkeypatch):
 
 def test_a_key_still_in_progress_is_a_409_after_a_bounded_wait(env, monkeypatch):
     monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.3)
-    now = int(time.time())
-    env.dynamodb.put_item(
-        TableName="IdempotencyTable",
-        Item={
-            "idempotency_key": {"S": "k-busy"},
-            "body_hash": {"S": idempotency.body_hash(BODY)},
-            "status": {"S": "IN_PROGRESS"},
-            "connection_id": {"S": "sat-busy"},
-            "lease": {"S": "other"},
-            "in_progress_until": {"N": str(now + 60)},
-            "expires_at": {"N": str(now + 86400)},
-        },
-    )
+    # The first request holds the key and has not claimed or started anything yet.
+    holding, release = threading.Event(), threading.Event()
+    original = api.start_onboarding
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        holding.set()
+        release.wait(10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(api, "start_onboarding", held)
+    results: list[tuple[int, Any, dict[str, str]]] = []
+    first = threading.Thread(target=lambda: results.append(post(BODY, headers={"Idempotency-Key": "k-busy"})))
+    first.start()
+    assert holding.wait(10)
     started = time.monotonic()
     status, body, _ = post(BODY, headers={"Idempotency-Key": "k-busy"})
+    elapsed = time.monotonic() - started
+    release.set()
+    first.join(timeout=30)
     assert status == 409
     assert assert_errors(body)[0]["field"] == "Idempotency-Key"
-    assert 0.3 <= time.monotonic() - started < 5
-    assert executions(env) == []
-
-
-def test_a_dead_invocations_key_is_taken_over_with_its_connection_id(env):
-    now = int(time.time())
-    env.dynamodb.put_item(
-        TableName="IdempotencyTable",
-        Item={
-            "idempotency_key": {"S": "k-dead"},
-            "body_hash": {"S": idempotency.body_hash(BODY)},
-            "status": {"S": "IN_PROGRESS"},
-            "connection_id": {"S": "satellite-images-dead01"},
-            "lease": {"S": "dead"},
-            "in_progress_until": {"N": str(now - 1)},
-            "expires_at": {"N": str(now + 86400)},
-        },
-    )
-    status, body, _ = post(BODY, headers={"Idempotency-Key": "k-dead"})
-    assert status == 202
-    assert body["connection_id"] == "satellite-images-dead01"
-    # The dead invocation had claimed and started the run: the repeat adopts it rather than a second one.
-    env.dynamodb.put_item(
-        TableName="IdempotencyTable",
-        Item={
-            "idempotency_key": {"S": "k-dead"},
-            "body_hash": {"S": idempotency.body_hash(BODY)},
-            "status": {"S": "IN_PROGRESS"},
-            "connection_id": {"S": "satellite-images-dead01"},
-            "lease": {"S": "dead-again"},
-            "in_progress_until": {"N": str(now - 1)},
-            "expires_at": {"N": str(now + 86400)},
-        },
-    )
-    assert post(BODY, headers={"Idempotency-Key": "k-dead"})[1] == body
+    assert 0.3 <= elapsed < 5
+    assert [result[0] for result in results] == [202]
     assert len(executions(env)) == 1
+
+
+def test_a_run_whose_answer_was_lost_is_answered_while_its_key_is_in_progress(env, monkeypatch):
+    monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.2)
+    lose_stored_answers(monkeypatch)
+    first = post(BODY, headers={"Idempotency-Key": "k-lost"})
+    assert first[0] == 202
+    [item] = idempotency_items(env)
+    assert item["status"]["S"] == "INPROGRESS"
+    again = post(BODY, headers={"Idempotency-Key": "k-lost"})
+    assert again[0] == 202
+    assert again[1] == first[1]
+    assert again[2].get("Idempotent-Replayed") == "true"
+    assert len(executions(env)) == 1
+
+
+def test_a_dead_invocations_key_is_taken_over_and_gets_its_run(env, monkeypatch):
+    with monkeypatch.context() as dying:
+        lose_stored_answers(dying)
+        status, body, _ = post(BODY, headers={"Idempotency-Key": "k-dead"})
+    assert status == 202
+    # The dead invocation's in-progress expiry (its Lambda deadline) is over: the next request takes over.
+    [item] = idempotency_items(env)
+    env.dynamodb.update_item(
+        TableName="IdempotencyTable",
+        Key={"idempotency_key": item["idempotency_key"]},
+        UpdateExpression="SET in_progress_expiration = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time() * 1000) - 1000)}},
+    )
+    again = post(BODY, headers={"Idempotency-Key": "k-dead"})
+    # It derives the same id from the key and adopts the run the dead invocation started.
+    assert again[0] == 202
+    assert again[1] == body
+    assert len(executions(env)) == 1
+    [item] = idempotency_items(env)
+    assert item["status"]["S"] == "COMPLETED"
 
 
 def test_a_key_whose_request_failed_can_be_used_again(env):

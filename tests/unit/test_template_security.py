@@ -72,15 +72,86 @@ BOUNDARY_STATEMENTS = RESOURCES["ConnectionBoundaryPolicy"]["Properties"]["Polic
 BUCKET_READS = {"s3:GetEncryptionConfiguration", "s3:GetBucketRequestPayment", "s3:GetBucketPolicy"}
 
 
+BUCKET_TAG = "${!aws:PrincipalTag/labellerr:fence-bucket}"
+PREFIX_TAG = "${!aws:PrincipalTag/labellerr:fence-prefix}"
+NO_PREFIX_TAG = {"aws:PrincipalTag/labellerr:fence-prefix": "true"}
+NO_BUCKET_TAG = {"aws:PrincipalTag/labellerr:fence-bucket": "true"}
+
+
+def _boundary(sid: str) -> dict[str, Any]:
+    [statement] = [st for st in BOUNDARY_STATEMENTS if st["Sid"] == sid]
+    return statement
+
+
 def test_boundary_allows_only_the_s3_actions_a_connection_is_ever_granted():
     s3_statements = [st for st in BOUNDARY_STATEMENTS if _allows(st, "s3:")]
     actions = {a for st in s3_statements for a in _as_list(st["Action"])}
     assert actions == GRANTED_S3_ACTIONS
-    assert all(st["Effect"] == "Allow" for st in BOUNDARY_STATEMENTS)
-    for statement in s3_statements:
-        assert _sub(statement["Resource"]).startswith("arn:${AWS::Partition}:s3:::${AllowedBuckets}")
+    assert [st["Sid"] for st in BOUNDARY_STATEMENTS if st["Effect"] != "Allow"] == ["OnlyTheAllowedBuckets"]
     # Outside the provisioner's path, so no role's path-scoped IAM grant can reach it.
     assert RESOURCES["ConnectionBoundaryPolicy"]["Properties"]["Path"] == "/"
+
+
+def test_boundary_fences_each_user_to_its_own_bucket_and_prefix_through_its_tags():
+    bucket = f"arn:${{AWS::Partition}}:s3:::{BUCKET_TAG}"
+    objects = _boundary("FencedPrefixObjects")
+    assert set(objects["Action"]) == {*READ_OBJECT_ACTIONS, *WRITE_OBJECT_ACTIONS}
+    assert _sub(objects["Resource"]) == f"{bucket}/{PREFIX_TAG}*"
+    listing = _boundary("FencedPrefixListing")
+    assert listing["Action"] == "s3:ListBucket"
+    assert _sub(listing["Resource"]) == bucket
+    assert listing["Condition"]["StringLike"] == {"s3:prefix": "${aws:PrincipalTag/labellerr:fence-prefix}*"}
+    assert _sub(_boundary("FencedBucketMetadata")["Resource"]) == bucket
+    # No prefix tag (whole bucket, or a prefix no tag value can hold): the user's bucket only.
+    whole = _boundary("FencedBucketWithoutPrefixTag")
+    assert [_sub(r) for r in whole["Resource"]] == [bucket, f"{bucket}/*"]
+    assert whole["Condition"]["Null"] == NO_PREFIX_TAG
+    # Users made before the fence tags: the allowed buckets, as before, and only them.
+    for sid in ("UnfencedBucketAccess", "UnfencedObjectAccess"):
+        statement = _boundary(sid)
+        assert _sub(statement["Resource"]).startswith("arn:${AWS::Partition}:s3:::${AllowedBuckets}")
+        assert statement["Condition"]["Null"] == NO_BUCKET_TAG
+
+
+def test_boundary_never_reaches_outside_the_allowed_buckets():
+    deny = _boundary("OnlyTheAllowedBuckets")
+    assert set(deny["Action"]) == GRANTED_S3_ACTIONS
+    assert [_sub(r) for r in deny["NotResource"]] == [
+        "arn:${AWS::Partition}:s3:::${AllowedBuckets}",
+        "arn:${AWS::Partition}:s3:::${AllowedBuckets}/*",
+    ]
+
+
+def test_no_provisioner_role_can_change_or_remove_a_users_fence_tags():
+    guardrail = RESOURCES["ProvisionerGuardrailPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements = {st["Sid"]: st for st in guardrail}
+    fence_keys = ["labellerr:fence-bucket", "labellerr:fence-prefix"]
+    for sid, existing in (
+        ("FenceTagsOnlyWithTheUser", "aws:ResourceTag/labellerr:connection-id"),
+        ("FenceTagsOnlyOnce", "aws:ResourceTag/labellerr:fence-bucket"),
+    ):
+        statement = statements[sid]
+        assert (statement["Effect"], statement["Action"], statement["Resource"]) == (
+            "Deny",
+            "iam:TagUser",
+            "*",
+        )
+        assert statement["Condition"] == {
+            "ForAnyValue:StringEquals": {"aws:TagKeys": fence_keys},
+            "Null": {existing: "false"},
+        }
+    untag = statements["FenceTagsStay"]
+    assert (untag["Effect"], untag["Action"]) == ("Deny", "iam:UntagUser")
+    assert untag["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"] == [
+        *fence_keys,
+        "labellerr:connection-id",
+    ]
+    # Every role that may tag a user carries the guardrail; no role may untag one.
+    for name, properties in FUNCTIONS.items():
+        actions = {a for st in _statements(properties) for a in _as_list(st["Action"])}
+        assert "iam:UntagUser" not in actions, name
+        if "iam:TagUser" in actions:
+            assert {"Ref": "ProvisionerGuardrailPolicy"} in properties["Policies"], name
 
 
 def test_boundary_allows_kms_only_through_s3_and_only_for_the_allowed_buckets():
@@ -331,5 +402,6 @@ def test_the_boundary_caps_s3_to_this_accounts_buckets():
         "Statement"
     ]
     for statement in statements:
-        if any(str(action).startswith("s3:") for action in _as_list(statement["Action"])):
+        allows_s3 = any(str(action).startswith("s3:") for action in _as_list(statement["Action"]))
+        if allows_s3 and statement["Effect"] == "Allow":
             assert statement["Condition"]["StringEquals"]["s3:ResourceAccount"] == {"Ref": "AWS::AccountId"}

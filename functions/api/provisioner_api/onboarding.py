@@ -3,7 +3,6 @@ Idempotency-Key."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -13,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from provisioner_api.onboarding_claim import claim_record, put_claim, undo_claim
 from provisioner_api.runs import execution_arn_for, execution_name, first_attempt, onboarding_input
-from provisioner_api.runtime import SETTINGS, logger
+from provisioner_api.runtime import SETTINGS
 from provisioner_api.shapes import Accepted, accepted
 from provisioner_core import claims, idempotency, registry
 from provisioner_core.aws import error_code
@@ -47,8 +46,9 @@ def start_onboarding(
 ) -> Accepted:
     """Claim the id in the registry, then start the onboarding run that owns the claim.
 
-    `adopt`: this request took over a dead invocation's Idempotency-Key, which may have claimed the id
-    already; StartExecution with the same name and input then returns that run instead of a new one.
+    `adopt`: the request has an Idempotency-Key and may have taken over a dead invocation's, which may
+    have claimed the id already; StartExecution with the same name and input then returns that run (while
+    it runs) instead of a new one.
     """
     run_input = onboarding_input(raw, connection_id)
     previous_item = dynamodb.get_item(
@@ -145,6 +145,7 @@ def create_connection(
     *,
     state_machine_arn: str,
     idempotency_table: str,
+    lambda_context: Any = None,
 ) -> tuple[Accepted, bool]:
     """(answer, replayed): validate, then onboard once per Idempotency-Key."""
     problems = idempotency_key_problems(idempotency_key)
@@ -156,7 +157,9 @@ def create_connection(
         raise InvalidRequest([*invalid.errors, *problems]) from None
     if problems:
         raise InvalidRequest(problems)
-    connection_id = request.connection_id or derive_connection_id(request.connection_name)
+    # With a key, a derived id comes from the key: a repeat that takes over a dead invocation's key
+    # derives the id that invocation may already have claimed and started.
+    connection_id = request.connection_id or derive_connection_id(request.connection_name, idempotency_key)
     whole_bucket = request.location()[1] == ""
 
     def with_scope(answer: Accepted) -> Accepted:
@@ -166,31 +169,25 @@ def create_connection(
         return with_scope(
             start_onboarding(dynamodb, sfn, raw, request, connection_id, state_machine_arn)
         ), False
-    try:
-        claim = idempotency.begin(
-            dynamodb, idempotency_table, idempotency_key, idempotency.body_hash(raw), connection_id
+
+    def onboard() -> Accepted:
+        # adopt: this may be a takeover of a dead invocation's key whose run is already started.
+        return with_scope(
+            start_onboarding(dynamodb, sfn, raw, request, connection_id, state_machine_arn, adopt=True)
         )
-    except idempotency.IdempotencyKeyInProgress as in_progress:
+
+    def in_progress_answer() -> Accepted | None:
         # The first request may have started its run and failed only to store its answer.
-        replay = started_onboarding(dynamodb, sfn, raw, in_progress.connection_id)
-        if replay is None:
-            raise
-        return with_scope(replay), True
-    if claim.response is not None:
-        return cast(Accepted, claim.response), True
-    try:
-        answer = with_scope(
-            start_onboarding(
-                dynamodb, sfn, raw, request, claim.connection_id, state_machine_arn, adopt=claim.taken_over
-            )
-        )
-    except Exception:
-        with contextlib.suppress(ClientError):
-            idempotency.release(dynamodb, idempotency_table, claim)
-        raise
-    try:
-        idempotency.complete(dynamodb, idempotency_table, claim, dict(answer))
-    except ClientError as error:
-        # The run is started: that is the answer. A repeat of this request finds the run (above).
-        logger.warning("Idempotency answer not stored", error_code=error_code(error))
-    return answer, False
+        replay = started_onboarding(dynamodb, sfn, raw, connection_id)
+        return None if replay is None else with_scope(replay)
+
+    answer, replayed = idempotency.once(
+        dynamodb,
+        idempotency_table,
+        idempotency_key,
+        raw,
+        onboard,
+        in_progress_answer=in_progress_answer,
+        lambda_context=lambda_context,
+    )
+    return cast(Accepted, answer), replayed

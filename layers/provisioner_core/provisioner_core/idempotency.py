@@ -1,35 +1,49 @@
-"""Idempotency-Key for the API: the same key and body get the same answer, and only one run is started.
+"""Idempotency-Key for the API, on Powertools' Idempotency utility.
 
-One item per key in the idempotency table (hash key `idempotency_key`, TTL attribute `expires_at`):
-the body's hash, IN_PROGRESS / COMPLETED / RELEASED, the connection id the key is bound to and, once
-COMPLETED, the answer. The answers hold ids, a status and ARNs: never key material.
+Powertools keeps one item per key in the idempotency table (hash key `idempotency_key`, TTL `expires_at`):
+the body's hash (payload validation), INPROGRESS or COMPLETED, an in-progress expiry taken from the Lambda
+context and, once COMPLETED, the answer. A failure of the work deletes the item, so the key may be used
+again; an invocation that died leaves an item whose in-progress expiry lets the next request take it over.
+
+What this module adds to the library: a bounded wait for a request still in progress (a concurrent
+duplicate gets the first one's answer instead of an error), the caller's own answer when only storing it
+failed (the run is started: that is the answer), and the AWS error itself when the table fails, so the API
+still says whether retrying helps. The answers hold ids, a status and ARNs: never key material.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
 from botocore.exceptions import ClientError
 
-from provisioner_core.aws import error_code
 from provisioner_core.errors import ProvisionerError
 
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "COMPLETED"
-# The work failed before anything was started: the key may be used again, with any body.
-RELEASED = "RELEASED"
+logger = Logger(child=True)
 
 RETENTION_SECONDS = 24 * 60 * 60
-# Longer than the function's timeout (30 s): an item still IN_PROGRESS after this lost its invocation.
-LEASE_SECONDS = 60
 WAIT_SECONDS = 2.0
 POLL_SECONDS = 0.1
+# The table's own names (template.yaml), not Powertools' defaults `id` and `expiration`.
+KEY_ATTR = "idempotency_key"
+EXPIRY_ATTR = "expires_at"
+# The same prefix in every function name and version, so a key stays bound across deployments.
+KEY_PREFIX = "post-connections"
+_REQUEST_ARGUMENT = "request"
 
 
 class IdempotencyKeyReused(ProvisionerError):
@@ -39,171 +53,116 @@ class IdempotencyKeyReused(ProvisionerError):
 class IdempotencyKeyInProgress(ProvisionerError):
     """Another request with this key is still running (or died before storing its answer); retry shortly."""
 
-    def __init__(self, message: str, connection_id: str) -> None:
-        self.connection_id = connection_id
-        super().__init__(message)
+
+def persistence(dynamodb: Any, table: str) -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(
+        table_name=table, key_attr=KEY_ATTR, expiry_attr=EXPIRY_ATTR, boto3_client=dynamodb
+    )
 
 
-@dataclass(frozen=True)
-class Claim:
-    """What `begin` decided: replay `response`, or (when it is None) do the work under `lease`."""
-
-    key: str
-    body_hash: str
-    connection_id: str
-    lease: str
-    response: dict[str, Any] | None = None
-    # True when a dead invocation's item was taken over: it may already have claimed `connection_id`.
-    taken_over: bool = False
-
-
-def body_hash(body: Any) -> str:
-    """Hash of the parsed body, so key order and white space do not make two equal bodies differ."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def config(lambda_context: Any = None) -> IdempotencyConfig:
+    """The key is the header, the payload is the parsed body (so key order and white space do not count)."""
+    result = IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="body",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=RETENTION_SECONDS,
+        hash_function="sha256",
+    )
+    if lambda_context is not None:
+        # In-progress expiry: an item still INPROGRESS after this invocation's deadline lost its invocation.
+        result.register_lambda_context(lambda_context)
+    return result
 
 
-def _number(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def begin(
+def once(
     dynamodb: Any,
     table: str,
     key: str,
-    hashed_body: str,
-    connection_id: str,
+    body: Any,
+    work: Callable[[], Mapping[str, Any]],
     *,
+    in_progress_answer: Callable[[], Mapping[str, Any] | None],
+    lambda_context: Any = None,
     wait_seconds: float | None = None,
     poll_seconds: float | None = None,
-    clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
-) -> Claim:
-    """Take the key for this request, or return the answer already stored for it.
+) -> tuple[dict[str, Any], bool]:
+    """(answer, replayed): `work()` at most once per key and body, or the answer stored for them.
 
-    Raises IdempotencyKeyReused when the key came with another body, and IdempotencyKeyInProgress when
-    another request holds it for longer than `wait_seconds` (default WAIT_SECONDS).
+    While another request holds the key, polls up to `wait_seconds` (default WAIT_SECONDS); then asks
+    `in_progress_answer()` (the first request may have started its work and died before storing its answer)
+    and raises IdempotencyKeyInProgress when it has none. Raises IdempotencyKeyReused when the key came with
+    another body.
     """
+    store = persistence(dynamodb, table)
+    settings = config(lambda_context)
     deadline = time.monotonic() + (WAIT_SECONDS if wait_seconds is None else wait_seconds)
     while True:
-        now = int(clock())
-        lease = uuid.uuid4().hex
         try:
-            dynamodb.put_item(
-                TableName=table,
-                Item={
-                    "idempotency_key": {"S": key},
-                    "body_hash": {"S": hashed_body},
-                    "status": {"S": IN_PROGRESS},
-                    "connection_id": {"S": connection_id},
-                    "lease": {"S": lease},
-                    "in_progress_until": _number(now + LEASE_SECONDS),
-                    "expires_at": _number(now + RETENTION_SECONDS),
-                },
-                # TTL deletes lazily (within days), so an expired item counts as absent.
-                ConditionExpression="attribute_not_exists(idempotency_key) OR expires_at < :now "
-                "OR #status = :released",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":now": _number(now), ":released": {"S": RELEASED}},
-            )
-            return Claim(key, hashed_body, connection_id, lease)
-        except ClientError as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise
-        current = dynamodb.get_item(
-            TableName=table, Key={"idempotency_key": {"S": key}}, ConsistentRead=True
-        ).get("Item")
-        if current is not None and current["status"]["S"] != RELEASED:
-            if current["body_hash"]["S"] != hashed_body:
-                raise IdempotencyKeyReused(
-                    "this key was already used with a different request body; use a new key for a new request"
-                )
-            if current["status"]["S"] == COMPLETED:
-                return Claim(
-                    key, hashed_body, current["connection_id"]["S"], "", json.loads(current["response"]["S"])
-                )
-            if int(current["in_progress_until"]["N"]) < now:
-                claim = _take_over(dynamodb, table, current, now)
-                if claim is not None:
-                    return claim
-        if time.monotonic() >= deadline:
-            raise IdempotencyKeyInProgress(
-                "a request with this key is still being processed; retry in a few seconds",
-                current["connection_id"]["S"] if current is not None else connection_id,
-            )
+            return _attempt(store, settings, {"key": key, "body": body}, work)
+        except IdempotencyValidationError:
+            raise IdempotencyKeyReused(
+                "this key was already used with a different request body; use a new key for a new request"
+            ) from None
+        except (IdempotencyAlreadyInProgressError, IdempotencyInconsistentStateError):
+            if time.monotonic() >= deadline:
+                replay = in_progress_answer()
+                if replay is None:
+                    raise IdempotencyKeyInProgress(
+                        "a request with this key is still being processed; retry in a few seconds"
+                    ) from None
+                return dict(replay), True
         sleep(POLL_SECONDS if poll_seconds is None else poll_seconds)
 
 
-def _take_over(dynamodb: Any, table: str, current: dict[str, Any], now: int) -> Claim | None:
-    """Hold a dead invocation's item, keeping its connection id so a derived id is not derived twice."""
-    lease = uuid.uuid4().hex
-    try:
-        dynamodb.update_item(
-            TableName=table,
-            Key={"idempotency_key": current["idempotency_key"]},
-            UpdateExpression="SET lease = :lease, in_progress_until = :until",
-            ConditionExpression="#status = :in_progress AND lease = :old_lease",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":lease": {"S": lease},
-                ":until": _number(now + LEASE_SECONDS),
-                ":in_progress": {"S": IN_PROGRESS},
-                ":old_lease": current["lease"],
-            },
-        )
-    except ClientError as error:
-        if error_code(error) != "ConditionalCheckFailedException":
+def _attempt(
+    store: DynamoDBPersistenceLayer,
+    settings: IdempotencyConfig,
+    request: Mapping[str, Any],
+    work: Callable[[], Mapping[str, Any]],
+) -> tuple[dict[str, Any], bool]:
+    outcome: dict[str, Any] = {}
+
+    def run(request: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            answer = dict(work())
+        except Exception as error:
+            outcome["error"] = error
             raise
-        return None
-    return Claim(
-        current["idempotency_key"]["S"],
-        current["body_hash"]["S"],
-        current["connection_id"]["S"],
-        lease,
-        taken_over=True,
+        outcome["answer"] = answer
+        return answer
+
+    guarded = idempotent_function(
+        run,
+        data_keyword_argument=_REQUEST_ARGUMENT,
+        persistence_store=store,
+        config=settings,
+        key_prefix=KEY_PREFIX,
     )
-
-
-def complete(
-    dynamodb: Any,
-    table: str,
-    claim: Claim,
-    response: dict[str, Any],
-    *,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Store the answer, so a repeat of this request gets it without doing anything."""
-    dynamodb.update_item(
-        TableName=table,
-        Key={"idempotency_key": {"S": claim.key}},
-        UpdateExpression="SET #status = :completed, #response = :response, expires_at = :expires "
-        "REMOVE in_progress_until",
-        ConditionExpression="lease = :lease",
-        ExpressionAttributeNames={"#status": "status", "#response": "response"},
-        ExpressionAttributeValues={
-            ":completed": {"S": COMPLETED},
-            ":response": {"S": json.dumps(response, separators=(",", ":"))},
-            ":expires": _number(int(clock()) + RETENTION_SECONDS),
-            ":lease": {"S": claim.lease},
-        },
-    )
-
-
-def release(dynamodb: Any, table: str, claim: Claim) -> None:
-    """Free the key after a failure that started nothing, unless another invocation holds it by now."""
     try:
-        dynamodb.update_item(
-            TableName=table,
-            Key={"idempotency_key": {"S": claim.key}},
-            UpdateExpression="SET #status = :released REMOVE in_progress_until",
-            ConditionExpression="lease = :lease AND #status = :in_progress",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":released": {"S": RELEASED},
-                ":lease": {"S": claim.lease},
-                ":in_progress": {"S": IN_PROGRESS},
-            },
-        )
-    except ClientError as error:
-        if error_code(error) != "ConditionalCheckFailedException":
-            raise
+        answer = guarded(**{_REQUEST_ARGUMENT: request})
+    except IdempotencyPersistenceLayerError as error:
+        return _after_store_failure(error, outcome), False
+    # Powertools returns a stored answer without calling `run`: that is a replay.
+    return dict(answer), "answer" not in outcome
+
+
+def _after_store_failure(
+    error: IdempotencyPersistenceLayerError, outcome: Mapping[str, Any]
+) -> dict[str, Any]:
+    cause = error.__cause__
+    if "answer" in outcome:
+        # The work is done and only storing its answer failed: that is the answer. The item stays
+        # INPROGRESS, and a repeat finds the work through `in_progress_answer` or after the item's expiry.
+        code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+        logger.warning("Idempotency answer not stored", error_code=code)
+        return dict(outcome["answer"])
+    if "error" in outcome:
+        # The work failed and so did deleting the item: the work's own error is the answer; the key is
+        # free again once the item's in-progress expiry is over.
+        raise outcome["error"]
+    if isinstance(cause, ClientError):
+        # The table itself failed before the work began: the API maps AWS errors (503 for throttling).
+        raise cause from None
+    raise error

@@ -5,6 +5,7 @@ Pure functions with no pydantic, so the API, the validation step and the tests s
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import string
@@ -80,11 +81,19 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def derive_connection_id(connection_name: str) -> str:
-    """A readable, unique id: the name's slug plus a short random suffix (`satellite-images-k3x9qa`)."""
+def derive_connection_id(connection_name: str, seed: str | None = None) -> str:
+    """A readable, unique id: the name's slug plus a short suffix (`satellite-images-k3x9qa`).
+
+    The suffix is random, or derived from `seed` (an Idempotency-Key): then every repeat of a request
+    derives the same id, so one that takes over a dead invocation's key finds the run that one started.
+    """
     slug = re.sub(r"[^a-z0-9]+", "-", connection_name.lower()).strip("-")
     slug = slug[: CONNECTION_ID_MAX - _SUFFIX_LENGTH - 1].strip("-") or "connection"
-    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
+    if seed is None:
+        suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
+    else:
+        digest = hashlib.sha256(seed.encode("utf-8")).digest()
+        suffix = "".join(_SUFFIX_ALPHABET[byte % len(_SUFFIX_ALPHABET)] for byte in digest[:_SUFFIX_LENGTH])
     return f"{slug}-{suffix}"
 
 

@@ -33,6 +33,14 @@ class ResourceReader(IntrinsicResolver):
                     continue
                 yield logical_id, resource
 
+    def managed_policies(self) -> dict[str, dict[str, Any]]:
+        """Each AWS::IAM::ManagedPolicy's document, by the ARN Ref gives it (the boundary among them)."""
+        found = {}
+        for logical_id, _ in self._of_type("AWS::IAM::ManagedPolicy"):
+            arn = self._resource_ref(logical_id, f"Resources.{logical_id}")
+            found[arn] = self._property(logical_id, "PolicyDocument")
+        return found
+
     def _resource_type(self, logical_id: str) -> str:
         return str(self.resources[logical_id].get("Type", ""))
 
