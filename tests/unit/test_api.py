@@ -21,6 +21,7 @@ import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
+from provisioner_api import onboarding
 from provisioner_core import aws as aws_clients
 from provisioner_core import idempotency, registry
 from provisioner_local.template import load_yaml
@@ -469,14 +470,14 @@ def test_a_key_still_in_progress_is_a_409_after_a_bounded_wait(env, monkeypatch)
     monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.3)
     # The first request holds the key and has not claimed or started anything yet.
     holding, release = threading.Event(), threading.Event()
-    original = api.start_onboarding
+    original = onboarding.start_onboarding
 
     def held(*args: Any, **kwargs: Any) -> Any:
         holding.set()
         release.wait(10)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(api, "start_onboarding", held)
+    monkeypatch.setattr(onboarding, "start_onboarding", held)
     results: list[tuple[int, Any, dict[str, str]]] = []
     first = threading.Thread(target=lambda: results.append(post(BODY, headers={"Idempotency-Key": "k-busy"})))
     first.start()
