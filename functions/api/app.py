@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from typing_extensions import TypedDict
 
-from provisioner_core import aws, claims, idempotency, registry
+from provisioner_core import aws, claims, idempotency, plan_client, registry
 from provisioner_core.aws import error_code
 from provisioner_core.config import Settings
 from provisioner_core.errors import (
@@ -566,6 +566,14 @@ def post_connection() -> Response[Any]:
     return _accepted_response(answer, replayed=replayed)
 
 
+@app.post("/connections/plan", summary="Plan an onboarding: what it would do, changing nothing")
+def post_plan() -> Response[Any]:
+    event = app.current_event
+    raw = read_json_body(event.headers.get("content-type"), event.body, bool(event.is_base64_encoded))
+    function_name = os.environ["PLAN_ONBOARDING_FUNCTION"]
+    return _json(200, plan_client.request_plan(aws.client("lambda"), function_name, raw, SETTINGS))
+
+
 @app.get("/connections", summary="List connections")
 def get_connections() -> Response[Any]:
     page = list_connections(aws.client("dynamodb"), app.current_event.query_string_parameters)
@@ -660,6 +668,11 @@ def _key_in_progress(error: idempotency.IdempotencyKeyInProgress) -> Response[An
 def _no_route(error: NotFoundError) -> Response[Any]:
     event = app.current_event
     return _errors(404, "path", f"no route {event.request_context.http.method} {event.raw_path}")
+
+
+@app.exception_handler(plan_client.PlanUnavailable)
+def _plan_unavailable(error: plan_client.PlanUnavailable) -> Response[Any]:
+    return _errors(503, "request", str(error))
 
 
 @app.exception_handler(ClientError)
