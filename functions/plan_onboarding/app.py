@@ -128,7 +128,10 @@ def boundary(iam: Any, arn: str) -> dict[str, Any]:
         version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
         document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
     except ClientError as error:
-        if error_code(error) in UNREADABLE or error_code(error) == "NoSuchEntity":
+        if error_code(error) == "NoSuchEntity":
+            # A stack resource in AWS; the local stack does not create managed policies.
+            return {"arn": arn, "status": "not_found"}
+        if error_code(error) in UNREADABLE:
             return {"arn": arn, "status": "unreadable"}
         raise
     return {"arn": arn, "status": "read", "document": document}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, get_type_hints
 
 import boto3
 import pytest
@@ -13,6 +13,7 @@ from functions.plan_onboarding.app import Clients, plan_onboarding, refusal
 from provisioner_core import registry
 from provisioner_core.cors import MAX_CORS_RULES
 from provisioner_core.errors import InvalidRequest
+from provisioner_core.plan import Plan
 from provisioner_core.policy import connection_policy_document
 from tests.unit.conftest import SETTINGS
 
@@ -105,6 +106,10 @@ def test_a_plan_names_everything_the_run_would_create_and_creates_nothing(client
     assert plan["created"] == []
     assert "secret_access_key" not in json.dumps(plan)
     nothing_written(clients, bucket)
+
+
+def test_the_plan_has_exactly_the_documented_fields(clients, bucket):
+    assert set(plan_of(clients, bucket=bucket)) == set(get_type_hints(Plan))
 
 
 def test_a_missing_bucket_is_a_failed_check_and_the_rest_is_still_planned(clients):
@@ -222,6 +227,21 @@ def test_a_bucket_the_stack_may_not_manage_is_not_read(clients, bucket):
     assert found["bucket_allowed"]["would_fail_with"] == "ValidateRequest.InvalidRequest"
     assert "bucket_exists" not in found
     assert plan["bucket"] == {"exists": False, "region": None}
+
+
+def test_the_boundary_is_shown_as_iam_has_it(clients, bucket):
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::*/*"}]}  # fmt: skip
+    arn = clients.iam.create_policy(
+        PolicyName="stack-connection-boundary", PolicyDocument=json.dumps(document)
+    )["Policy"]["Arn"]
+    with_boundary = replace(SETTINGS, permissions_boundary_arn=arn)
+    plan = plan_onboarding(clients, {"connection_name": "x", "bucket": bucket}, "", ACCOUNT, with_boundary)
+    assert plan["permissions_boundary"] == {"arn": arn, "status": "read", "document": document}
+    assert plan["iam_user"]["permissions_boundary_arn"] == arn
+    missing = replace(SETTINGS, permissions_boundary_arn=arn + "-gone")
+    plan = plan_onboarding(clients, {"connection_name": "x", "bucket": bucket}, "", ACCOUNT, missing)
+    assert plan["permissions_boundary"]["status"] == "not_found"
 
 
 def test_a_derived_id_is_said_to_be_an_example(clients, bucket):

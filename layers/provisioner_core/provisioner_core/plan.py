@@ -9,7 +9,10 @@ a plan's failure to a run's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
+
+# pydantic (scripts/generate_openapi.py) reads these TypedDicts only from typing_extensions on Python < 3.12.
+from typing_extensions import TypedDict
 
 from provisioner_core.config import TAG_CONNECTION_ID, TAG_EXECUTION_ARN, Settings
 from provisioner_core.connection import Connection, probe_key
@@ -30,6 +33,30 @@ class Check(TypedDict, total=False):
     detail: str
     # The error the onboarding would end with (`<Step>.<Error>`), for failed checks.
     would_fail_with: str
+
+
+class Plan(TypedDict):
+    """The answer of Plan onboarding (POST /connections/plan's 200, a dry run's output)."""
+
+    planned: bool
+    dry_run: bool
+    # False when any check failed; `failed_checks` names them, each check says what the run would end with.
+    would_succeed: bool
+    failed_checks: list[str]
+    connection: dict[str, Any]
+    iam_user: dict[str, Any]
+    policy: dict[str, Any]
+    access_key: str
+    secret: dict[str, Any]
+    probe_object: str | None
+    permissions_boundary: dict[str, Any]
+    cors: dict[str, Any]
+    bucket: dict[str, Any]
+    labellerr: dict[str, Any]
+    account: dict[str, Any]
+    checks: list[Check]
+    # Always empty: a plan creates nothing.
+    created: list[str]
 
 
 def check(name: str, outcome: Outcome, detail: str, would_fail_with: str = "") -> Check:
