@@ -3,6 +3,7 @@
 provisioner-local serve     moto on 127.0.0.1 with the template's resources and functions, and the HTTP API,
                             until SIGINT/SIGTERM
 provisioner-local onboard   one onboarding through the local HTTP API, traced state by state
+provisioner-local plan      what an onboarding would do (POST /connections/plan), creating nothing
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
+from provisioner_local import plan_command
 from provisioner_local.emulator import LocalStack, LocalStackError
 from provisioner_local.faults import FaultSpecError
 from provisioner_local.labellerr_wire import LabellerrFaultSpecError
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the local stack up afterwards (until Ctrl-C) to inspect what was created",
     )
     _add_common(onboard)
+    plan_command.add_parser(commands, _add_common)
     return parser
 
 
@@ -677,7 +680,7 @@ def preflight_curl(stack: LocalStack, record: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = serve if args.command == "serve" else onboard
+    command = {"serve": serve, "onboard": onboard, "plan": plan_command.plan}[args.command]
     stdout = sys.stdout
     try:
         return command(args)
