@@ -206,3 +206,21 @@ def test_a_bad_dry_run_fails_by_name_without_rolling_back_or_publishing(stack, s
     }
     assert entered == ["Receive request", "Dry run?", "Plan onboarding", "Plan made?", "Plan refused"]
     assert [e for e in stack.events() if (e["detail"] or {}).get("execution_arn") == arn] == []
+
+
+def test_a_read_that_keeps_failing_fails_the_plan_and_still_changes_nothing(
+    stack, sfn, iam, secrets, s3, faults, customer_bucket
+):
+    connection_id = unique_id("fault")
+    request = {"connection_name": "F", "connection_id": connection_id, "bucket": customer_bucket}
+    faults(["iam:GetAccountSummary@PlanOnboardingFunction"])
+    described, entered, _ = dry_run(stack, sfn, request)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "PlanOnboarding.Failed"
+    assert entered[-1] == "Plan failed"
+    assert "Rollback" not in entered
+    status, body = http(stack, "POST", "/connections/plan", request)
+    assert status == 503
+    assert body["errors"][0]["message"] == "the plan could not be made (AwsCallFailed); retry shortly"
+    assert "iam:GetAccountSummary" in stack.injected_faults
+    assert_nothing_changed(stack, iam, secrets, s3, connection_id, customer_bucket)
