@@ -197,7 +197,13 @@ def plan_onboarding(
         checks.append(check("policy_size", "passed", f"{policy_size(document)} characters of IAM's 6,144"))
     except PolicyTooLarge as error:
         checks.append(check("policy_size", "failed", str(error), "CreatePolicy.PolicyTooLarge"))
-    before = current_rules(clients.s3, bucket) if readable else None
+    # The bucket's own region, as Apply CORS's reads go there too.
+    regional_s3 = (
+        clients.s3
+        if connection["region"] == settings.region
+        else aws.client("s3", region_name=connection["region"])
+    )
+    before = current_rules(regional_s3, bucket) if readable else None
     cors, cors_checks = plan.cors_plan(before, connection, settings)
     room, room_checks = account_headroom(clients.iam, settings.iam_path)
     checks += [*cors_checks, *room_checks]

@@ -224,3 +224,16 @@ def test_a_read_that_keeps_failing_fails_the_plan_and_still_changes_nothing(
     assert body["errors"][0]["message"] == "the plan could not be made (AwsCallFailed); retry shortly"
     assert "iam:GetAccountSummary" in stack.injected_faults
     assert_nothing_changed(stack, iam, secrets, s3, connection_id, customer_bucket)
+
+
+def test_a_bucket_in_another_region_is_planned_with_that_regions_reads(stack, sfn, s3):
+    name = unique_id("acme-eu")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [CUSTOMER_RULE]})
+    described, _, _ = dry_run(
+        stack, sfn, {"connection_name": "Eu", "connection_id": unique_id("eu"), "bucket": name}
+    )
+    plan = json.loads(described["output"])
+    assert plan["would_succeed"] is True, plan["failed_checks"]
+    assert plan["bucket"]["region"] == "eu-west-1"
+    assert plan["cors"]["before"] == [CUSTOMER_RULE]
