@@ -20,7 +20,7 @@ FLOW_OVER_FLOOR_BUDGET: Final = 2.0
 STEP_COLD_START_BUDGET: Final = 1.5
 ENTRY_COLD_START_BUDGET: Final = 2.0
 # The functions that validate input with pydantic get the larger allowance.
-ENTRY_FUNCTIONS: Final = frozenset({"ValidateRequestFunction", "ApiFunction"})
+ENTRY_FUNCTIONS: Final = frozenset({"ValidateRequestFunction", "PlanOnboardingFunction", "ApiFunction"})
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,31 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 **_SERVER_ERRORS,
             },
         },
+        ("post", "/connections/plan"): {
+            "operationId": "planConnection",
+            "description": "What POST /connections with this body would do, without creating or changing "
+            "anything: the names and ARNs, the exact policy document and permissions boundary, the bucket's "
+            "CORS before and after, what Validate request would find in the bucket, the account's headroom, "
+            "and every check, each failed one naming the error the run would end with. The same body, and "
+            "the same 400, as POST /connections.",
+            "requestBody": {
+                "required": True,
+                "description": "At most 64 KB of `application/json`.",
+                "content": _json_content(_ref("ConnectionRequest")),
+            },
+            "responses": {
+                "200": {
+                    "description": "The plan; `would_succeed` is false when a check failed.",
+                    "content": _json_content(_ref("Plan")),
+                },
+                "400": _errors(
+                    "The body is not JSON, not an object, or breaks rules; every violation is listed."
+                ),
+                "413": _errors("The body is over 64 KB."),
+                "415": _errors("Content-Type is not application/json."),
+                **_SERVER_ERRORS,
+            },
+        },
         ("get", "/connections"): {
             "operationId": "listConnections",
             "description": "One page of the registry, optionally of one bucket and/or one status. Follow "
@@ -247,6 +272,7 @@ def _routes(resolver: Any) -> dict[tuple[str, str], str]:
 def _schemas(api: Any) -> dict[str, Any]:
     from pydantic import TypeAdapter
 
+    from provisioner_core.plan import Plan
     from provisioner_core.request import ConnectionRequest
 
     models = (
@@ -257,6 +283,7 @@ def _schemas(api: Any) -> dict[str, Any]:
         api.Errors,
         api.RotationAccepted,
         api.RotationSignal,
+        Plan,
     )
     top, definitions = TypeAdapter.json_schemas(
         [(model.__name__, "validation", TypeAdapter(model)) for model in models], ref_template=REF
@@ -288,7 +315,7 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": TITLE,
             "version": VERSION,
-            "description": "Start, read, list and remove Labellerr S3 connections. Every error answers "
+            "description": "Start, plan, read, list and remove Labellerr S3 connections. Every error answers "
             '`{"errors": [{"field", "message"}]}`. Every request must be signed with SigV4.',
         },
         "security": [{"sigv4": []}],

@@ -38,7 +38,7 @@ from provisioner_api.shapes import (
     error_response,
     json_response,
 )
-from provisioner_core import aws, idempotency, rotation_requests
+from provisioner_core import aws, idempotency, plan_client, rotation_requests
 from provisioner_core.aws import error_code
 from provisioner_core.errors import (
     ConnectionAlreadyExists,
@@ -92,6 +92,14 @@ def post_connection() -> Response[Any]:
         replayed=replayed,
     )
     return accepted_response(answer, replayed=replayed)
+
+
+@app.post("/connections/plan", summary="Plan an onboarding: what it would do, changing nothing")
+def post_plan() -> Response[Any]:
+    event = app.current_event
+    raw = read_json_body(event.headers.get("content-type"), event.body, bool(event.is_base64_encoded))
+    function_name = os.environ["PLAN_ONBOARDING_FUNCTION"]
+    return json_response(200, plan_client.request_plan(aws.client("lambda"), function_name, raw, SETTINGS))
 
 
 @app.get("/connections", summary="List connections")
@@ -219,6 +227,11 @@ def _key_in_progress(error: idempotency.IdempotencyKeyInProgress) -> Response[An
 def _no_route(error: NotFoundError) -> Response[Any]:
     event = app.current_event
     return error_response(404, "path", f"no route {event.request_context.http.method} {event.raw_path}")
+
+
+@app.exception_handler(plan_client.PlanUnavailable)
+def _plan_unavailable(error: plan_client.PlanUnavailable) -> Response[Any]:
+    return error_response(503, "request", str(error))
 
 
 @app.exception_handler(ClientError)

@@ -10,21 +10,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
-from provisioner_core.cors import find_customer_equivalent, labellerr_rule, merge_rule, rule_id_for
+from provisioner_core.cors import current_rules as current_cors_rules
+from provisioner_core.cors import labellerr_rule, planned_configuration, rule_id_for
 from provisioner_core.lease import bucket_lease, lease_holder
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
 SETTINGS = Settings.from_env()
-
-
-def current_cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
-    try:
-        return list(s3.get_bucket_cors(Bucket=bucket)["CORSRules"])
-    except s3.exceptions.ClientError as error:
-        if aws.error_code(error) == "NoSuchCORSConfiguration":
-            return []
-        raise
 
 
 def apply_cors(s3: Any, dynamodb: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
@@ -37,8 +29,8 @@ def apply_cors(s3: Any, dynamodb: Any, connection: Connection, settings: Setting
 def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, Any]:
     """Idempotent: a retry after a PutBucketCors that took effect finds the rule by ID, changes nothing."""
     existing = current_cors_rules(s3, bucket)
-    customer_rule = find_customer_equivalent(existing, rule)
-    if customer_rule is not None and not any(r.get("ID") == rule["ID"] for r in existing):
+    merged, customer_rule = planned_configuration(existing, rule)
+    if customer_rule is not None:
         # The customer already grants exactly this; their rule is theirs to keep or remove.
         return {
             "applied": True,
@@ -47,7 +39,6 @@ def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, A
             "bucket_had_cors": True,
             "rules_total": len(existing),
         }
-    merged = merge_rule(existing, rule)
     if merged is not None:
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": merged})
     return {

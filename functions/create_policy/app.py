@@ -12,7 +12,7 @@ from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
 from provisioner_core.errors import InvalidRequest, PolicyAlreadyExists
 from provisioner_core.naming import bucket_name_problem, normalize_prefix
-from provisioner_core.policy import build_policy_document, serialize_policy
+from provisioner_core.policy import connection_policy_document, serialize_policy
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -50,13 +50,9 @@ def recheck_location(connection: Connection) -> None:
 def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
     recheck_location(connection)
     document = serialize_policy(
-        build_policy_document(
+        connection_policy_document(
+            connection,
             partition=settings.partition,
-            bucket=connection["bucket"],
-            prefix=connection["prefix"],
-            access=connection["access"],
-            kms_key_arns=connection.get("encryption", {}).get("customer_kms_key_arns", []),
-            region=connection["region"],
             # Same-account stack: the execution runs in the account that owns the allowed buckets.
             account_id=connection["execution_arn"].split(":")[4],
         )

@@ -3,6 +3,7 @@
 provisioner-local serve     moto on 127.0.0.1 with the template's resources and functions, and the HTTP API,
                             until SIGINT/SIGTERM
 provisioner-local onboard   one onboarding through the local HTTP API, traced state by state
+provisioner-local plan      what an onboarding would do (POST /connections/plan), creating nothing
 
 This module is the entry point (the console script and `python -m provisioner_local.cli`); the rest by
 concern: cli_args (the command line), cli_common (exit codes, stdout, signals, the stack), cli_serve,
@@ -15,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from provisioner_local import plan_command
 from provisioner_local.cli_args import DEFAULT_SERVE_PORT, DEMO_PREFIX, build_parser
 from provisioner_local.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from provisioner_local.cli_demo import SAMPLE_IMAGES, tiny_png
@@ -50,7 +52,7 @@ __all__ = [
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = serve if args.command == "serve" else onboard
+    command = {"serve": serve, "onboard": onboard, "plan": plan_command.plan}[args.command]
     stdout = sys.stdout
     try:
         return command(args)

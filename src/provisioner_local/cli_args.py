@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Final
 
+from provisioner_local import plan_command
+
 DEFAULT_SERVE_PORT: Final = 4566
 DEMO_PREFIX: Final = "images/"
 
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the local stack up afterwards (until Ctrl-C) to inspect what was created",
     )
     _add_common(onboard)
+    plan_command.add_parser(commands, _add_common)
     return parser
 
 

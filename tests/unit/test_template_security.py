@@ -70,6 +70,9 @@ ALL_STATEMENTS = [(name, st) for name, props in FUNCTIONS.items() for st in _sta
 
 BOUNDARY_STATEMENTS = RESOURCES["ConnectionBoundaryPolicy"]["Properties"]["PolicyDocument"]["Statement"]
 BUCKET_READS = {"s3:GetEncryptionConfiguration", "s3:GetBucketRequestPayment", "s3:GetBucketPolicy"}
+INSPECTORS = {"ValidateRequestFunction", "PlanOnboardingFunction"}
+# Account-level reads with no resource type in IAM: "*" is their only form (Plan onboarding's headroom).
+UNSCOPABLE_READS = ["iam:GetAccountSummary", "iam:ListUsers"]
 
 
 BUCKET_TAG = "${!aws:PrincipalTag/labellerr:fence-bucket}"
@@ -166,7 +169,7 @@ def test_boundary_allows_kms_only_through_s3_and_only_for_the_allowed_buckets():
     assert list(kms["Condition"]) == ["StringLike"]
 
 
-def test_only_validate_request_reads_bucket_settings_object_metadata_and_kms_keys():
+def test_only_validate_request_and_the_plan_read_bucket_settings_object_metadata_and_kms_keys():
     readers = {
         n
         for n, st in ALL_STATEMENTS
@@ -174,15 +177,42 @@ def test_only_validate_request_reads_bucket_settings_object_metadata_and_kms_key
         or "s3:GetObject" in _allows(st, "s3:")
         or {"kms:DescribeKey", "kms:GetKeyPolicy"} & set(_allows(st, "kms:"))
     }
-    assert readers == {"ValidateRequestFunction"}
-    statements = _statements(FUNCTIONS["ValidateRequestFunction"])
-    assert {a for st in statements for a in _allows(st, "s3:")} == {
-        "s3:ListBucket",
-        "s3:GetObject",
-    } | BUCKET_READS
-    [kms] = [st for st in statements if _allows(st, "kms:")]
-    assert sorted(kms["Action"]) == ["kms:DescribeKey", "kms:GetKeyPolicy"]
-    assert _sub(kms["Resource"]) == "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"
+    # Plan onboarding runs Validate request's own inspection, and reads the CORS it would change.
+    assert readers == INSPECTORS
+    for name in INSPECTORS:
+        statements = _statements(FUNCTIONS[name])
+        extra = {"s3:GetBucketCORS"} if name == "PlanOnboardingFunction" else set()
+        assert {a for st in statements for a in _allows(st, "s3:")} == {
+            "s3:ListBucket",
+            "s3:GetObject",
+        } | BUCKET_READS | extra
+        [kms] = [st for st in statements if _allows(st, "kms:")]
+        assert sorted(kms["Action"]) == ["kms:DescribeKey", "kms:GetKeyPolicy"]
+        assert _sub(kms["Resource"]) == "arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"
+
+
+READ_ONLY_VERBS = ("Get", "List", "Describe", "Head")
+
+
+def test_the_plan_may_only_read():
+    actions = {a for st in _statements(FUNCTIONS["PlanOnboardingFunction"]) for a in _as_list(st["Action"])}
+    assert actions
+    writes = {a for a in actions if not a.split(":", 1)[1].startswith(READ_ONLY_VERBS)}
+    assert writes == set()
+    assert not any(isinstance(p, str) for p in FUNCTIONS["PlanOnboardingFunction"].get("Policies", []))
+
+
+def test_the_api_may_invoke_only_the_plan_and_the_state_machine_may_too():
+    invokes = [
+        (n, st) for n, st in ALL_STATEMENTS if any(a.startswith("lambda:") for a in _as_list(st["Action"]))
+    ]
+    assert [(n, st["Action"], st["Resource"]) for n, st in invokes] == [
+        ("ApiFunction", "lambda:InvokeFunction", {"Fn::GetAtt": ["PlanOnboardingFunction", "Arn"]})
+    ]
+    api_env = FUNCTIONS["ApiFunction"]["Environment"]["Variables"]
+    assert api_env["PLAN_ONBOARDING_FUNCTION"] == {"Ref": "PlanOnboardingFunction"}
+    machine = RESOURCES["OnboardConnectionStateMachine"]["Properties"]
+    assert {"LambdaInvokePolicy": {"FunctionName": {"Ref": "PlanOnboardingFunction"}}} in machine["Policies"]
 
 
 def test_users_are_created_only_with_the_boundary():
@@ -238,6 +268,13 @@ def test_each_grant_is_scoped(name, statement):
         assert not any(word in action for word in ("Group", "Role", "LoginProfile", "PermissionsBoundary")), (
             action
         )
+    if actions == UNSCOPABLE_READS:
+        assert (name, statement["Resource"]) == ("PlanOnboardingFunction", "*")
+        return
+    if statement["Resource"] == BOUNDARY:
+        # Reading the boundary to show it in a plan; the guardrail denies every write to it anyway.
+        assert (name, actions) == ("PlanOnboardingFunction", ["iam:GetPolicy", "iam:GetPolicyVersion"])
+        return
     if _allows(statement, "iam:"):
         for resource in resources:
             assert resource.endswith(("user${IamPath}*", "policy${IamPath}*")), (name, resource)
@@ -256,10 +293,8 @@ def test_each_grant_is_scoped(name, statement):
             )
         elif actions == ["s3:GetObject"]:
             # HeadObject's authorization, for Validate request alone (test above).
-            assert (name, resources) == (
-                "ValidateRequestFunction",
-                ["arn:${AWS::Partition}:s3:::${AllowedBuckets}/*"],
-            )
+            assert name in INSPECTORS
+            assert resources == ["arn:${AWS::Partition}:s3:::${AllowedBuckets}/*"]
         else:
             assert resources == ["arn:${AWS::Partition}:s3:::${AllowedBuckets}"], name
         assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from provisioner_core.aws import error_code
 from provisioner_core.config import CORS_RULE_ID_PREFIX
 from provisioner_core.errors import CorsRuleLimitExceeded
 
@@ -69,6 +72,26 @@ def merge_rule(rules: Sequence[dict[str, Any]], rule: dict[str, Any]) -> list[di
             f"the bucket already has {len(rules)} CORS rules; S3 allows {MAX_CORS_RULES}"
         )
     return [*rules, rule]
+
+
+def planned_configuration(
+    rules: Sequence[dict[str, Any]], rule: dict[str, Any]
+) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+    """(the configuration to put, or None when nothing changes; the customer's rule that already grants
+    exactly what `rule` grants, which then stays theirs and ours is not added)."""
+    customer_rule = find_customer_equivalent(rules, rule)
+    if customer_rule is not None and not any(r.get("ID") == rule["ID"] for r in rules):
+        return None, customer_rule
+    return merge_rule(rules, rule), None
+
+
+def current_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    try:
+        return list(s3.get_bucket_cors(Bucket=bucket)["CORSRules"])
+    except ClientError as error:
+        if error_code(error) == "NoSuchCORSConfiguration":
+            return []
+        raise
 
 
 def without_rule(rules: Sequence[dict[str, Any]], rule_id: str) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from provisioner_core.errors import PolicyTooLarge
@@ -92,6 +92,21 @@ def build_policy_document(
                 conditions = statement.setdefault("Condition", {}).setdefault("StringEquals", {})
                 conditions["s3:ResourceAccount"] = account_id
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def connection_policy_document(
+    connection: Mapping[str, Any], *, partition: str, account_id: str
+) -> dict[str, Any]:
+    """The document Create policy creates for a connection as Validate request left it (its KMS keys)."""
+    return build_policy_document(
+        partition=partition,
+        bucket=connection["bucket"],
+        prefix=connection["prefix"],
+        access=connection["access"],
+        kms_key_arns=connection.get("encryption", {}).get("customer_kms_key_arns", []),
+        region=connection["region"],
+        account_id=account_id,
+    )
 
 
 def policy_size(document: dict[str, Any]) -> int:
