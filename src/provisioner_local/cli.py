@@ -4,6 +4,7 @@ provisioner-local serve     moto on 127.0.0.1 with the template's resources and 
                             until SIGINT/SIGTERM
 provisioner-local onboard   one onboarding through the local HTTP API, traced state by state
 provisioner-local plan      what an onboarding would do (POST /connections/plan), creating nothing
+provisioner-local rotate    one key rotation (POST /connections/{id}/rotations), traced state by state
 
 This module is the entry point (the console script and `python -m provisioner_local.cli`); the rest by
 concern: cli_args (the command line), cli_common (exit codes, stdout, signals, the stack), cli_serve,
@@ -16,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from provisioner_local import plan_command
+from provisioner_local import cli_rotate, plan_command
 from provisioner_local.cli_args import DEFAULT_SERVE_PORT, DEMO_PREFIX, build_parser
 from provisioner_local.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from provisioner_local.cli_demo import SAMPLE_IMAGES, tiny_png
@@ -52,7 +53,9 @@ __all__ = [
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = {"serve": serve, "onboard": onboard, "plan": plan_command.plan}[args.command]
+    command = {"serve": serve, "onboard": onboard, "plan": plan_command.plan, "rotate": cli_rotate.rotate}[
+        args.command
+    ]
     stdout = sys.stdout
     try:
         return command(args)

@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Final
 
-from provisioner_local import plan_command
-
 DEFAULT_SERVE_PORT: Final = 4566
 DEMO_PREFIX: Final = "images/"
 
@@ -114,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the local stack up afterwards (until Ctrl-C) to inspect what was created",
     )
     _add_common(onboard)
+    # Imported here: those commands' modules import this one's constants.
+    from provisioner_local import cli_rotate, plan_command
+
     plan_command.add_parser(commands, _add_common)
+    cli_rotate.add_parser(commands, _add_common)
     return parser
 
 

@@ -34,7 +34,13 @@ def stack() -> Iterator[LocalStack]:
     # A claim whose run never started is stale after this long (120 s in AWS), so the matrix can test
     # that one DELETE finishes such a case without waiting two minutes.
     # With the Labellerr stand-in: every journey hands its key to Labellerr, and world() looks there too.
-    with LocalStack(port=0, environment={"STALE_CLAIM_SECONDS": "1"}, labellerr=True) as local:
+    # A rotation checks once a (shortened) day: 7 adoption checks and 3 grace checks, so each case is short.
+    with LocalStack(
+        port=0,
+        environment={"STALE_CLAIM_SECONDS": "1"},
+        labellerr=True,
+        parameter_overrides={"KeyRotationCheckSeconds": "86400"},
+    ) as local:
         yield local
 
 
