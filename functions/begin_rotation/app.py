@@ -135,8 +135,8 @@ def begin_rotation(
             {"status": rotation.ROTATING, rotation.HOLDER_FIELD: execution_arn, "rotation": state},
             owner_field="status",
             owner="ACTIVE",
+            # An earlier rotation's confirmation or rollback request stays: each names its rotation id.
             also={"updated_at": str(record.get("updated_at", ""))},
-            remove=(rotation.CONFIRMATION_FIELD, rotation.ROLLBACK_REQUEST_FIELD),
         )
     except (
         InvalidRequest,

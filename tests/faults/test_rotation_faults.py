@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -123,7 +124,7 @@ def _assert_promise(c: Clients, connection_id: str, bucket: str, call: str) -> N
 
 @pytest.mark.parametrize("kind", ["permanent", "lost"])
 def test_a_fault_in_any_rotation_call_leaves_a_working_key_and_nothing_unnamed(clients, rotation_calls, kind):
-    failures = []
+    failures, endings = [], []
     for function, call in rotation_calls:
         connection_id, bucket = _onboard(clients)
         spec = _fault_spec(function, call, kind)
@@ -131,6 +132,19 @@ def test_a_fault_in_any_rotation_call_leaves_a_working_key_and_nothing_unnamed(c
         try:
             fired_before = len(clients.stack.injected_faults)
             ended = _rotate(clients, connection_id)
+            stage = (
+                (
+                    registry.get(
+                        clients.stack.client("dynamodb"),
+                        connection_id,
+                        clients.stack.tables["ConnectionsTable"],
+                    )
+                    or {}
+                )
+                .get("rotation", {})
+                .get("stage")
+            )
+            endings.append(f"{spec} -> {ended} {stage}")
             fired = len(clients.stack.injected_faults) > fired_before or call.startswith("labellerr:")
         finally:
             clients.stack.set_faults([])
@@ -144,6 +158,7 @@ def test_a_fault_in_any_rotation_call_leaves_a_working_key_and_nothing_unnamed(c
             assert world(clients, connection_id, bucket, PREFIX) == set()
         except AssertionError as error:
             failures.append(f"{spec}: {error}")
+    print(f"{len(endings)} cases:", *endings, sep="\n  ")
     assert not failures, "\n".join(failures)
 
 
