@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import socket
 import threading
 import uuid
@@ -94,6 +95,7 @@ logger = logging.getLogger("provisioner_local")
 # The name the tests knew it by.
 _Patches = Patches
 
+_REGION_NAME: Final = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _LABELLERR_PARAMETERS: Final = frozenset({"LabellerrCredentialsSecretArn", "LabellerrApiUrl"})
 
 
@@ -143,7 +145,8 @@ class LocalStack:
     in a secret of the local Secrets Manager and sets LabellerrCredentialsSecretArn and LabellerrApiUrl to it,
     so the flow hands its keys to the stand-in; `labellerr:...` faults then go to the stand-in.
     `environment` is applied after the template's variables and wins over them. `api_port` is the first
-    HTTP API's port (0: a free one); further APIs always get free ports.
+    HTTP API's port (0: a free one); further APIs always get free ports. `region` (default us-east-1) is the
+    region every resource is made in and the functions run in.
     """
 
     # Running stacks, oldest first; the patches below look functions and ports up here.
@@ -156,7 +159,6 @@ class LocalStack:
     # Every access key moto issued in this process: a deleted key must be rejected, not waved through.
     _issued_keys: ClassVar[set[str]] = set()
 
-    region: Final = REGION
     account_id: Final = ACCOUNT_ID
 
     def __init__(
@@ -173,7 +175,14 @@ class LocalStack:
         api_port: int = 0,
         propagation_delay: str | None = None,
         labellerr: bool = False,
+        region: str | None = None,
     ) -> None:
+        # Every resource of the stack, and the functions' AWS_REGION; the CLI passes the user's region.
+        self.region = region or REGION
+        if not _REGION_NAME.fullmatch(self.region):
+            raise LocalStackError(
+                f"region {self.region!r} is not a region name (like us-east-1 or eu-west-3)"
+            )
         self.project_root = (project_root or default_project_root()).resolve()
         self.template_path = (template_path or self.project_root / "template.yaml").resolve()
         self.requested_port = port
@@ -406,7 +415,7 @@ class LocalStack:
 
     def _prepare(self) -> _Prepared:
         template = SamTemplate.load(
-            self.template_path, {**self.parameter_overrides, **self._labellerr_overrides}
+            self.template_path, {**self.parameter_overrides, **self._labellerr_overrides}, region=self.region
         )
         specs = template.functions()
         check_function_modules(specs)
@@ -531,6 +540,13 @@ class LocalStack:
 
     def _warn_about_other_stacks(self, environment: Mapping[str, str]) -> None:
         for other in self._others():
+            if other.region != self.region:
+                logger.warning(
+                    "AWS_REGION=%s replaces %s of the stack already running (%s) while this one runs",
+                    self.region,
+                    other.region,
+                    other.template_path,
+                )
             for key, value in environment.items():
                 theirs = other.function_environment.get(key)
                 if theirs is not None and theirs != value:
@@ -619,7 +635,14 @@ class LocalStack:
         response_headers: Any,
     ) -> bytes:
         return lambda_runtime.invoke(
-            self.functions, self.invocations, function_name, qualifier, body, headers, response_headers
+            self.functions,
+            self.invocations,
+            function_name,
+            qualifier,
+            body,
+            headers,
+            response_headers,
+            region=self.region,
         )
 
     @classmethod
