@@ -96,13 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one onboarding through the local HTTP API and trace it",
         description="Start a fresh local stack, make or pick a bucket, POST the request to the HTTP API's "
         "/connections, print each state of the execution as it finishes, then the connection's registry "
-        "record. Exit 0 when the connection is ACTIVE, 1 otherwise.",
+        "record. Exit 0 when the connection is ACTIVE, 1 otherwise, 2 when the request is invalid (checked "
+        "with the API's own rules before any bucket is made or sample uploaded).",
     )
-    onboard.add_argument("--bucket", help="bucket to connect (default: a demo bucket with sample images)")
+    onboard.add_argument(
+        "--bucket",
+        help="bucket to connect, created (empty) in the fresh local stack when missing "
+        "(default: a demo bucket with sample images)",
+    )
     onboard.add_argument("--prefix", help=f"prefix inside the bucket (default for the demo: {DEMO_PREFIX})")
-    onboard.add_argument("--access", choices=["import", "import_export"], default="import")
+    onboard.add_argument(
+        "--access",
+        choices=["import", "import_export"],
+        default="import",
+        help="import: Labellerr reads; import_export: it also writes under the prefix (default: %(default)s)",
+    )
     onboard.add_argument("--no-cors", action="store_true", help="leave the bucket's CORS alone")
-    onboard.add_argument("--connection-name", default="Demo images", help="default: %(default)s")
+    onboard.add_argument(
+        "--connection-name",
+        default="Demo images",
+        help="the connection's name; its id is derived from it (default: %(default)s)",
+    )
     onboard.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for the execution (default 120)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -82,4 +83,10 @@ def make_stack(
         environment=environment,
         propagation_delay=getattr(args, "propagation_delay", None),
         labellerr=not args.no_labellerr,
+        region=user_region(),
     )
+
+
+def user_region() -> str | None:
+    """The region the user set, AWS_REGION first as the AWS CLI v2 reads it; None: the stack's default."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None

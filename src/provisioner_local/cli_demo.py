@@ -45,19 +45,35 @@ def _random_suffix(length: int = 6) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def prepare_bucket(stack: LocalStack, args: argparse.Namespace, out: TextIO) -> tuple[str, str | None]:
-    s3 = stack.client("s3")
+def choose_bucket(args: argparse.Namespace) -> tuple[str, str | None, bool]:
+    """(bucket, prefix, demo): a made-up demo bucket name, or --bucket's; nothing is created yet."""
     if args.bucket is None:
-        bucket = f"labellerr-demo-{_random_suffix()}"
         prefix = args.prefix if args.prefix is not None else DEMO_PREFIX
-        s3.create_bucket(Bucket=bucket)
+        return f"labellerr-demo-{_random_suffix()}", prefix, True
+    return args.bucket, args.prefix, False
+
+
+def prepare_bucket(stack: LocalStack, bucket: str, prefix: str | None, *, demo: bool, out: TextIO) -> None:
+    """The demo bucket with its sample images under the prefix, or --bucket's, created (empty) when missing.
+
+    Only for a request that passed validation (cli_onboard.request_problems): an invalid name is never made.
+    """
+    s3 = stack.client("s3")
+    # Outside us-east-1, S3 wants the region as the bucket's LocationConstraint.
+    location = (
+        {}
+        if stack.region == "us-east-1"
+        else {"CreateBucketConfiguration": {"LocationConstraint": stack.region}}
+    )
+    if demo:
+        prefix = prefix or ""
+        s3.create_bucket(Bucket=bucket, **location)
         for name, rgb in SAMPLE_IMAGES.items():
             s3.put_object(Bucket=bucket, Key=f"{prefix}{name}", Body=tiny_png(rgb), ContentType="image/png")
         emit(out, f"Demo bucket {bucket} with {len(SAMPLE_IMAGES)} sample images under {prefix or '/'}")
-        return bucket, prefix
+        return
     try:
-        s3.head_bucket(Bucket=args.bucket)
+        s3.head_bucket(Bucket=bucket)
     except ClientError:
-        s3.create_bucket(Bucket=args.bucket)
-        emit(out, f"Bucket {args.bucket} did not exist in the fresh local emulator: created it, empty")
-    return args.bucket, args.prefix
+        s3.create_bucket(Bucket=bucket, **location)
+        emit(out, f"Bucket {bucket} did not exist in the fresh local emulator: created it, empty")

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TextIO
 from urllib.parse import quote
 
-from provisioner_local.cli_common import EXIT_FAILED, EXIT_OK, StopSignal, claim_stdout, emit, make_stack
-from provisioner_local.cli_demo import prepare_bucket
+from provisioner_local.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    StopSignal,
+    claim_stdout,
+    emit,
+    make_stack,
+)
+from provisioner_local.cli_demo import choose_bucket, prepare_bucket
 from provisioner_local.cli_trace import POLL_SECONDS, ExecutionTrace, follow_execution, pretty
 from provisioner_local.emulator import LocalStack, LocalStackError
 
@@ -22,6 +31,16 @@ FINAL_CONNECTION_STATUSES: Final = frozenset({"ACTIVE", "FAILED", "ROLLBACK_FAIL
 # After the execution has ended, how long the API may take to show its outcome in the registry.
 RECORD_GRACE_SECONDS: Final = 3.0
 HTTP_TIMEOUT_SECONDS: Final = 30.0
+# The request's fields onboard sets, and the option that sets each.
+_OPTIONS: Final = {
+    "bucket": "--bucket",
+    "prefix": "--prefix",
+    "connection_name": "--connection-name",
+    "access": "--access",
+    "apply_cors": "--no-cors",
+}
+
+logger = logging.getLogger("provisioner_local")
 
 
 def http_json(
@@ -97,7 +116,7 @@ def onboard(args: argparse.Namespace) -> int:
             emit(out, f"Labellerr stand-in on {stack.labellerr.url} (--no-labellerr runs without it)")
         if stack.faults:
             emit(out, f"Injected faults: {', '.join(stack.faults)}")
-        bucket, prefix = prepare_bucket(stack, args, out)
+        bucket, prefix, demo = choose_bucket(args)
         request: dict[str, Any] = {
             "connection_name": args.connection_name,
             "bucket": bucket,
@@ -106,6 +125,18 @@ def onboard(args: argparse.Namespace) -> int:
         }
         if prefix is not None:
             request["prefix"] = prefix
+        # Before the bucket is made or a sample uploaded: an invalid --bucket or --prefix touches nothing.
+        problems = request_problems(request)
+        if problems:
+            emit(
+                out, "The request is invalid; nothing was created (the API answers 400 with the same errors):"
+            )
+            for problem in problems:
+                option = _OPTIONS.get(problem["field"])
+                where = f"{problem['field']} ({option})" if option else problem["field"]
+                emit(out, f"  {where}: {problem['message']}")
+            return EXIT_USAGE
+        prepare_bucket(stack, bucket, prefix, demo=demo, out=out)
 
         emit(out, f"POST {api_url}/connections {json.dumps(request)}")
         status, accepted = http_json(
@@ -152,7 +183,9 @@ def onboard(args: argparse.Namespace) -> int:
             emit(out, f"Onboarding {execution_status}; registry status {connection_status}. Registry record:")
         else:
             emit(out, f"Onboarding {execution_status}; no registry record (GET answered {record_status}):")
-        emit(out, json.dumps(record if record is not None else body, indent=2))
+        emit(
+            out, json.dumps(_without_the_cause(record if record is not None else body, description), indent=2)
+        )
         if execution_status != "SUCCEEDED":
             emit(out)
             emit(out, f"Execution {execution_status}: {description.get('error') or '(no error)'}")
@@ -185,6 +218,33 @@ def onboard(args: argparse.Namespace) -> int:
         elif succeeded:
             emit(out, "(The local stack stops now; --keep-running keeps it up to inspect.)")
         return EXIT_OK if succeeded else EXIT_FAILED
+
+
+def _without_the_cause(shown: Any, description: dict[str, Any]) -> Any:
+    """The record as shown, its error's cause (an escaped JSON string) left to the Cause block, once."""
+    cause = description.get("cause")
+    error = shown.get("error") if isinstance(shown, dict) else None
+    if not cause or not isinstance(error, dict) or error.get("cause") != cause:
+        return shown
+    return {**shown, "error": {**error, "cause": "(below, under Cause)"}}
+
+
+def request_problems(request: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The errors the API would answer 400 with: the same request model (provisioner_core.request, on the
+    template's layer, importable once the stack runs) with the stack's settings. [] when the request is
+    valid, or when the template has no such layer (the API then judges alone)."""
+    try:
+        from provisioner_core.config import Settings
+        from provisioner_core.errors import InvalidRequest
+        from provisioner_core.request import parse_request
+    except ImportError:
+        logger.warning("provisioner_core is not importable: the request is checked by the API only")
+        return []
+    try:
+        parse_request(dict(request), labellerr_available=Settings.from_env().labellerr_enabled)
+    except InvalidRequest as invalid:
+        return [dict(problem) for problem in invalid.errors]
+    return []
 
 
 def _emit_labellerr(out: TextIO, stack: LocalStack, result: Any) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +16,12 @@ from provisioner_local.cli_common import emit
 
 FINAL_STATUSES: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 POLL_SECONDS: Final = 0.05
+# Columns of a trace line (81 characters in all): longer names and outcomes wrap inside their column.
+NAME_WIDTH: Final = 28
+OUTCOME_WIDTH: Final = 40
+# Errors whose message keeps the AWS error code that caused them (functions/rollback/app.py reads them so).
+_CARRY_AWS_CODE: Final = frozenset({"AwsCallFailed", "VerificationFailed"})
+_AWS_CODE: Final = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
 _FAILURE_EVENTS: Final = frozenset(
     {
         "TaskFailed",
@@ -25,6 +34,28 @@ _FAILURE_EVENTS: Final = frozenset(
         "LambdaFunctionScheduleFailed",
     }
 )
+
+
+def error_name(details: dict[str, Any], kind: str) -> str:
+    """What a failed attempt raised, named as the flow names it: for AwsCallFailed and VerificationFailed,
+    the AWS error code their message keeps ("CreateAccessKey failed with InjectedFault: ..."), as Rollback
+    reads it."""
+    error = str(details.get("error") or kind)
+    if error not in _CARRY_AWS_CODE:
+        return error
+    try:
+        envelope = json.loads(str(details.get("cause") or ""))
+    except json.JSONDecodeError:
+        envelope = None
+    message = str(envelope.get("errorMessage") or "") if isinstance(envelope, dict) else ""
+    match = _AWS_CODE.search(message)
+    return match.group(1) if match else error
+
+
+def step_stem(state_name: str) -> str:
+    """ "Issue access key" -> "IssueAccessKey", the prefix of the error an onboarding fails with."""
+    words = re.split(r"[^A-Za-z0-9]+", state_name)
+    return "".join(word[:1].upper() + word[1:].lower() for word in words if word)
 
 
 def _failure_details(event: dict[str, Any]) -> dict[str, Any]:
@@ -73,8 +104,7 @@ class ExecutionTrace:
             if state is not None:
                 self._finish(state, timestamp, self._outcome(state))
         elif kind in _FAILURE_EVENTS and self.open:
-            error = str(_failure_details(event).get("error") or kind)
-            self.open[-1].errors.append(error)
+            self.open[-1].errors.append(error_name(_failure_details(event), kind))
             self.open[-1].last_attempt_failed = True
         elif kind.endswith(("Scheduled", "Started")) and self.open:
             self.open[-1].last_attempt_failed = False
@@ -97,15 +127,23 @@ class ExecutionTrace:
         retries = len(state.errors) - (1 if state.last_attempt_failed else 0)
         retried = f"retried {retries}x ({', '.join(sorted(set(state.errors)))})" if retries else ""
         if state.last_attempt_failed:
-            caught = f"failed: {state.errors[-1]} (caught)"
+            # Named as the flow's Rollback names the run's error: <Step>.<what the step raised>.
+            caught = f"failed: {step_stem(state.name)}.{state.errors[-1]} (caught)"
             return f"{caught}, {retried}" if retried else caught
         return f"succeeded, {retried}"
 
     def _finish(self, state: _OpenState, left: datetime, outcome: str) -> None:
         milliseconds = max(0, round((left - state.entered).total_seconds() * 1000))
-        line = f"  {state.name:<24} {outcome:<40} {milliseconds:>6} ms"
-        self.lines.append(line)
-        emit(self.out, line)
+        # A long name or outcome wraps inside its column, so the milliseconds stay in theirs.
+        names = textwrap.wrap(state.name, NAME_WIDTH, break_on_hyphens=False) or [""]
+        outcomes = textwrap.wrap(outcome, OUTCOME_WIDTH, break_on_hyphens=False) or [""]
+        for index, (name, text) in enumerate(itertools.zip_longest(names, outcomes, fillvalue="")):
+            if index == 0:
+                line = f"  {name:<{NAME_WIDTH}} {text:<{OUTCOME_WIDTH}} {milliseconds:>6} ms"
+            else:
+                line = f"  {name:<{NAME_WIDTH}} {text}".rstrip()
+            self.lines.append(line)
+            emit(self.out, line)
 
 
 def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:

@@ -8,22 +8,24 @@ reverse order of starting.
 This module is the LocalStack itself: what it is asked, its start and stop, and what it offers callers. The
 rest lives by concern:
 
-    lambda_runtime   loading the functions (handlers and their modules) and invoking them
-    aws_patches      what the stacks patch in moto while any runs (Invoke, IAM, waits, EventBridge, DynamoDB)
-    event_delivery   EventBridge targets moto does not deliver, and the event log
-    stack_resources  the template's state machines, tables, event buses and rules, created in moto
-    stack_common     LocalStackError, the admin credentials, the project root
+    lambda_runtime      loading the functions (handlers and their modules) and invoking them
+    aws_patches         what the stacks patch in moto while any runs (Invoke, IAM, waits, EventBridge, ...)
+    event_delivery      EventBridge targets moto does not deliver, and the event log
+    stack_resources     the template's state machines, tables, event buses and rules, created in moto
+    stack_environment   os.environ for the functions while the stack runs, put back at stop
+    stack_observations  the events on the buses, the faults injected, the functions' AWS calls
+    stack_common        LocalStackError, the admin credentials, the project root
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import os
+import re
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +46,7 @@ from provisioner_local.eventbridge import EventLog
 from provisioner_local.faults import FaultInjector
 from provisioner_local.http_api import LocalHttpApi
 from provisioner_local.iam_propagation import Propagation, parse_delay
-from provisioner_local.labellerr_standin import LabellerrStandIn, split_faults
+from provisioner_local.labellerr_standin import LabellerrStandIn
 from provisioner_local.lambda_runtime import (
     FunctionModules,
     LambdaContext,
@@ -59,6 +61,12 @@ from provisioner_local.stack_common import (
     LocalStackError,
     default_project_root,
 )
+from provisioner_local.stack_environment import (
+    ProcessEnvironment,
+    merged_function_environment,
+    warn_about_other_stacks,
+)
+from provisioner_local.stack_observations import StackObservations
 from provisioner_local.template import (
     ACCOUNT_ID,
     REGION,
@@ -94,6 +102,7 @@ logger = logging.getLogger("provisioner_local")
 # The name the tests knew it by.
 _Patches = Patches
 
+_REGION_NAME: Final = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _LABELLERR_PARAMETERS: Final = frozenset({"LabellerrCredentialsSecretArn", "LabellerrApiUrl"})
 
 
@@ -125,7 +134,7 @@ def _check_port_free(port: int) -> None:
             raise LocalStackError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
 
 
-class LocalStack:
+class LocalStack(StackObservations):
     """moto server on 127.0.0.1 with the template's resources and in-process Lambda functions.
 
     From the template: every state machine; DynamoDB tables; EventBridge buses, with a rule per
@@ -143,7 +152,8 @@ class LocalStack:
     in a secret of the local Secrets Manager and sets LabellerrCredentialsSecretArn and LabellerrApiUrl to it,
     so the flow hands its keys to the stand-in; `labellerr:...` faults then go to the stand-in.
     `environment` is applied after the template's variables and wins over them. `api_port` is the first
-    HTTP API's port (0: a free one); further APIs always get free ports.
+    HTTP API's port (0: a free one); further APIs always get free ports. `region` (default us-east-1) is the
+    region every resource is made in and the functions run in.
     """
 
     # Running stacks, oldest first; the patches below look functions and ports up here.
@@ -156,7 +166,6 @@ class LocalStack:
     # Every access key moto issued in this process: a deleted key must be rejected, not waved through.
     _issued_keys: ClassVar[set[str]] = set()
 
-    region: Final = REGION
     account_id: Final = ACCOUNT_ID
 
     def __init__(
@@ -173,7 +182,14 @@ class LocalStack:
         api_port: int = 0,
         propagation_delay: str | None = None,
         labellerr: bool = False,
+        region: str | None = None,
     ) -> None:
+        # Every resource of the stack, and the functions' AWS_REGION; the CLI passes the user's region.
+        self.region = region or REGION
+        if not _REGION_NAME.fullmatch(self.region):
+            raise LocalStackError(
+                f"region {self.region!r} is not a region name (like us-east-1 or eu-west-3)"
+            )
         self.project_root = (project_root or default_project_root()).resolve()
         self.template_path = (template_path or self.project_root / "template.yaml").resolve()
         self.requested_port = port
@@ -215,7 +231,7 @@ class LocalStack:
         self.function_environment: dict[str, str] = {}
 
         self._server: Any = None
-        self._saved_env: dict[str, str | None] = {}
+        self._environment = ProcessEnvironment()
         self._modules = FunctionModules()
         self._aws_module: Any = None
         self._event_log = EventLog()
@@ -251,82 +267,6 @@ class LocalStack:
     def event_bus_name(self) -> str:
         """The template's event bus (the first one, if several); "default" when it declares none."""
         return next(iter(self.event_buses.values()), "default")
-
-    def events(
-        self, bus_name: str | None = None, detail_type: str | None = None, source: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Every event put on any bus since this stack started, oldest first, optionally filtered.
-
-        Each is a dict with `id`, `bus` (name), `source`, `detail-type`, `detail` (parsed JSON), `time`
-        (ISO 8601), `resources`, `account` and `region`. Events put through any running stack's server count
-        (they share moto); calls made under `mock_aws` in this process do not.
-        """
-        return self._event_log.select(bus_name=bus_name, detail_type=detail_type, source=source)
-
-    def wait_for_event(
-        self,
-        detail_type: str | None = None,
-        *,
-        bus_name: str | None = None,
-        source: str | None = None,
-        where: Callable[[dict[str, Any]], bool] | None = None,
-        timeout: float = 10.0,
-    ) -> dict[str, Any]:
-        """The first logged event, already there or yet to come, that matches; LocalStackError on timeout."""
-
-        def matches(event: dict[str, Any]) -> bool:
-            return (
-                (bus_name is None or event["bus"] == bus_name)
-                and (detail_type is None or event["detail-type"] == detail_type)
-                and (source is None or event["source"] == source)
-                and (where is None or where(event))
-            )
-
-        event = self._event_log.wait_for(matches, timeout)
-        if event is None:
-            raise LocalStackError(
-                f"no event (detail-type {detail_type!r}, bus {bus_name!r}, source {source!r}) "
-                f"within {timeout:g} s"
-            )
-        return event
-
-    def clear_events(self) -> None:
-        self._event_log.clear()
-
-    @property
-    def injected_faults(self) -> list[str]:
-        """`service:Operation` (`labellerr:operation` for the stand-in) of every call failed by a fault since
-        the faults were last set."""
-        fired = list(self._faults.fired)
-        return fired + (self.labellerr.injected_faults if self.labellerr is not None else [])
-
-    @property
-    def faults(self) -> tuple[str, ...]:
-        aws = tuple(str(rule) for rule in self._faults.rules)
-        return aws + (self.labellerr.faults if self.labellerr is not None else tuple(self._labellerr_faults))
-
-    def set_faults(self, faults: Sequence[str]) -> None:
-        aws_faults, labellerr_faults = self._split_faults(faults)
-        if self.labellerr is not None:
-            self.labellerr.set_faults(labellerr_faults)
-        self._labellerr_faults = labellerr_faults
-        self._faults.set(aws_faults)
-
-    def _split_faults(self, faults: Sequence[str]) -> tuple[list[str], list[str]]:
-        aws_faults, labellerr_faults = split_faults(faults)
-        if labellerr_faults and not self.labellerr_enabled:
-            raise LocalStackError(
-                f"{', '.join(labellerr_faults)}: Labellerr faults need the stand-in (labellerr=True; the CLI "
-                "starts it unless --no-labellerr)"
-            )
-        return aws_faults, labellerr_faults
-
-    @property
-    def function_calls(self) -> list[tuple[str | None, str, str]]:
-        """(function, service, operation) of each AWS call the functions made since faults were last set."""
-        return self._faults.calls
-        if self._aws_module is not None:
-            self._aws_module.reset_clients()
 
     def client(self, service_name: str, **kwargs: Any) -> Any:
         """An admin client: dummy credentials, so IAM policies never apply and faults never fire."""
@@ -390,7 +330,7 @@ class LocalStack:
             self._aws_module.reset_clients()
             self._aws_module = None
         self._modules.restore()
-        self._restore_environment()
+        self._environment.restore()
         self.functions.clear()
         self.state_machines.clear()
         self.tables.clear()
@@ -406,7 +346,7 @@ class LocalStack:
 
     def _prepare(self) -> _Prepared:
         template = SamTemplate.load(
-            self.template_path, {**self.parameter_overrides, **self._labellerr_overrides}
+            self.template_path, {**self.parameter_overrides, **self._labellerr_overrides}, region=self.region
         )
         specs = template.functions()
         check_function_modules(specs)
@@ -425,13 +365,13 @@ class LocalStack:
             functions=specs,
             state_machines=machines,
             definitions={machine.logical_id: machine.render_definition() for machine in machines},
-            environment=self._merged_function_environment(specs),
+            environment=merged_function_environment(specs),
             tables=template.tables(),
             event_buses=buses,
             event_rules=rules,
             http_apis=template.http_apis(),
         )
-        self._warn_about_other_stacks(prepared.environment)
+        warn_about_other_stacks(self, prepared.environment)
         return prepared
 
     def _start(self, prepared: _Prepared) -> None:
@@ -453,7 +393,7 @@ class LocalStack:
             logger.info("%s declares no Labellerr parameters: no Labellerr stand-in", self.template_path)
 
         # Handlers read their configuration at import, so the environment comes first.
-        self._set_environment(
+        self._environment.set(
             {
                 # The interpreter's own Lambda client targets localhost:$MOTO_PORT.
                 "MOTO_PORT": str(self.port),
@@ -530,50 +470,6 @@ class LocalStack:
             self.labellerr.stop()
             self.labellerr = None
 
-    def _warn_about_other_stacks(self, environment: Mapping[str, str]) -> None:
-        for other in self._others():
-            for key, value in environment.items():
-                theirs = other.function_environment.get(key)
-                if theirs is not None and theirs != value:
-                    logger.warning(
-                        "%s=%r replaces %r of the stack already running (%s) while this one runs",
-                        key,
-                        value,
-                        theirs,
-                        other.template_path,
-                    )
-
-    @staticmethod
-    def _merged_function_environment(specs: Sequence[FunctionSpec]) -> dict[str, str]:
-        merged: dict[str, str] = {}
-        owner: dict[str, str] = {}
-        for spec in specs:
-            for key, value in spec.environment.items():
-                if key in merged and merged[key] != value:
-                    raise LocalStackError(
-                        f"environment variable {key} is {merged[key]!r} in {owner[key]} but {value!r} in "
-                        f"{spec.logical_id}; in-process all functions share one environment"
-                    )
-                merged[key] = value
-                owner.setdefault(key, spec.logical_id)
-        return merged
-
-    def _set_environment(self, values: Mapping[str, str], unset: Sequence[str] = ()) -> None:
-        for key in (*values, *unset):
-            if key not in self._saved_env:
-                self._saved_env[key] = os.environ.get(key)
-        for key in unset:
-            os.environ.pop(key, None)
-        os.environ.update(values)
-
-    def _restore_environment(self) -> None:
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
-
     def _attach_fault_hook(self) -> None:
         try:
             aws = importlib.import_module("provisioner_core.aws")
@@ -620,7 +516,14 @@ class LocalStack:
         response_headers: Any,
     ) -> bytes:
         return lambda_runtime.invoke(
-            self.functions, self.invocations, function_name, qualifier, body, headers, response_headers
+            self.functions,
+            self.invocations,
+            function_name,
+            qualifier,
+            body,
+            headers,
+            response_headers,
+            region=self.region,
         )
 
     @classmethod

@@ -244,13 +244,15 @@ def invoke(
     body: Any,
     headers: Any,
     response_headers: Any,
+    *,
+    region: str,
 ) -> bytes:
     from moto.awslambda.exceptions import UnknownFunctionException
 
     name, name_qualifier = split_function_name(function_name)
     loaded = functions.get(name)
     if loaded is None:
-        raise UnknownFunctionException(function_arn(name))
+        raise UnknownFunctionException(function_arn(name, region))
     version = qualifier or name_qualifier or "$LATEST"
     response_headers["x-amz-executed-version"] = "$LATEST"
     invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")

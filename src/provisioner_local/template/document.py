@@ -9,6 +9,7 @@ from typing import Any, Self
 
 from provisioner_local.template.cfn_yaml import load_yaml
 from provisioner_local.template.errors import TemplateError
+from provisioner_local.template.naming import REGION
 from provisioner_local.template.values import as_cfn_string
 
 
@@ -22,8 +23,11 @@ class TemplateDocument:
         base_dir: Path,
         parameter_overrides: Mapping[str, str] | None = None,
         source: str = "template",
+        region: str = REGION,
     ) -> None:
         self.document = document
+        # AWS::Region, and the region of every ARN the template's resources get.
+        self.region = region
         self.base_dir = base_dir
         self.source = source
         self.resources: dict[str, dict[str, Any]] = dict(document.get("Resources") or {})
@@ -35,7 +39,9 @@ class TemplateDocument:
         self.parameters = self._effective_parameters(dict(parameter_overrides or {}))
 
     @classmethod
-    def load(cls, path: Path, parameter_overrides: Mapping[str, str] | None = None) -> Self:
+    def load(
+        cls, path: Path, parameter_overrides: Mapping[str, str] | None = None, *, region: str = REGION
+    ) -> Self:
         if not path.is_file():
             raise TemplateError(f"template not found: {path}")
         return cls(
@@ -43,6 +49,7 @@ class TemplateDocument:
             base_dir=path.parent,
             parameter_overrides=parameter_overrides,
             source=str(path),
+            region=region,
         )
 
     # -- parameters

@@ -11,6 +11,7 @@ from provisioner_local.template.errors import TemplateError
 from provisioner_local.template.naming import (
     ACCOUNT_ID,
     PARTITION,
+    REGION,
     event_bus_arn,
     function_arn,
     state_machine_arn,
@@ -23,10 +24,11 @@ from provisioner_local.template.values import as_cfn_string
 class EventBusSpec:
     logical_id: str
     name: str
+    region: str = REGION
 
     @property
     def arn(self) -> str:
-        return event_bus_arn(self.name)
+        return event_bus_arn(self.name, self.region)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,9 @@ class EventReader(ResourceReader):
 
     def event_buses(self) -> list[EventBusSpec]:
         return [
-            EventBusSpec(logical_id=logical_id, name=self._resource_ref(logical_id, logical_id))
+            EventBusSpec(
+                logical_id=logical_id, name=self._resource_ref(logical_id, logical_id), region=self.region
+            )
             for logical_id, _ in self._of_type("AWS::Events::EventBus")
         ]
 
@@ -61,9 +65,9 @@ class EventReader(ResourceReader):
         for logical_id, resource in owners:
             is_machine = resource["Type"] == "AWS::Serverless::StateMachine"
             target_arn = (
-                state_machine_arn(self.state_machine_name(logical_id))
+                state_machine_arn(self.state_machine_name(logical_id), self.region)
                 if is_machine
-                else function_arn(logical_id)
+                else function_arn(logical_id, self.region)
             )
             events = (resource.get("Properties") or {}).get("Events") or {}
             for event_id, event in events.items():

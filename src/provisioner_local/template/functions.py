@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from provisioner_local.template.errors import TemplateError
-from provisioner_local.template.naming import function_arn
+from provisioner_local.template.naming import REGION, function_arn
 from provisioner_local.template.resources import ResourceReader
 from provisioner_local.template.values import as_cfn_string
 
@@ -28,6 +28,7 @@ class FunctionSpec:
     # Layers given as ARNs of other accounts (e.g. a public Powertools layer): locally the venv provides them.
     external_layers: tuple[str, ...] = ()
     runtime: str | None = None
+    region: str = REGION
 
     @property
     def name(self) -> str:
@@ -36,7 +37,7 @@ class FunctionSpec:
 
     @property
     def arn(self) -> str:
-        return function_arn(self.logical_id)
+        return function_arn(self.logical_id, self.region)
 
     @property
     def handler_module(self) -> str:
@@ -102,6 +103,7 @@ class FunctionReader(ResourceReader):
                 layer_dirs=tuple(layer_dirs),
                 external_layers=tuple(external_layers),
                 runtime=self.resolve(properties.get("Runtime"), f"{where}.Runtime"),
+                region=self.region,
             )
             if not spec.handler_path.is_file():
                 missing.append(

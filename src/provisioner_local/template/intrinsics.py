@@ -15,7 +15,6 @@ from provisioner_local.template.naming import (
     ACCOUNT_ID,
     IMPLICIT_HTTP_API,
     PARTITION,
-    REGION,
     STACK_NAME,
     api_id,
 )
@@ -136,11 +135,11 @@ class IntrinsicResolver(TemplateDocument):
             raise TemplateError(f"{where}: Ref needs a name, got {name!r}")
         pseudo = {
             "AWS::Partition": PARTITION,
-            "AWS::Region": REGION,
+            "AWS::Region": self.region,
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::StackName": STACK_NAME,
             "AWS::StackId": (
-                f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local"
+                f"arn:{PARTITION}:cloudformation:{self.region}:{ACCOUNT_ID}:stack/{STACK_NAME}/local"
             ),
             "AWS::URLSuffix": "amazonaws.com",
         }

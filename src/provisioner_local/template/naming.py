@@ -6,6 +6,7 @@ import hashlib
 from typing import Final
 
 PARTITION: Final = "aws"
+# The region a LocalStack runs in unless told otherwise (the CLI uses AWS_REGION / AWS_DEFAULT_REGION).
 REGION: Final = "us-east-1"
 # moto's default account: every request signed with a key it does not know lands there.
 ACCOUNT_ID: Final = "123456789012"
@@ -21,20 +22,20 @@ API_TYPES: Final = (
 )
 
 
-def function_arn(name: str) -> str:
-    return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+def function_arn(name: str, region: str = REGION) -> str:
+    return f"arn:{PARTITION}:lambda:{region}:{ACCOUNT_ID}:function:{name}"
 
 
-def state_machine_arn(name: str) -> str:
-    return f"arn:{PARTITION}:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
+def state_machine_arn(name: str, region: str = REGION) -> str:
+    return f"arn:{PARTITION}:states:{region}:{ACCOUNT_ID}:stateMachine:{name}"
 
 
-def table_arn(name: str) -> str:
-    return f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+def table_arn(name: str, region: str = REGION) -> str:
+    return f"arn:{PARTITION}:dynamodb:{region}:{ACCOUNT_ID}:table/{name}"
 
 
-def event_bus_arn(name: str) -> str:
-    return f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:event-bus/{name}"
+def event_bus_arn(name: str, region: str = REGION) -> str:
+    return f"arn:{PARTITION}:events:{region}:{ACCOUNT_ID}:event-bus/{name}"
 
 
 def api_id(logical_id: str) -> str:

@@ -11,7 +11,6 @@ from provisioner_local.template.naming import (
     ACCOUNT_ID,
     API_TYPES,
     PARTITION,
-    REGION,
     api_id,
     event_bus_arn,
     function_arn,
@@ -59,9 +58,9 @@ class ResourceReader(IntrinsicResolver):
         if resource_type in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             return logical_id
         if resource_type in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
-            return state_machine_arn(self.state_machine_name(logical_id))
+            return state_machine_arn(self.state_machine_name(logical_id), self.region)
         if resource_type in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
-            return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:layer:{logical_id}:1"
+            return f"arn:{PARTITION}:lambda:{self.region}:{ACCOUNT_ID}:layer:{logical_id}:1"
         if resource_type == "AWS::IAM::ManagedPolicy":
             return f"arn:{PARTITION}:iam::{ACCOUNT_ID}:policy/{logical_id}"
         if resource_type == "AWS::S3::Bucket":
@@ -69,11 +68,11 @@ class ResourceReader(IntrinsicResolver):
         if resource_type == "AWS::Logs::LogGroup":
             return self._named(logical_id, "LogGroupName", logical_id)
         if resource_type in ("AWS::SNS::Topic",):
-            return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT_ID}:{logical_id}"
+            return f"arn:{PARTITION}:sns:{self.region}:{ACCOUNT_ID}:{logical_id}"
         if resource_type == "AWS::SQS::Queue":
-            return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{logical_id}"
+            return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{logical_id}"
         if resource_type == "AWS::SecretsManager::Secret":
-            return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{logical_id}"
+            return f"arn:{PARTITION}:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{logical_id}"
         if resource_type in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
             return self._named(logical_id, "TableName", logical_id)
         if resource_type == "AWS::Events::EventBus":
@@ -112,16 +111,16 @@ class ResourceReader(IntrinsicResolver):
         if resource_type in API_TYPES and attribute in ("ApiId", "RootResourceId"):
             return api_id(logical_id)
         if resource_type in API_TYPES and attribute == "ApiEndpoint":
-            return f"https://{api_id(logical_id)}.execute-api.{REGION}.amazonaws.com"
+            return f"https://{api_id(logical_id)}.execute-api.{self.region}.amazonaws.com"
         raise TemplateError(
             f"{where}: GetAtt {logical_id}.{attribute} ({resource_type}) is not known to the local stack"
         )
 
     def _arn_attribute(self, logical_id: str, resource_type: str) -> str | None:
         if resource_type in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
-            return function_arn(logical_id)
+            return function_arn(logical_id, self.region)
         if resource_type in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
-            return state_machine_arn(self.state_machine_name(logical_id))
+            return state_machine_arn(self.state_machine_name(logical_id), self.region)
         if resource_type == "AWS::IAM::Role":
             return f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{self._named(logical_id, 'RoleName', logical_id)}"
         if resource_type == "AWS::IAM::User":
@@ -130,17 +129,17 @@ class ResourceReader(IntrinsicResolver):
             return f"arn:{PARTITION}:s3:::{self._resource_ref(logical_id, logical_id)}"
         if resource_type == "AWS::Logs::LogGroup":
             name = self._resource_ref(logical_id, logical_id)
-            return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*"
+            return f"arn:{PARTITION}:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"
         if resource_type == "AWS::SQS::Queue":
-            return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT_ID}:{logical_id}"
+            return f"arn:{PARTITION}:sqs:{self.region}:{ACCOUNT_ID}:{logical_id}"
         if resource_type in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
-            return table_arn(self._resource_ref(logical_id, logical_id))
+            return table_arn(self._resource_ref(logical_id, logical_id), self.region)
         if resource_type == "AWS::Events::EventBus":
-            return event_bus_arn(self._resource_ref(logical_id, logical_id))
+            return event_bus_arn(self._resource_ref(logical_id, logical_id), self.region)
         if resource_type in ("AWS::SNS::Topic", "AWS::SecretsManager::Secret"):
             return self._resource_ref(logical_id, logical_id)
         if resource_type in ("AWS::Events::Rule",):
-            return f"arn:{PARTITION}:events:{REGION}:{ACCOUNT_ID}:rule/{logical_id}"
+            return f"arn:{PARTITION}:events:{self.region}:{ACCOUNT_ID}:rule/{logical_id}"
         return None
 
     def state_machine_name(self, logical_id: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from provisioner_local.template.errors import TemplateError
 from provisioner_local.template.intrinsics import SUB_PLACEHOLDER
-from provisioner_local.template.naming import ACCOUNT_ID, PARTITION, state_machine_arn
+from provisioner_local.template.naming import ACCOUNT_ID, PARTITION, REGION, state_machine_arn
 from provisioner_local.template.resources import ResourceReader
 from provisioner_local.template.values import as_cfn_string
 
@@ -24,10 +24,11 @@ class StateMachineSpec:
     definition_uri: Path | None
     inline_definition: Any = None
     definition_substitutions: Mapping[str, str] = field(default_factory=dict)
+    region: str = REGION
 
     @property
     def arn(self) -> str:
-        return state_machine_arn(self.name)
+        return state_machine_arn(self.name, self.region)
 
     def definition_text(self) -> str:
         if self.definition_uri is not None:
@@ -116,6 +117,7 @@ class StateMachineReader(ResourceReader):
                         key: as_cfn_string(value, f"{where}.DefinitionSubstitutions.{key}")
                         for key, value in substitutions.items()
                     },
+                    region=self.region,
                 )
             )
         return specs

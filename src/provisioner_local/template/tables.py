@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from provisioner_local.template.errors import TemplateError
-from provisioner_local.template.naming import table_arn
+from provisioner_local.template.naming import REGION, table_arn
 from provisioner_local.template.resources import ResourceReader
 
 
@@ -20,10 +20,11 @@ class TableSpec:
     create_arguments: Mapping[str, Any]
     ttl_attribute: str | None = None
     point_in_time_recovery: bool = False
+    region: str = REGION
 
     @property
     def arn(self) -> str:
-        return table_arn(self.name)
+        return table_arn(self.name, self.region)
 
 
 class TableReader(ResourceReader):
@@ -36,9 +37,9 @@ class TableReader(ResourceReader):
             properties = self.resolve(resource.get("Properties") or {}, where)
             name = self._resource_ref(logical_id, where)
             if resource["Type"] == "AWS::Serverless::SimpleTable":
-                specs.append(_simple_table_spec(logical_id, name, properties))
+                specs.append(replace(_simple_table_spec(logical_id, name, properties), region=self.region))
             else:
-                specs.append(_table_spec(logical_id, name, properties, where))
+                specs.append(replace(_table_spec(logical_id, name, properties, where), region=self.region))
         return specs
 
 
