@@ -20,7 +20,7 @@ from typing import Any, Final, TextIO
 import boto3
 
 from provisioner_local.cli_common import EXIT_FAILED, EXIT_OK, StopSignal, claim_stdout, emit, make_stack
-from provisioner_local.cli_demo import prepare_bucket
+from provisioner_local.cli_demo import choose_bucket, prepare_bucket
 from provisioner_local.cli_onboard import http_json
 from provisioner_local.cli_trace import POLL_SECONDS, ExecutionTrace, _history
 from provisioner_local.emulator import LocalStackError
@@ -218,7 +218,8 @@ def rotate(args: argparse.Namespace) -> int:
             status, _body = http_json("GET", f"{stack.api_url}/connections/{args.connection_id}")
             if status == 404:
                 args.bucket, args.prefix = None, None
-                bucket, prefix = prepare_bucket(stack, args, out)
+                bucket, prefix, demo = choose_bucket(args)
+                prepare_bucket(stack, bucket, prefix, demo=demo, out=out)
                 _onboard_first(stack.api_url, sfn, args.connection_id, bucket, prefix, out)
             return _rotate(args, out, stack.endpoint_url, stack.api_url, stack.region, stop)
 

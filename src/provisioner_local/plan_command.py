@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Final, TextIO
 
 from provisioner_local.cli_common import claim_stdout, emit, make_stack
-from provisioner_local.cli_demo import prepare_bucket
+from provisioner_local.cli_demo import choose_bucket, prepare_bucket
 from provisioner_local.cli_onboard import http_json
 from provisioner_local.emulator import LocalStackError
 
@@ -126,7 +126,8 @@ def plan(args: argparse.Namespace) -> int:
             raise LocalStackError("plan goes through the template's HTTP API, and the template has none")
         if args.bucket is None:
             # The demo's own bucket, made in the throwaway emulator so there is something to plan for.
-            bucket, prefix = prepare_bucket(stack, args, io.StringIO() if args.json else out)
+            bucket, prefix, demo = choose_bucket(args)
+            prepare_bucket(stack, bucket, prefix, demo=demo, out=io.StringIO() if args.json else out)
         else:
             bucket, prefix = args.bucket, args.prefix
         status, body = http_json(
