@@ -6,6 +6,9 @@ SHELL := /bin/bash
 VENV := .venv
 SAM_VENV := .venv-sam
 SCAN_VENV := .venv-scan
+# The README's serve snippets call the AWS CLI; it pins its own botocore, so it gets an environment too.
+AWSCLI_VENV := .venv-awscli
+AWSCLI_VERSION := 1.46.3
 CHECKOV_VERSION := 3.3.30
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
@@ -32,7 +35,7 @@ help: ## this list
 		END { for (i = 1; i <= n; i++) if (!(phony[i] in seen)) printf "make %s\n", phony[i] }' \
 		$(firstword $(MAKEFILE_LIST))
 	@echo "The environments, built on first use by the targets above (or by name):"
-	@echo "  make $(BIN)/provisioner-local  $(SAM)  $(SCAN_VENV)/bin/checkov"
+	@echo "  make $(BIN)/provisioner-local  $(SAM)  $(SCAN_VENV)/bin/checkov  $(AWSCLI_VENV)/bin/aws"
 
 # Two stages, so the demo installs only what it runs: the local stack's packages, then the test tools.
 RUN_STAMP := $(VENV)/.run-installed
@@ -60,6 +63,12 @@ $(SAM):
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+
+$(AWSCLI_VENV)/bin/aws:
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet 'awscli==$(AWSCLI_VERSION)'
 
 # checkov pins its own dependency tree, so it too gets a virtual environment of its own.
 $(SCAN_VENV)/bin/checkov:
@@ -95,8 +104,8 @@ build: $(SAM) ## sam build (needs python3.13 on PATH)
 	@test -n "$(PYTHON313)" || { echo "error: sam build needs python3.13 (the Lambda runtime) on PATH or in ~/.pyenv/versions; install it (e.g. 'pyenv install 3.13') and rerun" >&2; exit 1; }
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build
 
-pytest: $(BIN)/provisioner-local ## the test suite alone
-	$(BIN)/pytest
+pytest: $(BIN)/provisioner-local $(AWSCLI_VENV)/bin/aws ## the test suite alone
+	PATH="$(CURDIR)/$(AWSCLI_VENV)/bin:$$PATH" $(BIN)/pytest
 
 test: lint typecheck validate scan build pytest ## everything CI runs: ruff, mypy, sam validate --lint, cfn-lint, checkov, bandit, sam build, the tests
 

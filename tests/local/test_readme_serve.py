@@ -51,7 +51,6 @@ def _connections(api_url: str) -> list[dict]:
 
 
 @pytest.mark.flow
-@pytest.mark.skipif(shutil.which("aws") is None or shutil.which("curl") is None, reason="needs aws and curl")
 @pytest.mark.parametrize("region", [None, "eu-west-3"], ids=["default-region", "eu-west-3"])
 def test_the_serve_snippets_run_as_pasted_against_a_fresh_stack(tmp_path, region):
     env_file = tmp_path / "local-stack.env"
@@ -62,6 +61,10 @@ def test_the_serve_snippets_run_as_pasted_against_a_fresh_stack(tmp_path, region
     snippet = snippet.replace(ENV_FILE, shlex.quote(str(env_file)))
     script = f'set -euo pipefail\nprovisioner_local_cli() {{ {command} "$@"; }}\n{snippet}\n'
     environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    # `make pytest` puts .venv-awscli/bin first; a user's own aws works too. Missing tools fail, never skip.
+    environment["PATH"] = f"{REPO_ROOT / '.venv-awscli' / 'bin'}:{environment.get('PATH', '')}"
+    missing = [tool for tool in ("aws", "curl") if shutil.which(tool, path=environment["PATH"]) is None]
+    assert not missing, f"the README's snippets need {missing}: `make .venv-awscli/bin/aws`, and curl"
     if region is not None:
         environment.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
     # Files, not pipes: the snippet's background serve keeps its stdout and stderr open after bash ends.

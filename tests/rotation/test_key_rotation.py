@@ -86,6 +86,11 @@ def test_a_rotation_hands_over_a_verified_key_and_retires_the_old_one_only_after
 
     run = wait_for_run(clients, started["execution_arn"])
     assert run.status == "SUCCEEDED", run.cause
+    # Only ids and ARNs travelled: neither secret is anywhere in the rotation's history or its log lines.
+    history = json.dumps(run.history, default=str)
+    assert old["secret_access_key"] not in history
+    assert new["secret_access_key"] not in history
+    assert "secret_access_key" not in history
     assert keys_on_user(clients, user) == {new["access_key_id"]: "Active"}
     done = record(stack, clients, cid)
     assert (done["status"], done["access_key_id"], done["rotation"]["stage"]) == (

@@ -190,3 +190,42 @@ def test_state_machine_inputs_still_parse(input_file):
         # Every sample is valid on any stack, with or without Labellerr credentials; `dry_run` is the state
         # machine's own field (Dry run?), taken out before the request is parsed.
         parse_request(without_dry_run(request))
+
+
+def test_the_rotation_schedule_exists_only_when_asked_and_runs_daily():
+    assert TEMPLATE["Conditions"]["HasKeyRotationSchedule"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "KeyRotationDays"}, "0"]}]
+    }
+    scheduler = RESOURCES["StartDueRotationsFunction"]
+    assert scheduler["Condition"] == "HasKeyRotationSchedule"
+    [event] = scheduler["Properties"]["Events"].values()
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 day)"}}
+    variables = scheduler["Properties"]["Environment"]["Variables"]
+    assert variables["ROTATE_STATE_MACHINE_ARN"] == {"Ref": "RotateConnectionKeyStateMachine"}
+    assert TEMPLATE["Parameters"]["KeyRotationDays"]["Default"] == 0
+
+
+def test_the_rotation_machine_is_started_by_its_event_and_waits_as_configured():
+    machine = STATE_MACHINES["RotateConnectionKeyStateMachine"]
+    [event] = machine["Events"].values()
+    assert event["Properties"]["Pattern"] == {"detail-type": ["Connection Key Rotation Requested"]}
+    assert event["Properties"]["InputPath"] == "$.detail"
+    assert event["Properties"]["DeadLetterConfig"] == {"Type": "SQS"}
+    states = ASLS["RotateConnectionKeyStateMachine"]["States"]
+    waits = {name: st for name, st in states.items() if st["Type"] == "Wait"}
+    assert waits["Wait for adoption"]["SecondsPath"] == "$.rotation.timing.check_seconds"
+    assert waits["Wait during grace"]["SecondsPath"] == "$.rotation.timing.check_seconds"
+    # A rotation lasts days: no machine-wide timeout cuts a grace period short.
+    assert "TimeoutSeconds" not in ASLS["RotateConnectionKeyStateMachine"]
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["KEY_ROTATION_ADOPTION_DAYS"] == {"Ref": "KeyRotationAdoptionDays"}
+    assert variables["KEY_ROTATION_GRACE_DAYS"] == {"Ref": "KeyRotationGraceDays"}
+    assert variables["KEY_ROTATION_CHECK_SECONDS"] == {"Ref": "KeyRotationCheckSeconds"}
+
+
+def test_a_failure_before_the_promotion_is_undone_and_after_it_is_recorded():
+    states = ASLS["RotateConnectionKeyStateMachine"]["States"]
+    for step in ("Issue rotation key", "Verify access", "Hand over rotation key"):
+        assert states[step]["Catch"][-1]["Next"] == "Undo rotation", step
+    for step in ("Check key adoption", "Deactivate old key", "Check rotation grace", "Delete old key"):
+        assert states[step]["Catch"][-1]["Next"] == "Record rotation outcome: interrupted", step
