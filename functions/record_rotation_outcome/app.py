@@ -57,6 +57,10 @@ def ending(run: dict[str, Any], outcome: str) -> tuple[dict[str, Any], list[str]
             left.extend(undo.get("left_behind") or [])
         elif "hand_over" in run:
             left.append(f"old access key {started['old_access_key_id']} on user {user}")
+        if "undo_failure" in run and not undo.get("complete"):
+            # The undo itself stopped (timed out, crashed) before it could say what it did.
+            new_id = new_key.get("access_key_id") or "made by this rotation"
+            left.append(f"new access key {new_id} on user {user} (could not be checked; it may remain)")
     if new_key:
         fields["new_access_key_id"] = new_key.get("access_key_id")
     return fields, left

@@ -58,3 +58,18 @@ def test_a_refusal_changes_no_record(iam, secrets, dynamodb, events, connection)
     assert (event["detail-type"], event["detail"]["error"]) == (
         "Connection Key Rotation Failed", "BeginRotation.TooManyAccessKeys",
     )  # fmt: skip
+
+
+def test_an_undo_that_stopped_without_a_report_says_the_new_key_may_remain(
+    iam, secrets, dynamodb, events, connection
+):
+    active = make_active(iam, secrets, dynamodb, connection)
+    started = begin(iam, secrets, dynamodb, active)
+    run = {"rotation": started, "new_key": NEW_KEY, "undo_failure": {"Error": "States.Timeout", "Cause": ""}}
+    record_rotation_outcome(dynamodb, events, "INTERRUPTED", run, ROTATION_ARN)
+    record = registry.get(dynamodb, connection["connection_id"])
+    assert record["rotation_left_behind"] == [
+        f"new access key {NEW_KEY['access_key_id']} on user {connection['iam_user_name']} "
+        "(could not be checked; it may remain)"
+    ]
+    assert record["access_key_id"] == active.access_key_id
