@@ -94,5 +94,3 @@ class StackObservations:
     def function_calls(self) -> list[tuple[str | None, str, str]]:
         """(function, service, operation) of each AWS call the functions made since faults were last set."""
         return self._faults.calls
-        if self._aws_module is not None:
-            self._aws_module.reset_clients()
