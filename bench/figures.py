@@ -314,7 +314,7 @@ def build_report(
         calls_by_service={service: float(count) for service, count in worst.items()},
         flow_over_floor=None if drift else flow_over_floor,
         flow_over_floor_detail=(
-            f"the floor does not make the flow's calls ({'; '.join(drift)}): fix bench/workload.py run_floor"
+            f"the floor does not make the flow's calls ({'; '.join(drift)}): fix bench/floor.py run_floor"
             if drift
             else f"floor = the same {sum(flow_operations.values()):g} AWS calls the flow makes, in its "
             "order, from one plain boto3 script without orchestration"

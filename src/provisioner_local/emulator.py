@@ -11,7 +11,9 @@ rest lives by concern:
     lambda_runtime      loading the functions (handlers and their modules) and invoking them
     aws_patches         what the stacks patch in moto while any runs (Invoke, IAM, waits, EventBridge, ...)
     event_delivery      EventBridge targets moto does not deliver, and the event log
+    stack_startup       start-up in the order that matters: checks first, then moto, the functions, resources
     stack_resources     the template's state machines, tables, event buses and rules, created in moto
+    stack_labellerr     the Labellerr stand-in, its credentials' secret and the parameters pointing at it
     stack_environment   os.environ for the functions while the stack runs, put back at stop
     stack_observations  the events on the buses, the faults injected, the functions' AWS calls
     stack_common        LocalStackError, the admin credentials, the project root
@@ -19,27 +21,21 @@ rest lives by concern:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
-import socket
 import threading
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Final
 
 import boto3
-from botocore.exceptions import ClientError
 
-from provisioner_local import aws_patches, lambda_runtime, permissions_boundary, stack_resources
+from provisioner_local import aws_patches, lambda_runtime, stack_labellerr, stack_startup
 from provisioner_local.aws_patches import (
     FAST_WAIT_SECONDS,
     LAMBDA_OVER_HTTP_VARIABLE,
-    SHADOWING_VARIABLES,
     Patches,
 )
 from provisioner_local.eventbridge import EventLog
@@ -51,7 +47,6 @@ from provisioner_local.lambda_runtime import (
     FunctionModules,
     LambdaContext,
     LoadedFunction,
-    check_function_modules,
     lambda_error_payload,
     split_function_name,
 )
@@ -61,24 +56,9 @@ from provisioner_local.stack_common import (
     LocalStackError,
     default_project_root,
 )
-from provisioner_local.stack_environment import (
-    ProcessEnvironment,
-    merged_function_environment,
-    warn_about_other_stacks,
-)
+from provisioner_local.stack_environment import ProcessEnvironment
 from provisioner_local.stack_observations import StackObservations
-from provisioner_local.template import (
-    ACCOUNT_ID,
-    REGION,
-    EventBusSpec,
-    EventRuleSpec,
-    FunctionSpec,
-    HttpApiSpec,
-    SamTemplate,
-    StateMachineSpec,
-    TableSpec,
-    function_arn,
-)
+from provisioner_local.template import ACCOUNT_ID, REGION, SamTemplate, function_arn
 
 # What other modules and the tests import from here, wherever it lives now.
 __all__ = [
@@ -103,35 +83,6 @@ logger = logging.getLogger("provisioner_local")
 _Patches = Patches
 
 _REGION_NAME: Final = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
-_LABELLERR_PARAMETERS: Final = frozenset({"LabellerrCredentialsSecretArn", "LabellerrApiUrl"})
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """What start() checks before touching anything process-wide."""
-
-    template: SamTemplate
-    functions: list[FunctionSpec]
-    state_machines: list[StateMachineSpec]
-    definitions: dict[str, str]
-    environment: dict[str, str]
-    tables: list[TableSpec] = field(default_factory=list)
-    event_buses: list[EventBusSpec] = field(default_factory=list)
-    event_rules: list[EventRuleSpec] = field(default_factory=list)
-    http_apis: list[HttpApiSpec] = field(default_factory=list)
-
-
-def _check_port_free(port: int) -> None:
-    """moto's server thread dies on a taken port and its start() then waits forever: check first."""
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As the server will: a port left in TIME_WAIT by a previous run is fine.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as error:
-            raise LocalStackError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
 
 
 class LocalStack(StackObservations):
@@ -213,9 +164,7 @@ class LocalStack(StackObservations):
         # Parse now: a typo in --fault should fail before anything starts.
         aws_faults, self._labellerr_faults = self._split_faults(faults)
         self._faults.set(aws_faults)
-        if self._labellerr_faults:
-            # The stand-in parses its own specs; a throwaway one checks them without serving.
-            LabellerrStandIn("http://127.0.0.1:1", faults=self._labellerr_faults)
+        stack_labellerr.check_faults(self._labellerr_faults)
 
         self.template: SamTemplate | None = None
         self.functions: dict[str, LoadedFunction] = {}
@@ -295,10 +244,10 @@ class LocalStack(StackObservations):
             if self in LocalStack._running:
                 raise LocalStackError("this LocalStack is already running")
         # A bad template or a taken port fails here, before anything process-wide changes.
-        prepared = self._prepare()
-        _check_port_free(self.requested_port)
+        prepared = stack_startup.prepare(self)
+        stack_startup.check_port_free(self.requested_port)
         if prepared.http_apis:
-            _check_port_free(self.requested_api_port)
+            stack_startup.check_port_free(self.requested_api_port)
         with LocalStack._lock:
             if not LocalStack._running:
                 try:
@@ -309,7 +258,7 @@ class LocalStack(StackObservations):
                     raise
             LocalStack._running.append(self)
         try:
-            self._start(prepared)
+            stack_startup.build(self, prepared)
         except BaseException:
             self.stop()
             raise
@@ -319,7 +268,7 @@ class LocalStack(StackObservations):
         for api in self.http_apis.values():
             api.stop()
         self.http_apis.clear()
-        self._stop_labellerr()
+        stack_labellerr.stop(self)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -341,147 +290,6 @@ class LocalStack(StackObservations):
                 LocalStack._running.remove(self)
                 if not LocalStack._running:
                     aws_patches.uninstall_globals(LocalStack)
-
-    # -- start-up, in the order that matters
-
-    def _prepare(self) -> _Prepared:
-        template = SamTemplate.load(
-            self.template_path, {**self.parameter_overrides, **self._labellerr_overrides}, region=self.region
-        )
-        specs = template.functions()
-        check_function_modules(specs)
-        machines = template.state_machines()
-        buses = template.event_buses()
-        rules = template.event_rules()
-        known_buses = {"default", *(bus.name for bus in buses)}
-        for rule in rules:
-            if rule.event_bus_name not in known_buses:
-                raise LocalStackError(
-                    f"{rule.owner_logical_id}.Events.{rule.event_id}: event bus {rule.event_bus_name!r} is "
-                    "neither the default bus nor one the template creates"
-                )
-        prepared = _Prepared(
-            template=template,
-            functions=specs,
-            state_machines=machines,
-            definitions={machine.logical_id: machine.render_definition() for machine in machines},
-            environment=merged_function_environment(specs),
-            tables=template.tables(),
-            event_buses=buses,
-            event_rules=rules,
-            http_apis=template.http_apis(),
-        )
-        warn_about_other_stacks(self, prepared.environment)
-        return prepared
-
-    def _start(self, prepared: _Prepared) -> None:
-        specs, machines = prepared.functions, prepared.state_machines
-        self.template = prepared.template
-        permissions_boundary.remember(prepared.template.managed_policies())
-        self.function_environment = dict(prepared.environment)
-
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.requested_port, verbose=False)
-        self._server.start()
-        _, self.port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
-        if self.labellerr_enabled and set(prepared.template.parameters) >= _LABELLERR_PARAMETERS:
-            prepared = self._start_labellerr()
-        elif self.labellerr_enabled:
-            # A template without the hand-off (a test fixture): nothing to configure with a stand-in.
-            logger.info("%s declares no Labellerr parameters: no Labellerr stand-in", self.template_path)
-
-        # Handlers read their configuration at import, so the environment comes first.
-        self._environment.set(
-            {
-                # The interpreter's own Lambda client targets localhost:$MOTO_PORT.
-                "MOTO_PORT": str(self.port),
-                "AWS_ENDPOINT_URL": self.endpoint_url,
-                "AWS_REGION": self.region,
-                "AWS_DEFAULT_REGION": self.region,
-                "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
-                "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
-                **prepared.environment,
-                **self.environment_overrides,
-            },
-            unset=SHADOWING_VARIABLES,
-        )
-        self._modules.add_layers_to_path(specs)
-        self._modules.add_function_code_to_path(specs)
-        self._attach_fault_hook()
-        for table in prepared.tables:
-            self.tables[table.logical_id] = stack_resources.create_table(self, table)
-        for bus in prepared.event_buses:
-            self.event_buses[bus.logical_id] = stack_resources.create_event_bus(self, bus)
-        for spec in specs:
-            self.functions[spec.name] = self._modules.load(spec)
-        for machine in machines:
-            self.state_machines[machine.logical_id] = stack_resources.create_state_machine(
-                self, machine, prepared.definitions[machine.logical_id]
-            )
-        for rule in prepared.event_rules:
-            self.event_rules[f"{rule.owner_logical_id}.{rule.event_id}"] = stack_resources.create_event_rule(
-                self, rule
-            )
-        for index, api in enumerate(prepared.http_apis):
-            port = self.requested_api_port if index == 0 else 0
-            self.http_apis[api.logical_id] = LocalHttpApi(api, self._invoke_for_http, port=port).start()
-        logger.info(
-            "Local stack on %s: %d functions, state machines %s, tables %s, buses %s, APIs %s",
-            self.endpoint_url,
-            len(self.functions),
-            ", ".join(self.state_machines) or "none",
-            ", ".join(self.tables.values()) or "none",
-            ", ".join(self.event_buses.values()) or "none",
-            ", ".join(f"{name} {url}" for name, url in self.api_urls.items()) or "none",
-        )
-
-    def _start_labellerr(self) -> _Prepared:
-        """The stand-in, its credentials in a secret of this stack, and the template resolved with both.
-
-        The secret's ARN exists only once moto serves, so the template is resolved again with it.
-        """
-        self.labellerr = LabellerrStandIn(
-            self.endpoint_url, region=self.region, faults=self._labellerr_faults
-        ).start()
-        # Outside SecretNamePrefix, as a deployment's must be: only the Labellerr callers may read it.
-        name = f"provisioner-local/labellerr-credentials-{uuid.uuid4().hex[:8]}"
-        self._labellerr_secret_arn = self.client("secretsmanager").create_secret(
-            Name=name, SecretString=self.labellerr.secret_string
-        )["ARN"]
-        self._labellerr_overrides = {
-            "LabellerrCredentialsSecretArn": self._labellerr_secret_arn,
-            "LabellerrApiUrl": self.labellerr.url,
-        }
-        return self._prepare()
-
-    def _stop_labellerr(self) -> None:
-        if self._labellerr_secret_arn and self._server is not None:
-            try:
-                self.client("secretsmanager").delete_secret(
-                    SecretId=self._labellerr_secret_arn, ForceDeleteWithoutRecovery=True
-                )
-            except ClientError:
-                logger.warning("Could not delete the local Labellerr credentials secret")
-        self._labellerr_secret_arn = ""  # nosec B105 - an ARN, empty until the stand-in starts
-        self._labellerr_overrides = {}
-        if self.labellerr is not None:
-            self.labellerr.stop()
-            self.labellerr = None
-
-    def _attach_fault_hook(self) -> None:
-        try:
-            aws = importlib.import_module("provisioner_core.aws")
-        except ImportError:
-            if self._faults.rules:
-                raise LocalStackError(
-                    "fault injection needs provisioner_core.aws on one of the template's layers"
-                ) from None
-            return
-        aws.SESSION_HOOKS.append(self._faults.attach)
-        aws.reset_clients()
-        self._aws_module = aws
 
     # -- what the patches call (provisioner_local.aws_patches, .event_delivery)
 

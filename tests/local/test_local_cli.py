@@ -86,7 +86,10 @@ def test_serve_prints_one_json_line_serves_and_stops_on_sigterm(template):
         ready = json.loads(_read_line(process.stdout, timeout=30))
         assert set(ready) == READY_KEYS
         assert ready["aws_endpoint"].startswith("http://127.0.0.1:")
-        assert ready["region"] == "us-east-1"
+        # The user's region (AWS_REGION, else AWS_DEFAULT_REGION), us-east-1 when neither is set.
+        assert ready["region"] == (
+            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        )
         assert ready["state_machine_arn"] in ready["state_machines"].values()
         assert ready["api_url"].startswith("http://127.0.0.1:")
         assert not ready["api_url"].endswith("/")
