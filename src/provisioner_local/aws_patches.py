@@ -48,7 +48,6 @@ SHADOWING_VARIABLES: Final = (
 _CREDENTIAL_KEY = re.compile(r"Credential=([^/,\s]+)/")
 # Set while moto serves a PutEvents request that came to a running stack's server: only those are logged.
 _put_events_request = threading.local()
-_DYNAMODB_LOCK = threading.RLock()
 
 
 class Patches:
@@ -237,27 +236,9 @@ def install_patches(stacks: type[LocalStack]) -> None:
     patches.set(EventsBackend, "put_events", backend_put_events)
     patches.set(EventsHandler, "put_events", handler_put_events)
 
-    # DynamoDB: moto checks a ConditionExpression and writes without a lock, so two threads of the
-    # server could both win one conditional write. DynamoDB makes each write atomic; so must we, or
-    # the registry's claims and the bucket leases would prove nothing locally.
-    from moto.dynamodb.models import DynamoDBBackend
+    from provisioner_local import dynamodb_atomicity
 
-    for name in (
-        "put_item",
-        "update_item",
-        "delete_item",
-        "transact_write_items",
-        "get_item",
-        "query",
-        "scan",
-    ):
-        original = getattr(DynamoDBBackend, name)
-
-        def atomic(backend: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with _DYNAMODB_LOCK:
-                return _original(backend, *args, **kwargs)
-
-        patches.set(DynamoDBBackend, name, atomic)
+    dynamodb_atomicity.install(patches)
 
     install_interpreter_patches(stacks, patches)
 

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from provisioner_api import onboarding
 from provisioner_core import aws as aws_clients
 from provisioner_core import idempotency, registry
+from provisioner_local import dynamodb_atomicity
 from provisioner_local.template import load_yaml
 from scripts.generate_openapi import OUTPUTS, build_document, render
 
@@ -59,6 +60,9 @@ def _create_table(dynamodb: Any, logical_id: str) -> str:
 
 @pytest.fixture
 def env(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    # The API's claims are conditional writes, and this file's concurrency tests send requests from threads:
+    # moto must make each write atomic, as DynamoDB does.
+    dynamodb_atomicity.install(SimpleNamespace(set=monkeypatch.setattr))
     dynamodb = boto3.client("dynamodb")
     sfn = boto3.client("stepfunctions")
     onboard = sfn.create_state_machine(name="Onboard", definition=DEFINITION, roleArn=ROLE_ARN)[

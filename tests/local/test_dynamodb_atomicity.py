@@ -1,0 +1,56 @@
+"""dynamodb_atomicity: of concurrent conditional writes that exclude each other, exactly one succeeds, as
+DynamoDB guarantees for a condition expression evaluated at the moment of the write."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from provisioner_local import dynamodb_atomicity
+
+
+@pytest.fixture
+def table(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        dynamodb_atomicity.install(SimpleNamespace(set=monkeypatch.setattr))
+        client = boto3.client("dynamodb")
+        client.create_table(
+            TableName="claims", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )  # fmt: skip
+        yield client
+
+
+def test_of_concurrent_claims_of_one_item_exactly_one_wins(table):
+    winners: list[int] = []
+    start = threading.Barrier(8)
+
+    def claim(number: int) -> None:
+        start.wait()
+        try:
+            table.put_item(
+                TableName="claims",
+                Item={"id": {"S": "connection-1"}, "holder": {"N": str(number)}},
+                ConditionExpression="attribute_not_exists(id)",
+            )
+        except table.exceptions.ConditionalCheckFailedException:
+            return
+        winners.append(number)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(winners) == 1
+    item = table.get_item(TableName="claims", Key={"id": {"S": "connection-1"}})["Item"]
+    assert item["holder"] == {"N": str(winners[0])}
