@@ -14,8 +14,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, claims
+from provisioner_core.connection_id_request import connection_id_of
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound, InvalidRequest
-from provisioner_core.naming import CONNECTION_ID_MAX, CONNECTION_ID_PATTERN
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -25,21 +25,6 @@ _FOOTPRINT_FIELDS = (
     "connection_id", "status", "bucket", "prefix", "access", "apply_cors", "iam_user_name",
     "iam_path", "policy_name", "policy_arn", "secret_name", "execution_arn", "register_in_labellerr",
 )  # fmt: skip
-
-
-def connection_id_of(request: Any) -> str:
-    if not isinstance(request, dict) or set(request) - {"connection_id"}:
-        raise InvalidRequest([{"field": "request", "message": 'must be exactly {"connection_id": "..."}'}])
-    connection_id = request.get("connection_id")
-    if (
-        not isinstance(connection_id, str)
-        or len(connection_id) > CONNECTION_ID_MAX
-        or not CONNECTION_ID_PATTERN.fullmatch(connection_id)
-    ):
-        raise InvalidRequest(
-            [{"field": "connection_id", "message": "required: lowercase letters, digits, single hyphens"}]
-        )
-    return connection_id
 
 
 def refusal(connection_id: Any, error: Exception, **extra: Any) -> dict[str, Any]:

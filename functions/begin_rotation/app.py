@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry, rotation
+from provisioner_core.connection_id_request import connection_id_of
 from provisioner_core.errors import (
     ConnectionBusy,
     ConnectionNotFound,
@@ -21,26 +22,10 @@ from provisioner_core.errors import (
     RotationNotAllowed,
     TooManyAccessKeys,
 )
-from provisioner_core.naming import CONNECTION_ID_MAX, CONNECTION_ID_PATTERN
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
 MAX_KEYS_PER_USER = 2
-
-
-def connection_id_of(request: Any) -> str:
-    if not isinstance(request, dict) or set(request) - {"connection_id"}:
-        raise InvalidRequest([{"field": "request", "message": 'must be exactly {"connection_id": "..."}'}])
-    connection_id = request.get("connection_id")
-    if (
-        not isinstance(connection_id, str)
-        or len(connection_id) > CONNECTION_ID_MAX
-        or not CONNECTION_ID_PATTERN.fullmatch(connection_id)
-    ):
-        raise InvalidRequest(
-            [{"field": "connection_id", "message": "required: lowercase letters, digits, single hyphens"}]
-        )
-    return connection_id
 
 
 def refusal(connection_id: Any, error: Exception) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from typing import Any, get_type_hints
 
 import pytest
 
-from functions.begin_offboarding.app import connection_id_of
 from functions.rollback.app import STEPS
 from provisioner_core.connection import Connection
+from provisioner_core.connection_id_request import connection_id_of
 from provisioner_core.dry_run import without_dry_run
 from provisioner_core.errors import InvalidRequest
 from provisioner_core.request import parse_request
