@@ -9,7 +9,6 @@ lifecycle event: the secret itself is the hand-over.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -22,10 +21,8 @@ from provisioner_core.labellerr import (
     CONNECTION_TYPES_BY_ACCESS,
     LabellerrClient,
     S3Credentials,
-    labellerr_path,
 )
-from provisioner_core.labellerr_handoff import client_for
-from provisioner_core.labellerr_transport import scrub
+from provisioner_core.labellerr_handoff import client_for, issued_key, test_key
 from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import translate_aws_errors
 
@@ -33,41 +30,10 @@ logger = Logger()
 SETTINGS = Settings.from_env()
 
 
-def new_key(secrets: Any, issued: dict[str, str]) -> S3Credentials:
-    stored = secrets.get_secret_value(SecretId=issued["secret_arn"], VersionId=issued["version_id"])
-    secret = json.loads(stored["SecretString"])
-    return S3Credentials(secret["access_key_id"], secret["secret_access_key"])
-
-
 def labellerr_tests(
     client: LabellerrClient, key: S3Credentials, connection: Connection
 ) -> list[dict[str, str]]:
-    path = labellerr_path(connection["bucket"], connection["prefix"])
-    tests = []
-    for connection_type in CONNECTION_TYPES_BY_ACCESS[connection["access"]]:
-        answer = client.test_connection(key, path, connection_type, connection["labellerr_data_type"])
-        said = scrub(
-            str(answer.get("message") or "Labellerr's connection test passed"), (key.secret_access_key,)
-        )
-        tests.append({"connection_type": connection_type, "outcome": "passed", "detail": said[:200]})
-    return tests
-
-
-def promote(secrets: Any, secret_arn: str, new_version: str) -> None:
-    """AWSCURRENT to the new version (the old one becomes AWSPREVIOUS), then AWSPENDING off it."""
-    stages = rotation.version_stages(secrets, secret_arn)
-    current = rotation.version_with(stages, "AWSCURRENT")
-    if current != new_version:
-        secrets.update_secret_version_stage(
-            SecretId=secret_arn,
-            VersionStage="AWSCURRENT",
-            MoveToVersionId=new_version,
-            RemoveFromVersionId=current,
-        )
-    if "AWSPENDING" in stages.get(new_version, []):
-        secrets.update_secret_version_stage(
-            SecretId=secret_arn, VersionStage="AWSPENDING", RemoveFromVersionId=new_version
-        )
+    return [test_key(client, key, connection, t) for t in CONNECTION_TYPES_BY_ACCESS[connection["access"]]]
 
 
 def hand_over_rotation_key(
@@ -83,7 +49,7 @@ def hand_over_rotation_key(
     connection_id = connection["connection_id"]
     tests: list[dict[str, str]] = []
     if (started.get("labellerr") or {}).get("registered"):
-        tests = labellerr_tests(make_client(), new_key(secrets, issued), connection)
+        tests = labellerr_tests(make_client(), issued_key(secrets, issued), connection)
     handed_over_at = registry.now()
     rotation.update(
         dynamodb, connection_id, execution_arn, {"stage": "HANDED_OVER", "handed_over_at": handed_over_at}
@@ -100,7 +66,7 @@ def hand_over_rotation_key(
         "execution_arn": execution_arn,
     }
     published = publish(events, registry.event_bus_name(), rotation.DETAIL_TYPES["PENDING"], detail)
-    promote(secrets, issued["secret_arn"], issued["version_id"])
+    rotation.make_current(secrets, issued["secret_arn"], issued["version_id"])
     promoted_at = registry.now()
     rotation.update(dynamodb, connection_id, execution_arn, {"stage": "PROMOTED", "promoted_at": promoted_at})
     return {

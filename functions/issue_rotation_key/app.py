@@ -10,7 +10,6 @@ the rotation) and is deleted.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -24,8 +23,6 @@ from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
 PENDING = "AWSPENDING"
-# IAM's CreateDate and the Lambda's clock may disagree by a little.
-CLOCK_SKEW = timedelta(seconds=5)
 
 
 def _issued(access_key_id: str, secret_arn: str, version_id: str) -> dict[str, str]:
@@ -50,11 +47,10 @@ def issue_rotation_key(
     if pending_version and held in keys and held != old_key:
         issued = _issued(str(held), secret_arn, pending_version)
     else:
-        started_at = datetime.fromisoformat(str(started["started_at"]).replace("Z", "+00:00"))
         for key in listed:
             if key["AccessKeyId"] == old_key:
                 continue
-            if key["CreateDate"] < started_at - CLOCK_SKEW:
+            if not rotation.made_during(key, started):
                 # Older than this rotation: somebody else's key, never deleted to make room.
                 raise TooManyAccessKeys(
                     f"user {user_name} got another access key ({key['AccessKeyId']}) before this rotation "

@@ -110,7 +110,7 @@ def record_rotation_outcome(
         )
         if outcome in ("FAILED", "INTERRUPTED"):
             detail["error"] = fields.get("error")
-        detail_type = rotation.DETAIL_TYPES["FAILED" if outcome == "REFUSED" else outcome]
+        detail_type = rotation.DETAIL_TYPES[outcome]
     published = publish(events, registry.event_bus_name(), detail_type, detail)
     result = {**detail, "recorded": recorded, "event_published": published}
     if outcome == "INTERRUPTED":

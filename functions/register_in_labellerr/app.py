@@ -9,7 +9,6 @@ The S3 secret access key is read from the connection's secret and travels only i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -18,15 +17,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, labellerr_marker
-from provisioner_core.errors import VerificationFailed
 from provisioner_core.labellerr import (
     CONNECTION_TYPES_BY_ACCESS,
     LabellerrClient,
     S3Credentials,
     labellerr_path,
 )
-from provisioner_core.labellerr_handoff import client_for, connections_of
-from provisioner_core.labellerr_transport import scrub
+from provisioner_core.labellerr_handoff import client_for, connections_of, issued_key, test_key
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -38,13 +35,6 @@ def description_for(connection: Connection) -> str:
     """The connection's own description, then the marker that lets the provisioner find it again."""
     own = connection["description"].strip()
     return f"{own} {labellerr_marker(connection['connection_id'])}".strip()
-
-
-def issued_key(secrets: Any, access_key: dict[str, str]) -> S3Credentials:
-    secret = json.loads(secrets.get_secret_value(SecretId=access_key["secret_arn"])["SecretString"])
-    if secret["access_key_id"] != access_key["access_key_id"]:
-        raise VerificationFailed("the secret holds another access key than the one this execution issued")
-    return S3Credentials(secret["access_key_id"], secret["secret_access_key"])
 
 
 def register_in_labellerr(
@@ -68,11 +58,7 @@ def register_in_labellerr(
             # This step creates only after every test passed, so an earlier attempt's test did.
             tests.append({"connection_type": connection_type, "outcome": "passed", "detail": EARLIER})
             continue
-        answer = client.test_connection(key, path, connection_type, connection["labellerr_data_type"])
-        said = str(answer.get("message") or "Labellerr's connection test passed")
-        # Labellerr's words go into the state: never an echo of the key they were about.
-        detail = scrub(said, (key.secret_access_key,))[:200]
-        tests.append({"connection_type": connection_type, "outcome": "passed", "detail": detail})
+        tests.append(test_key(client, key, connection, connection_type))
     created = dict(earlier)
     for connection_type in wanted:
         if connection_type not in created:

@@ -11,7 +11,6 @@ raises for what it could not do: it reports, and the state machine runs it again
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -22,30 +21,16 @@ from provisioner_core.connection import probe_key
 from provisioner_core.step import caught_error, translate_aws_errors
 
 logger = Logger()
-CLOCK_SKEW = timedelta(seconds=5)
 
 
 def restore_secret(secrets: Any, secret_arn: str, old_version: str) -> str:
     """AWSCURRENT back on the old version, AWSPENDING off every version; returns the current key's id."""
-    stages = rotation.version_stages(secrets, secret_arn)
-    current = rotation.version_with(stages, "AWSCURRENT")
-    if current != old_version:
-        secrets.update_secret_version_stage(
-            SecretId=secret_arn,
-            VersionStage="AWSCURRENT",
-            MoveToVersionId=old_version,
-            RemoveFromVersionId=current,
-        )
-    pending = rotation.version_with(stages, "AWSPENDING")
-    if pending is not None:
-        secrets.update_secret_version_stage(
-            SecretId=secret_arn, VersionStage="AWSPENDING", RemoveFromVersionId=pending
-        )
+    rotation.make_current(secrets, secret_arn, old_version)
     return rotation.key_id_in_version(secrets, secret_arn, old_version)
 
 
 def delete_new_keys(
-    iam: Any, user_name: str, old_key: str, started_at: datetime, ledger: cleanup.Ledger
+    iam: Any, user_name: str, old_key: str, started: dict[str, Any], ledger: cleanup.Ledger
 ) -> None:
     listed = ledger.attempt(
         f"access keys of {user_name}", lambda: iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
@@ -54,7 +39,7 @@ def delete_new_keys(
         key_id = key["AccessKeyId"]
         if key_id == old_key:
             continue
-        if key["CreateDate"] < started_at - CLOCK_SKEW:
+        if not rotation.made_during(key, started):
             ledger.untouched.append(f"access key {key_id} (older than this rotation)")
             continue
         label = f"new access key {key_id}"
@@ -88,8 +73,7 @@ def undo_rotation(
     )
     if isinstance(current_key, str):
         ledger.removed_once("AWSCURRENT back on the old key's version, AWSPENDING removed")
-    started_at = datetime.fromisoformat(str(started["started_at"]).replace("Z", "+00:00"))
-    delete_new_keys(iam, user_name, old_key, started_at, ledger)
+    delete_new_keys(iam, user_name, old_key, started, ledger)
     if connection["access"] == "import_export":
         # Verify access may have written its probe with the new key.
         ledger.attempt(

@@ -17,6 +17,16 @@ def _parameter_override(text: str) -> tuple[str, str]:
     return key, value
 
 
+def add_access(parser: argparse.ArgumentParser) -> None:
+    """--access, as onboard and plan both take it."""
+    parser.add_argument(
+        "--access",
+        choices=["import", "import_export"],
+        default="import",
+        help="import: Labellerr reads; import_export: it also writes under the prefix (default: %(default)s)",
+    )
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fault",
@@ -105,12 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: a demo bucket with sample images)",
     )
     onboard.add_argument("--prefix", help=f"prefix inside the bucket (default for the demo: {DEMO_PREFIX})")
-    onboard.add_argument(
-        "--access",
-        choices=["import", "import_export"],
-        default="import",
-        help="import: Labellerr reads; import_export: it also writes under the prefix (default: %(default)s)",
-    )
+    add_access(onboard)
     onboard.add_argument("--no-cors", action="store_true", help="leave the bucket's CORS alone")
     onboard.add_argument(
         "--connection-name",

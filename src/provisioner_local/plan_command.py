@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final, TextIO
 
+from provisioner_local.cli_args import add_access
 from provisioner_local.cli_common import claim_stdout, emit, make_stack
 from provisioner_local.cli_demo import choose_bucket, prepare_bucket
 from provisioner_local.cli_onboard import http_json
@@ -37,12 +38,7 @@ def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], No
         "--bucket", help="bucket to plan for (default: a demo bucket with sample images; never created)"
     )
     plan.add_argument("--prefix", help="prefix inside the bucket (default for the demo: images/)")
-    plan.add_argument(
-        "--access",
-        choices=["import", "import_export"],
-        default="import",
-        help="import: Labellerr reads; import_export: it also writes under the prefix (default: %(default)s)",
-    )
+    add_access(plan)
     plan.add_argument("--no-cors", action="store_true", help="plan with apply_cors false")
     plan.add_argument("--connection-name", default="Demo images", help="default: %(default)s")
     plan.add_argument(

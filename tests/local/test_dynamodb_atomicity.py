@@ -4,6 +4,7 @@ DynamoDB guarantees for a condition expression evaluated at the moment of the wr
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 
 import boto3
@@ -30,7 +31,25 @@ def table(monkeypatch):
         yield client
 
 
-def test_of_concurrent_claims_of_one_item_exactly_one_wins(table):
+class _SlowCondition:
+    """moto's condition, evaluated slowly: every thread reaches the check before any writes, so only a lock
+    around the whole request can keep two of them from both winning."""
+
+    def __init__(self, condition):
+        self.condition = condition
+
+    def expr(self, item):
+        time.sleep(0.05)
+        return self.condition.expr(item)
+
+
+def test_of_concurrent_claims_of_one_item_exactly_one_wins(table, monkeypatch):
+    from moto.dynamodb.models import table as moto_table
+
+    original = moto_table.get_filter_expression
+    monkeypatch.setattr(
+        moto_table, "get_filter_expression", lambda *a, **k: _SlowCondition(original(*a, **k))
+    )
     winners: list[int] = []
     start = threading.Barrier(8)
 

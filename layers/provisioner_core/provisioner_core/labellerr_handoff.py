@@ -8,18 +8,23 @@ state reported.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from provisioner_core import cleanup
 from provisioner_core.config import Settings
-from provisioner_core.connection import labellerr_marker
+from provisioner_core.connection import Connection, labellerr_marker
+from provisioner_core.errors import VerificationFailed
 from provisioner_core.labellerr import (
     LabellerrClient,
     LabellerrConnection,
     LabellerrMisconfigured,
+    S3Credentials,
+    labellerr_path,
     load_credentials,
 )
+from provisioner_core.labellerr_transport import scrub
 
 
 def client_for(
@@ -30,6 +35,33 @@ def client_for(
         raise LabellerrMisconfigured("the stack has no Labellerr credentials (LabellerrCredentialsSecretArn)")
     credentials = load_credentials(secrets, settings.labellerr_credentials_secret_arn)
     return LabellerrClient(credentials, settings.labellerr_api_url, time_left=time_left)
+
+
+def issued_key(secrets: Any, access_key: dict[str, str]) -> S3Credentials:
+    """The key a run issued, from its secret (the version a rotation wrote, when it names one); the secret
+    access key stays in this invocation and the requests to Labellerr."""
+    version = {"VersionId": access_key["version_id"]} if access_key.get("version_id") else {}
+    secret = json.loads(
+        secrets.get_secret_value(SecretId=access_key["secret_arn"], **version)["SecretString"]
+    )
+    if secret["access_key_id"] != access_key["access_key_id"]:
+        raise VerificationFailed("the secret holds another access key than the one this execution issued")
+    return S3Credentials(secret["access_key_id"], secret["secret_access_key"])
+
+
+def test_key(
+    client: LabellerrClient, key: S3Credentials, connection: Connection, connection_type: str
+) -> dict[str, str]:
+    """Labellerr's connection test of `key` for one connection type, as the state records it. Labellerr's
+    words go into the state, never an echo of the key they were about."""
+    path = labellerr_path(connection["bucket"], connection["prefix"])
+    answer = client.test_connection(key, path, connection_type, connection["labellerr_data_type"])
+    said = str(answer.get("message") or "Labellerr's connection test passed")
+    return {
+        "connection_type": connection_type,
+        "outcome": "passed",
+        "detail": scrub(said, (key.secret_access_key,))[:200],
+    }
 
 
 def connections_of(client: LabellerrClient, connection_id: str) -> list[LabellerrConnection]:

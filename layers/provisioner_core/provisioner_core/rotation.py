@@ -1,5 +1,8 @@
 """A connection's key rotation as its steps share it: stages, timing, the secret's versions, the record.
 
+The stages, in order: STARTED, NEW_KEY_ISSUED, HANDED_OVER, PROMOTED, ADOPTED, OLD_KEY_INACTIVE; then one of
+ROTATED, FAILED, ROLLED_BACK, STALLED or INTERRUPTED ends it.
+
 The record says where a rotation stands (`rotation.stage`); every step writes it only while the record is
 ROTATING for its own execution, so an offboarding that took the connection over is never overwritten. The
 API's signals (a confirmation, a rollback request) live in fields of their own, which no step writes.
@@ -11,26 +14,13 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from provisioner_core import registry
 from provisioner_core.connection import Connection
 
 ROTATING = "ROTATING"
-# The stages a rotation passes through, in order; the last five end it.
-STAGES = (
-    "STARTED",
-    "NEW_KEY_ISSUED",
-    "HANDED_OVER",
-    "PROMOTED",
-    "ADOPTED",
-    "OLD_KEY_INACTIVE",
-    "ROTATED",
-    "FAILED",
-    "ROLLED_BACK",
-    "STALLED",
-    "INTERRUPTED",
-)
 DETAIL_TYPES = {
     "PENDING": "Connection Key Rotation Pending",
     "ROTATED": "Connection Key Rotated",
@@ -44,6 +34,8 @@ CONFIRMATION_FIELD = "rotation_confirmation"
 ROLLBACK_REQUEST_FIELD = "rotation_rollback_request"
 HOLDER_FIELD = "rotation_execution_arn"
 SECONDS_PER_DAY = 86400
+# IAM's CreateDate and the Lambda's clock may disagree by a little.
+CLOCK_SKEW = timedelta(seconds=5)
 _CONNECTION_FIELDS = tuple(Connection.__annotations__)
 
 
@@ -97,6 +89,32 @@ def key_id_in_version(secrets: Any, secret_id: str, version_id: str) -> str:
     """Which access key a version holds. The secret key is read into this invocation only, never returned."""
     value = secrets.get_secret_value(SecretId=secret_id, VersionId=version_id)["SecretString"]
     return str(json.loads(value)["access_key_id"])
+
+
+def make_current(secrets: Any, secret_id: str, version_id: str) -> None:
+    """AWSCURRENT onto `version_id` (Secrets Manager moves AWSPREVIOUS to the version it leaves), and
+    AWSPENDING off whichever version holds it: the end state of a promotion and of an undo alike."""
+    stages = version_stages(secrets, secret_id)
+    current = version_with(stages, "AWSCURRENT")
+    if current != version_id:
+        secrets.update_secret_version_stage(
+            SecretId=secret_id,
+            VersionStage="AWSCURRENT",
+            MoveToVersionId=version_id,
+            RemoveFromVersionId=current,
+        )
+    pending = version_with(stages, "AWSPENDING")
+    if pending is not None:
+        secrets.update_secret_version_stage(
+            SecretId=secret_id, VersionStage="AWSPENDING", RemoveFromVersionId=pending
+        )
+
+
+def made_during(key: dict[str, Any], started: dict[str, Any]) -> bool:
+    """Whether an access key (ListAccessKeys' metadata) was created after the rotation `started` began: only
+    such a key can be this rotation's; an older one is somebody else's and is never deleted."""
+    began = datetime.fromisoformat(str(started["started_at"]).replace("Z", "+00:00"))
+    return bool(key["CreateDate"] >= began - CLOCK_SKEW)
 
 
 def update(
