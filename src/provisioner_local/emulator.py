@@ -50,6 +50,7 @@ from provisioner_local.lambda_runtime import (
     lambda_error_payload,
     split_function_name,
 )
+from provisioner_local.role_enforcement import RoleEnforcer
 from provisioner_local.stack_common import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
@@ -129,6 +130,7 @@ class LocalStack(StackObservations):
         template_path: Path | None = None,
         environment: Mapping[str, str] | None = None,
         enforce_iam: bool = True,
+        enforce_roles: bool = True,
         fast_waits: bool = True,
         api_port: int = 0,
         propagation_delay: str | None = None,
@@ -148,6 +150,9 @@ class LocalStack(StackObservations):
         self.parameter_overrides = dict(parameter_overrides or {})
         self.environment_overrides = dict(environment or {})
         self.enforce_iam = enforce_iam
+        # Each function's calls are authorized against its own role (role_enforcement), as on AWS.
+        self.enforce_roles = enforce_roles
+        self.roles: RoleEnforcer | None = None
         self.fast_waits = fast_waits
 
         # IAM's propagation delay for issued keys and attachments (iam_propagation); None: none.
@@ -276,6 +281,8 @@ class LocalStack(StackObservations):
             hooks = self._aws_module.SESSION_HOOKS
             if self._faults.attach in hooks:
                 hooks.remove(self._faults.attach)
+            if self.roles is not None and self.roles.attach in hooks:
+                hooks.remove(self.roles.attach)
             self._aws_module.reset_clients()
             self._aws_module = None
         self._modules.restore()

@@ -14,6 +14,7 @@ from provisioner_local import permissions_boundary, stack_labellerr, stack_resou
 from provisioner_local.aws_patches import SHADOWING_VARIABLES
 from provisioner_local.http_api import LocalHttpApi
 from provisioner_local.lambda_runtime import check_function_modules
+from provisioner_local.role_enforcement import RoleEnforcer
 from provisioner_local.stack_common import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, LocalStackError
 from provisioner_local.stack_environment import merged_function_environment, warn_about_other_stacks
 from provisioner_local.template import (
@@ -108,6 +109,7 @@ def build(stack: LocalStack, prepared: Prepared) -> None:
         stack_labellerr.start(stack)
         # The secret's ARN exists only once moto serves, so the template is resolved again with it.
         prepared = prepare(stack)
+        stack.template = prepared.template
 
     # Handlers read their configuration at import, so the environment comes first.
     stack._environment.set(
@@ -126,7 +128,7 @@ def build(stack: LocalStack, prepared: Prepared) -> None:
     )
     stack._modules.add_layers_to_path(specs)
     stack._modules.add_function_code_to_path(specs)
-    _attach_fault_hook(stack)
+    _attach_fault_hook(stack, prepared.template)
     for table in prepared.tables:
         stack.tables[table.logical_id] = stack_resources.create_table(stack, table)
     for bus in prepared.event_buses:
@@ -155,8 +157,9 @@ def build(stack: LocalStack, prepared: Prepared) -> None:
     )
 
 
-def _attach_fault_hook(stack: LocalStack) -> None:
-    """The functions' clients come from provisioner_core.aws; stop() takes the hook off again."""
+def _attach_fault_hook(stack: LocalStack, template: SamTemplate) -> None:
+    """The functions' clients come from provisioner_core.aws: the roles' check and the faults hook into them;
+    stop() takes the hooks off again."""
     try:
         aws = importlib.import_module("provisioner_core.aws")
     except ImportError:
@@ -165,6 +168,9 @@ def _attach_fault_hook(stack: LocalStack) -> None:
                 "fault injection needs provisioner_core.aws on one of the template's layers"
             ) from None
         return
+    if stack.enforce_roles:
+        stack.roles = RoleEnforcer(template.function_roles())
+        aws.SESSION_HOOKS.append(stack.roles.attach)
     aws.SESSION_HOOKS.append(stack._faults.attach)
     aws.reset_clients()
     stack._aws_module = aws

@@ -86,15 +86,15 @@ FENCED = {
         {
             "Effect": "Allow",
             "Action": ["s3:GetObject"],
-            "Resource": "arn:aws:s3:::${aws:PrincipalTag/labellerr:fence-bucket}/"
-            "${aws:PrincipalTag/labellerr:fence-prefix}*",
+            "Resource": "arn:aws:s3:::${aws:PrincipalTag/labellerr-fence-bucket}/"
+            "${aws:PrincipalTag/labellerr-fence-prefix}*",
             "Condition": {"StringEquals": {"s3:ResourceAccount": "123456789012"}},
         },
         {
             "Effect": "Allow",
             "Action": ["s3:GetObject"],
-            "Resource": "arn:aws:s3:::${aws:PrincipalTag/labellerr:fence-bucket}/*",
-            "Condition": {"Null": {"aws:PrincipalTag/labellerr:fence-prefix": "true"}},
+            "Resource": "arn:aws:s3:::${aws:PrincipalTag/labellerr-fence-bucket}/*",
+            "Condition": {"Null": {"aws:PrincipalTag/labellerr-fence-prefix": "true"}},
         },
         {"Effect": "Deny", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::acme-*/*"},
     ],
@@ -113,11 +113,11 @@ def read(key: str, tags: list[dict[str, str]], bucket: str = "acme-data") -> str
     return refusal(FENCED, request, tags)
 
 
-BUCKET_TAG = {"Key": "labellerr:fence-bucket", "Value": "acme-data"}
+BUCKET_TAG = {"Key": "labellerr-fence-bucket", "Value": "acme-data"}
 
 
 def test_the_boundary_fences_a_tagged_user_to_its_prefix():
-    tags = [BUCKET_TAG, {"Key": "labellerr:fence-prefix", "Value": "images/"}]
+    tags = [BUCKET_TAG, {"Key": "labellerr-fence-prefix", "Value": "images/"}]
     assert read("images/cat.png", tags) is None
     refused = read("private/payroll.csv", tags)
     assert refused is not None
@@ -131,7 +131,7 @@ def test_without_a_prefix_tag_the_boundary_fences_to_the_bucket():
 
 
 def test_an_explicit_deny_in_the_boundary_wins():
-    tags = [{"Key": "labellerr:fence-bucket", "Value": "other-co"}]
+    tags = [{"Key": "labellerr-fence-bucket", "Value": "other-co"}]
     refused = read("x", tags, bucket="other-co")
     assert refused is not None
     assert refused.endswith("with an explicit deny in a permissions boundary")

@@ -75,10 +75,10 @@ INSPECTORS = {"ValidateRequestFunction", "PlanOnboardingFunction"}
 UNSCOPABLE_READS = ["iam:GetAccountSummary", "iam:ListUsers"]
 
 
-BUCKET_TAG = "${!aws:PrincipalTag/labellerr:fence-bucket}"
-PREFIX_TAG = "${!aws:PrincipalTag/labellerr:fence-prefix}"
-NO_PREFIX_TAG = {"aws:PrincipalTag/labellerr:fence-prefix": "true"}
-NO_BUCKET_TAG = {"aws:PrincipalTag/labellerr:fence-bucket": "true"}
+BUCKET_TAG = "${!aws:PrincipalTag/labellerr-fence-bucket}"
+PREFIX_TAG = "${!aws:PrincipalTag/labellerr-fence-prefix}"
+NO_PREFIX_TAG = {"aws:PrincipalTag/labellerr-fence-prefix": "true"}
+NO_BUCKET_TAG = {"aws:PrincipalTag/labellerr-fence-bucket": "true"}
 
 
 def _boundary(sid: str) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def test_boundary_fences_each_user_to_its_own_bucket_and_prefix_through_its_tags
     listing = _boundary("FencedPrefixListing")
     assert listing["Action"] == "s3:ListBucket"
     assert _sub(listing["Resource"]) == bucket
-    assert listing["Condition"]["StringLike"] == {"s3:prefix": "${aws:PrincipalTag/labellerr:fence-prefix}*"}
+    assert listing["Condition"]["StringLike"] == {"s3:prefix": "${aws:PrincipalTag/labellerr-fence-prefix}*"}
     assert _sub(_boundary("FencedBucketMetadata")["Resource"]) == bucket
     # No prefix tag (whole bucket, or a prefix no tag value can hold): the user's bucket only.
     whole = _boundary("FencedBucketWithoutPrefixTag")
@@ -125,36 +125,50 @@ def test_boundary_never_reaches_outside_the_allowed_buckets():
     ]
 
 
+PATHLESS_READS = {"iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:ListAttachedUserPolicies"}
+OWNERSHIP_AND_FENCE_KEYS = [
+    "labellerr:connection-id",
+    "labellerr:execution-arn",
+    "labellerr-fence-bucket",
+    "labellerr-fence-prefix",
+]
+
+
 def test_no_provisioner_role_can_change_or_remove_a_users_fence_tags():
     guardrail = RESOURCES["ProvisionerGuardrailPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     statements = {st["Sid"]: st for st in guardrail}
-    fence_keys = ["labellerr:fence-bucket", "labellerr:fence-prefix"]
-    for sid, existing in (
-        ("FenceTagsOnlyWithTheUser", "aws:ResourceTag/labellerr:connection-id"),
-        ("FenceTagsOnlyOnce", "aws:ResourceTag/labellerr:fence-bucket"),
-    ):
-        statement = statements[sid]
-        assert (statement["Effect"], statement["Action"], statement["Resource"]) == (
-            "Deny",
-            "iam:TagUser",
-            "*",
-        )
-        assert statement["Condition"] == {
-            "ForAnyValue:StringEquals": {"aws:TagKeys": fence_keys},
-            "Null": {existing: "false"},
-        }
     untag = statements["FenceTagsStay"]
     assert (untag["Effect"], untag["Action"]) == ("Deny", "iam:UntagUser")
     assert untag["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"] == [
-        *fence_keys,
+        "labellerr-fence-bucket",
+        "labellerr-fence-prefix",
         "labellerr:connection-id",
     ]
-    # Every role that may tag a user carries the guardrail; no role may untag one.
+    # No Deny keys on aws:ResourceTag for a tagging action: whether a create's tagging check sees the new
+    # resource's tags is not documented, and such a Deny could then refuse every create.
+    for statement in guardrail:
+        tagging = {"iam:TagUser", "iam:TagPolicy"} & set(_as_list(statement["Action"]))
+        conditions = json.dumps(statement.get("Condition") or {})
+        assert not (tagging and "aws:ResourceTag" in conditions), statement["Sid"]
+    [tag_guard] = RESOURCES["ProvisionerTagGuardPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (tag_guard["Effect"], tag_guard["Resource"]) == ("Deny", "*")
+    assert set(tag_guard["Action"]) == {"iam:TagUser", "iam:UntagUser", "iam:TagPolicy", "iam:UntagPolicy"}
+    creators = {"CreateUserFunction": "iam:TagUser", "CreatePolicyFunction": "iam:TagPolicy"}
     for name, properties in FUNCTIONS.items():
-        actions = {a for st in _statements(properties) for a in _as_list(st["Action"])}
+        statements_of = _statements(properties)
+        actions = {a for st in statements_of for a in _as_list(st["Action"])}
         assert "iam:UntagUser" not in actions, name
-        if "iam:TagUser" in actions:
-            assert {"Ref": "ProvisionerGuardrailPolicy"} in properties["Policies"], name
+        if name in creators:
+            # Tags only with what they create: the ownership (and fence) keys, with the connection id.
+            [tagging] = [st for st in statements_of if creators[name] in _as_list(st["Action"])]
+            keys = tagging["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
+            assert set(keys) <= set(OWNERSHIP_AND_FENCE_KEYS), name
+            assert tagging["Condition"]["Null"] == {"aws:RequestTag/labellerr:connection-id": "false"}
+            assert {"Ref": "ProvisionerTagGuardPolicy"} not in properties["Policies"], name
+        else:
+            assert not actions & {"iam:TagUser", "iam:TagPolicy"}, name
+            if {"Ref": "ProvisionerGuardrailPolicy"} in properties["Policies"]:
+                assert {"Ref": "ProvisionerTagGuardPolicy"} in properties["Policies"], name
 
 
 def test_boundary_allows_kms_only_through_s3_and_only_for_the_allowed_buckets():
@@ -277,6 +291,10 @@ def test_each_grant_is_scoped(name, statement):
         return
     if _allows(statement, "iam:"):
         for resource in resources:
+            if resource.endswith("user/${IamNamePrefix}*"):
+                # A user that does not exist has no path in its ARN: reads only, so a gone user is NoSuchEntity.
+                assert set(actions) <= PATHLESS_READS, (name, actions)
+                continue
             assert resource.endswith(("user${IamPath}*", "policy${IamPath}*")), (name, resource)
     if statement["Resource"] == LABELLERR_SECRET:
         # Reading the Labellerr credentials, and only that, is checked in its own test below.

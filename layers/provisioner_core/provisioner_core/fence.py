@@ -1,7 +1,7 @@
 """The principal tags that fence a connection's user to its own bucket and prefix.
 
 The stack's permissions boundary names the objects a user may reach through these tags
-(`${aws:PrincipalTag/labellerr:fence-bucket}/${aws:PrincipalTag/labellerr:fence-prefix}*`), so even a policy
+(`${aws:PrincipalTag/labellerr-fence-bucket}/${aws:PrincipalTag/labellerr-fence-prefix}*`), so even a policy
 widened by hand cannot take the issued key outside its connection's prefix. Create user sets them with the
 user (CreateUser's Tags); the guardrail denies every provisioner role changing or removing them afterwards,
 and the boundary grants the user no IAM action at all.
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import unicodedata
 
-TAG_FENCE_BUCKET = "labellerr:fence-bucket"
-TAG_FENCE_PREFIX = "labellerr:fence-prefix"
+TAG_FENCE_BUCKET = "labellerr-fence-bucket"
+TAG_FENCE_PREFIX = "labellerr-fence-prefix"
 FENCE_TAG_KEYS = (TAG_FENCE_BUCKET, TAG_FENCE_PREFIX)
 TAG_VALUE_MAX = 256
 _TAG_VALUE_PUNCTUATION = frozenset("_.:/=+-@")

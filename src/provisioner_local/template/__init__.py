@@ -11,6 +11,7 @@ SamTemplate is assembled from one reader per concern, each in its own module:
 - resources: resources by type, their properties, what Ref and GetAtt of each give
 - naming: the local account, region and stack; the ARNs and API ids of the local stack
 - functions, state_machines, tables, events, http_apis: what the local stack creates, as specs
+- roles: each function's execution role, as SAM builds it from its Policies
 - values: AWS::NoValue and the string CloudFormation makes of a scalar; errors: TemplateError
 """
 
@@ -39,6 +40,7 @@ from provisioner_local.template.naming import (
     state_machine_arn,
     table_arn,
 )
+from provisioner_local.template.roles import FunctionRole, RoleReader
 from provisioner_local.template.state_machines import (
     StateMachineReader,
     StateMachineSpec,
@@ -59,6 +61,7 @@ __all__ = [
     "CloudFormationLoader",
     "EventBusSpec",
     "EventRuleSpec",
+    "FunctionRole",
     "FunctionSpec",
     "HttpApiSpec",
     "HttpRouteSpec",
@@ -76,5 +79,5 @@ __all__ = [
 ]
 
 
-class SamTemplate(FunctionReader, StateMachineReader, TableReader, EventReader, HttpApiReader):
+class SamTemplate(FunctionReader, RoleReader, StateMachineReader, TableReader, EventReader, HttpApiReader):
     """A SAM template with its intrinsic functions resolved for a local stack."""
