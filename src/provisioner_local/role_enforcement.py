@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -42,6 +43,9 @@ class RoleEnforcer:
         self._lock = threading.Lock()
         self._roles = dict(roles)
         self._refusals: list[tuple[str, str, str]] = []
+        # What the checks cost, for `make bench`: calls checked and the time spent deciding.
+        self.checked = 0
+        self.seconds = 0.0
 
     @property
     def refusals(self) -> list[tuple[str, str, str]]:
@@ -67,6 +71,18 @@ class RoleEnforcer:
             role = self._roles.get(function)
         if role is None:
             return None
+        started = time.perf_counter()
+        try:
+            return self._decide(role, model, context)
+        finally:
+            with self._lock:
+                self.checked += 1
+                self.seconds += time.perf_counter() - started
+
+    def _decide(
+        self, role: FunctionRole, model: Any, context: dict[str, Any]
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+        function = role.function
         service = model.service_model.service_name
         call = role_requests.Call(
             service=service,
