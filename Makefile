@@ -28,7 +28,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 PYTHON313 ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 
-.PHONY: help demo test lint typecheck validate scan build pytest bench preflight deploy delete clean
+.PHONY: help demo test lint typecheck validate scan build pytest bench preflight deploy smoke delete clean
 
 # `make help` prints each target with its `## ` comment, and any .PHONY target that has none yet.
 help: ## this list
@@ -122,6 +122,11 @@ preflight: $(RUN_STAMP) ## check what sam deploy would deploy, print what the st
 # Guided every time: it asks each parameter with samconfig.toml's answers as defaults, and saves yours back.
 deploy: preflight build ## preflight, sam build, then sam deploy --guided
 	$(SAM) deploy --guided
+
+# Only its own scratch connection (smoke-<random>, prefix labellerr-smoke-<random>/) is made, then offboarded.
+smoke: $(RUN_STAMP) ## onboard, check and offboard a scratch prefix on the deployed STACK: make smoke BUCKET=<bucket>
+	@test -n "$(BUCKET)" || { echo "error: make smoke needs BUCKET=<a bucket of yours within AllowedBuckets>" >&2; exit 2; }
+	$(BIN)/provisioner-smoke --stack-name "$(STACK)" --region "$(REGION)" --bucket "$(BUCKET)" $(SMOKE_ARGS)
 
 # The connections' users, policies, secrets and CORS rules are not stack resources: remove them first.
 delete: $(RUN_STAMP) $(SAM) ## offboard every connection of STACK (default: samconfig's), then sam delete; refuses if any remain
