@@ -252,6 +252,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     except DeployConfigError as error:
         print(f"provisioner-preflight: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # an intrinsic or condition of the template this reader does not resolve
+        print(f"provisioner-preflight: {args.template}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

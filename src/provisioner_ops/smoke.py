@@ -180,6 +180,8 @@ class Smoke:
         run("CORS preflight", lambda: checks.cors_preflight(url, self.origin))
         sfn = self.client("stepfunctions")
         run("lifecycle event", lambda: checks.lifecycle_event(sfn, record["execution_arn"]))
+        if self.labellerr:
+            run("Labellerr hand-off", lambda: checks.labellerr_handoff(record.get("labellerr") or {}))
 
     def gone_checks(self) -> None:
         record, iam, report = self.record, self.client("iam"), self.report
@@ -270,6 +272,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = _parser().parse_args(argv)
+    with _signals(_interrupt):
+        try:
+            return _run(args, out)
+        except Interrupted as signal_name:
+            # Only before the onboarding starts: Smoke.run catches it from there on, and offboards.
+            print(f"Interrupted ({signal_name}) before anything was created.", file=out)
+            return 1
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
     session = boto3.session.Session(region_name=args.region)
     credentials = session.get_credentials()
     if credentials is None:
@@ -293,24 +305,21 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         args.endpoint_url, args.origin, args.timeout, args.with_labellerr, report,
     )  # fmt: skip
     interrupted = None
-    with _signals(_interrupt):
-        try:
-            smoke.run()
-        except Interrupted as signal_name:
-            interrupted = str(signal_name)
-    total = sum(step.seconds for step in report.steps)
-    if interrupted:
+    try:
+        smoke.run()
+    except Interrupted as signal_name:
+        interrupted = str(signal_name)
         print(
             f"Interrupted ({interrupted}); the smoke connection was offboarded as reported above.", file=out
         )
+    total = sum(step.seconds for step in report.steps)
     failed = [step.name for step in report.steps if step.outcome.passed is False]
-    verdict = (
-        "all checks passed"
-        if report.ok and not interrupted
-        else f"failed: {', '.join(failed) or 'interrupted'}"
-    )
-    print(f"Smoke check {verdict} ({len(report.steps)} steps, {total:.1f} s)", file=out)
-    return 0 if report.ok and not interrupted else 1
+    if report.ok and not interrupted:
+        print(f"Smoke check all checks passed ({len(report.steps)} steps, {total:.1f} s)", file=out)
+        return 0
+    reasons = ", ".join(failed) or "interrupted"
+    print(f"Smoke check failed: {reasons} ({len(report.steps)} steps, {total:.1f} s)", file=out)
+    return 1
 
 
 def _api_url(session: boto3.session.Session, stack_name: str, endpoint_url: str | None) -> str:

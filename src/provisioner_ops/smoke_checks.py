@@ -155,6 +155,14 @@ def _recorded_in_history(sfn: Any, execution_arn: str) -> dict[str, Any]:
     return {}
 
 
+def labellerr_handoff(result: dict[str, Any]) -> Outcome:
+    """Register in Labellerr's result as the record keeps it (Labellerr itself needs workspace keys)."""
+    ids = result.get("labellerr_connection_ids") or []
+    if result.get("registered") and ids:
+        return passed(f"Labellerr connection(s) {', '.join(map(str, ids))} created after Labellerr's test")
+    return failed(f"not registered in Labellerr: {result.get('reason') or result}")
+
+
 def _gone(call: Callable[[], Any], what: str) -> Outcome:
     try:
         call()

@@ -112,6 +112,17 @@ def test_a_smoke_run_passes_every_check_and_leaves_nothing(stack, credentials, b
     assert ":secret:labellerr/connections/smoke-" in text
 
 
+def test_with_labellerr_the_hand_off_is_checked_and_undone(stack, credentials, bucket):
+    out = io.StringIO()
+    code = smoke.main([*args(stack, bucket), "--with-labellerr"], out=out)
+    text = out.getvalue()
+    assert code == 0, text
+    assert "PASS  Labellerr hand-off" in text
+    assert stack.labellerr is not None
+    assert [c for c in stack.labellerr.connections() if "smoke-" in c.description] == []
+    assert leftovers(stack, bucket) == []
+
+
 def test_a_failed_onboarding_fails_the_run_and_still_leaves_nothing(stack, credentials, bucket):
     stack.set_faults(["iam:CreateAccessKey"])
     try:
@@ -177,6 +188,7 @@ def test_without_credentials_it_says_so(monkeypatch, tmp_path, capsys):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     code = smoke.main(["--api-url", "http://127.0.0.1:9", "--bucket", "b"])
     assert code == 1
     assert "no AWS credentials" in capsys.readouterr().err
