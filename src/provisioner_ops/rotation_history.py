@@ -21,14 +21,8 @@ SECONDS_PER_DAY: Final = 86_400
 # Events a state writes when it runs once without a retry (Step Functions' HistoryEvent types): a Lambda
 # Task is TaskStateEntered, LambdaFunctionScheduled, LambdaFunctionStarted, LambdaFunctionSucceeded and
 # TaskStateExited.
-EVENTS_PER_STATE: Final = {
-    "Task": 5,
-    "Choice": 2,
-    "Wait": 2,
-    "Pass": 2,  # nosec B105 - a Step Functions state type, not a password
-    "Succeed": 2,
-    "Fail": 1,
-}
+_ENTERED_AND_EXITED: Final = ("Choice", "Wait", "Pass", "Succeed")
+EVENTS_PER_STATE: Final = {**dict.fromkeys(_ENTERED_AND_EXITED, 2), "Task": 5, "Fail": 1}
 # ExecutionStarted and ExecutionSucceeded (or Failed).
 EXECUTION_EVENTS: Final = 2
 # The Waits of the check loops: their interval is the one KeyRotationCheckSeconds sets.
