@@ -16,6 +16,8 @@ SAM_CLI_VERSION := 1.170.0
 export SAM_CLI_TELEMETRY := 0
 # The stack `make delete` removes: samconfig.toml's unless STACK=... says otherwise.
 STACK ?= $(shell sed -n 's/^stack_name = "\(.*\)"/\1/p' samconfig.toml | head -n 1)
+# Its region: samconfig.toml's unless REGION=... says otherwise (the tools would otherwise take the SDK's).
+REGION ?= $(shell sed -n 's/^region = "\(.*\)"/\1/p' samconfig.toml | head -n 1)
 
 # The first Python >= 3.11 on PATH runs the tooling and the tests.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
@@ -26,7 +28,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 PYTHON313 ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 
-.PHONY: help demo test lint typecheck validate scan build pytest bench deploy delete clean
+.PHONY: help demo test lint typecheck validate scan build pytest bench preflight deploy smoke delete clean
 
 # `make help` prints each target with its `## ` comment, and any .PHONY target that has none yet.
 help: ## this list
@@ -113,13 +115,23 @@ test: lint typecheck validate scan build pytest ## everything CI runs: ruff, myp
 bench: $(BIN)/provisioner-local ## time, calls, cold starts and cost of onboardings against the local stack
 	$(BIN)/python -m bench.run
 
-deploy: build ## sam build, then sam deploy --guided
+# Offline: it reads template.yaml and samconfig.toml (and, with credentials, asks STS who you are).
+preflight: $(RUN_STAMP) ## check what sam deploy would deploy, print what the stack may do; PREFLIGHT_ARGS=... adds options
+	$(BIN)/provisioner-preflight $(PREFLIGHT_ARGS)
+
+# Guided every time: it asks each parameter with samconfig.toml's answers as defaults, and saves yours back.
+deploy: preflight build ## preflight, sam build, then sam deploy --guided
 	$(SAM) deploy --guided
+
+# Only its own scratch connection (smoke-<random>, prefix labellerr-smoke-<random>/) is made, then offboarded.
+smoke: $(RUN_STAMP) ## onboard, check and offboard a scratch prefix on the deployed STACK: make smoke BUCKET=<bucket>
+	@test -n "$(BUCKET)" || { echo "error: make smoke needs BUCKET=<a bucket of yours within AllowedBuckets>" >&2; exit 2; }
+	$(BIN)/provisioner-smoke --stack-name "$(STACK)" --region "$(REGION)" --bucket "$(BUCKET)" $(SMOKE_ARGS)
 
 # The connections' users, policies, secrets and CORS rules are not stack resources: remove them first.
 delete: $(RUN_STAMP) $(SAM) ## offboard every connection of STACK (default: samconfig's), then sam delete; refuses if any remain
-	$(BIN)/provisioner-offboard-all --stack-name "$(STACK)"
-	$(SAM) delete --stack-name "$(STACK)"
+	$(BIN)/provisioner-offboard-all --stack-name "$(STACK)" --region "$(REGION)"
+	$(SAM) delete --stack-name "$(STACK)" --region "$(REGION)"
 
 clean: ## remove .aws-sam and the tools' caches (the environments stay)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
