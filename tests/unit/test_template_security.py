@@ -397,7 +397,8 @@ def test_the_metric_the_alarm_reads_is_the_one_record_outcome_emits():
 def test_event_rule_targets_keep_what_they_could_not_deliver():
     for machine in ("OnboardConnectionStateMachine", "OffboardConnectionStateMachine"):
         [event] = TEMPLATE["Resources"][machine]["Properties"]["Events"].values()
-        assert event["Properties"]["DeadLetterConfig"] == {"Type": "SQS"}
+        queue = event["Properties"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
+        assert TEMPLATE["Resources"][queue[0]]["Type"] == "AWS::SQS::Queue"
         assert event["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
 
 
