@@ -20,6 +20,8 @@ OUTPUTS = (ROOT / "docs" / "openapi.json", ROOT / "functions" / "api" / "openapi
 TITLE = "Labellerr S3 connections"
 VERSION = "1.0.0"
 REF = "#/components/schemas/{model}"
+# What API Gateway itself answers, before or instead of the function: {"message": "..."}, never "errors".
+GATEWAY_ERROR = "GatewayError"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
@@ -53,9 +55,54 @@ _ROTATION_ID = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[a-z0-9-]{1,80}$"},
 }
-_SERVER_ERRORS = {
-    "500": _errors("Something failed on our side; nothing to fix in the request. Retry later."),
-    "503": _errors("Throttled; retry shortly."),
+
+
+def _gateway(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json_content(_ref(GATEWAY_ERROR))}
+
+
+def _errors_or_gateway(description: str) -> dict[str, Any]:
+    """A status both the function (`errors`) and the gateway (`message`) answer."""
+    return {
+        "description": description,
+        "content": _json_content({"oneOf": [_ref("Errors"), _ref(GATEWAY_ERROR)]}),
+    }
+
+
+_GATEWAY_SCHEMA = {
+    "title": GATEWAY_ERROR,
+    "description": "API Gateway's own answer, sent before the function runs or instead of its answer.",
+    "type": "object",
+    "properties": {"message": {"type": "string"}},
+    "required": ["message"],
+    "additionalProperties": False,
+    "examples": [{"message": m} for m in ("Forbidden", "Too Many Requests", "Service Unavailable")],
+}
+# Every route: the gateway checks the signature and the stage's throttling before the function runs, and
+# answers for a function that failed or did not answer in time (an HTTP API waits 30 s).
+_GATEWAY_AND_SERVER_ERRORS = {
+    "403": _gateway(
+        "Refused by the gateway, before the API ran: no SigV4 signature (`Forbidden`), a bad or expired "
+        "one (a message naming the problem, such as `The request signature we calculated does not match "
+        "the signature you provided...` or `Signature expired: ...`), or a caller whose IAM policies do not "
+        "allow execute-api:Invoke on this route. Sign the request with credentials allowed to call it."
+    ),
+    "429": _gateway(
+        "The gateway's throttling limits were exceeded (`Too Many Requests`); retry with backoff."
+    ),
+    "500": _errors_or_gateway(
+        "Something failed on our side; nothing to fix in the request. Retry later. From the gateway "
+        "(`Internal Server Error`): the function failed or Lambda could not run it."
+    ),
+    "503": _errors_or_gateway(
+        "Throttled (`errors`, from the API); retry shortly. From the gateway (`Service Unavailable`): the "
+        "function did not answer within the integration's 30 s, and the request may still have taken "
+        "effect: read before retrying (a POST /connections with an Idempotency-Key is safe to repeat)."
+    ),
+    "504": _gateway(
+        "The function did not answer in time (`Endpoint request timed out`); as for the gateway's 503, the "
+        "request may still have taken effect."
+    ),
 }
 
 
@@ -109,7 +156,7 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 "413": _errors("The body is over 64 KB."),
                 "415": _errors("Content-Type is not application/json."),
                 "422": _errors("The Idempotency-Key was used with another body."),
-                **_SERVER_ERRORS,
+                **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
         ("post", "/connections/plan"): {
@@ -134,7 +181,7 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 ),
                 "413": _errors("The body is over 64 KB."),
                 "415": _errors("Content-Type is not application/json."),
-                **_SERVER_ERRORS,
+                **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
         ("get", "/connections"): {
@@ -169,7 +216,7 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                     "content": _json_content(_ref("ConnectionPage")),
                 },
                 "400": _errors("An unknown or invalid query parameter; every violation is listed."),
-                **_SERVER_ERRORS,
+                **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
         ("get", "/connections/{connection_id}"): {
@@ -181,7 +228,7 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                     "content": _json_content(_ref("ConnectionRecord")),
                 },
                 "404": _errors("No such connection."),
-                **_SERVER_ERRORS,
+                **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
         ("delete", "/connections/{connection_id}"): {
@@ -197,7 +244,7 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 },
                 "404": _errors("No such connection."),
                 "409": _errors("The connection is still PROVISIONING."),
-                **_SERVER_ERRORS,
+                **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
         ("post", "/connections/{connection_id}/rotations"): {
@@ -214,7 +261,7 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 },
                 "404": _errors("No such connection."),
                 "409": _errors("The connection is not ACTIVE (for example, a rotation is running)."),
-                **_SERVER_ERRORS,
+                **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
         ("post", "/connections/{connection_id}/rotations/{rotation_id}/confirm"): {
@@ -229,7 +276,7 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 },
                 "404": _errors("No such connection, or not its current rotation."),
                 "409": _errors("The rotation is past the point where a confirmation matters, or has ended."),
-                **_SERVER_ERRORS,
+                **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
         ("post", "/connections/{connection_id}/rotations/{rotation_id}/rollback"): {
@@ -244,14 +291,14 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 },
                 "404": _errors("No such connection, or not its current rotation."),
                 "409": _errors("The rotation is not in its grace period."),
-                **_SERVER_ERRORS,
+                **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
         ("get", "/openapi.json"): {
             "operationId": "getOpenApi",
             "responses": {
                 "200": {"description": "This document.", "content": _json_content({"type": "object"})},
-                **_SERVER_ERRORS,
+                **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
     }
@@ -292,6 +339,7 @@ def _schemas(api: Any) -> dict[str, Any]:
     for (name, _), schema in top.items():
         if "$ref" not in schema:
             schemas[name] = schema
+    schemas[GATEWAY_ERROR] = _GATEWAY_SCHEMA
     return dict(sorted(schemas.items()))
 
 
@@ -315,9 +363,26 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": TITLE,
             "version": VERSION,
-            "description": "Start, plan, read, list and remove Labellerr S3 connections. Every error answers "
-            '`{"errors": [{"field", "message"}]}`. Every request must be signed with SigV4.',
+            "description": "Start, plan, read, list and remove Labellerr S3 connections. Every error the API "
+            'answers is `{"errors": [{"field", "message"}]}`; the gateway in front of it answers its own '
+            'refusals and timeouts as `{"message": "..."}` (GatewayError: 403, 429, 500, 503, 504). Every '
+            "request must be signed with SigV4 (service `execute-api`).",
         },
+        # The stack's ApiUrl output; the DNS suffix is the partition's (amazonaws.com.cn in China).
+        "servers": [
+            {
+                "url": "https://{apiId}.execute-api.{region}.{dnsSuffix}",
+                "description": "The HTTP API's default stage (the stack's ApiUrl output).",
+                "variables": {
+                    "apiId": {"default": "abcde12345", "description": "The HTTP API's id."},
+                    "region": {"default": "us-east-1", "description": "The stack's region."},
+                    "dnsSuffix": {
+                        "default": "amazonaws.com",
+                        "description": "The partition's DNS suffix: amazonaws.com.cn in the China regions.",
+                    },
+                },
+            }
+        ],
         "security": [{"sigv4": []}],
         "paths": paths,
         "components": {

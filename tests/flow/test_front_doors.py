@@ -111,6 +111,34 @@ def test_event_onboards_like_the_api(stack, secrets, bucket):
     assert_provisioned(stack, secrets, record)
 
 
+@pytest.mark.parametrize("source", ["somebody.else", "labellerr.provisioner"])
+def test_an_event_from_a_source_not_allowed_starts_nothing(stack, sfn, secrets, bucket, source):
+    ignored, allowed = unique_id("src"), unique_id("src")
+    stack.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": stack.event_bus_name,
+                "Source": source_,
+                "DetailType": "Connection Requested",
+                "Detail": json.dumps(
+                    {"connection_name": "x", "connection_id": connection_id, "bucket": bucket}
+                ),
+            }
+            for source_, connection_id in ((source, ignored), ("acme.onboarding", allowed))
+        ]
+    )
+    # Delivered in order: once the allowed one has run, the other would have been started too.
+    assert_provisioned(stack, secrets, wait_for_status(stack, allowed, {"ACTIVE", "FAILED"}))
+    assert http(stack, "GET", f"/connections/{ignored}")[0] == 404
+    machine = stack.state_machines["OnboardConnectionStateMachine"]
+    inputs = [
+        sfn.describe_execution(executionArn=execution["executionArn"])["input"]
+        for execution in sfn.list_executions(stateMachineArn=machine)["executions"]
+    ]
+    assert [i for i in inputs if allowed in i]
+    assert not [i for i in inputs if ignored in i]
+
+
 def test_start_execution_registers_like_the_api(stack, sfn, secrets, bucket):
     connection_id = unique_id("sfn")
     run = run_flow(

@@ -186,7 +186,7 @@ def test_the_secret_is_found_only_in_secrets_manager(stack, sfn, s3, secrets, bu
             )
         )
         stack.client("events").put_events(Entries=[{
-            "EventBusName": stack.event_bus_name, "Source": "acme", "DetailType": "Connection Requested",
+            "EventBusName": stack.event_bus_name, "Source": "acme.onboarding", "DetailType": "Connection Requested",
             "Detail": json.dumps({"connection_name": "evt", "connection_id": unique_id("hyg"), "bucket": bucket}),
         }])  # fmt: skip
         run_flow(stack, sfn, {"connection_name": "sfn", "connection_id": unique_id("hyg"), "bucket": bucket})

@@ -319,3 +319,78 @@ def test_project_template_front_doors():
     assert template.resolve({"Fn::Sub": "${ConnectionsTable.Arn}/index/by-bucket"}) == (
         f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ConnectionsTable/index/by-bucket"
     )
+
+
+OPERATIONS = """
+Resources:
+  Key:
+    Type: AWS::KMS::Key
+    Properties:
+      KeyPolicy: {}
+  KeyAlias:
+    Type: AWS::KMS::Alias
+    Properties:
+      AliasName: !Sub alias/${AWS::StackName}-alarms
+      TargetKeyId: !Ref Key
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      KmsMasterKeyId: !Ref Key
+  Queue:
+    Type: AWS::SQS::Queue
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Dimensions: [{Name: QueueName, Value: !GetAtt Queue.QueueName}]
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: /aws/lambda/f
+  Value:
+    Type: Custom::Thing
+    Properties:
+      KeyId: !Ref Key
+      KeyArn: !GetAtt Key.Arn
+      KeyId2: !GetAtt Key.KeyId
+      Alias: !Ref KeyAlias
+      AlarmArn: !GetAtt Alarm.Arn
+      LogsArn: !GetAtt Logs.Arn
+      ViaService: !Sub s3.*.${AWS::URLSuffix}
+"""
+
+
+def test_refs_and_getatts_of_keys_alarms_and_log_groups():
+    template = _template(OPERATIONS)
+
+    properties = template.resolve(template.resources["Value"]["Properties"])
+
+    key_id = properties["KeyId"]
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", key_id)
+    assert properties == {
+        "KeyId": key_id,
+        "KeyArn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{key_id}",
+        "KeyId2": key_id,
+        "Alias": "alias/labellerr-provisioner-local-alarms",
+        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:Alarm",
+        "LogsArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/f:*",
+        "ViaService": "s3.*.amazonaws.com",
+    }
+    # One key, the same id every time the template is read; two keys, two ids.
+    assert _template(OPERATIONS).resolve({"Ref": "Key"}) == key_id
+    two = _template(OPERATIONS + "  OtherKey:\n    Type: AWS::KMS::Key\n")
+    assert two.resolve({"Ref": "OtherKey"}) not in ("OtherKey", key_id)
+
+
+@pytest.mark.skipif(not (REPO_ROOT / "template.yaml").exists(), reason="no template.yaml yet")
+@pytest.mark.parametrize("rotation_days", ["0", "30"])
+def test_every_resource_of_the_project_template_resolves(rotation_days):
+    template = SamTemplate.load(REPO_ROOT / "template.yaml", {"KeyRotationDays": rotation_days})
+
+    for logical_id, resource in template.resources.items():
+        if "Condition" in resource and not template._condition(resource["Condition"], logical_id):
+            continue
+        template.resolve(resource.get("Properties") or {}, f"Resources.{logical_id}")
+
+    topic_key = template.resolve({"Ref": "AlarmTopicKey"})
+    assert template.resolve(template.resources["AlarmTopic"]["Properties"])["KmsMasterKeyId"] == topic_key
+    assert template.resolve({"Fn::GetAtt": ["AlarmTopicKey", "Arn"]}).endswith(f":key/{topic_key}")

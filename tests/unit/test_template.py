@@ -208,9 +208,14 @@ def test_the_rotation_schedule_exists_only_when_asked_and_runs_daily():
 def test_the_rotation_machine_is_started_by_its_event_and_waits_as_configured():
     machine = STATE_MACHINES["RotateConnectionKeyStateMachine"]
     [event] = machine["Events"].values()
-    assert event["Properties"]["Pattern"] == {"detail-type": ["Connection Key Rotation Requested"]}
+    assert event["Properties"]["Pattern"] == {
+        "source": {"Ref": "AllowedEventSources"},
+        "detail-type": ["Connection Key Rotation Requested"],
+    }
     assert event["Properties"]["InputPath"] == "$.detail"
-    assert event["Properties"]["DeadLetterConfig"] == {"Type": "SQS"}
+    assert event["Properties"]["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": ["KeyRotationRequestedDeadLetterQueue", "Arn"]}
+    }
     states = ASLS["RotateConnectionKeyStateMachine"]["States"]
     waits = {name: st for name, st in states.items() if st["Type"] == "Wait"}
     assert waits["Wait for adoption"]["SecondsPath"] == "$.rotation.timing.check_seconds"

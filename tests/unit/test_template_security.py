@@ -175,7 +175,8 @@ def test_boundary_allows_kms_only_through_s3_and_only_for_the_allowed_buckets():
     [kms] = [st for st in BOUNDARY_STATEMENTS if _allows(st, "kms:")]
     assert set(kms["Action"]) == set(KMS_WRITE_ACTIONS)
     assert set(kms) == {"Sid", "Effect", "Action", "Resource", "Condition"}
-    assert kms["Condition"]["StringLike"]["kms:ViaService"] == "s3.*.amazonaws.com"
+    # The partition's DNS suffix (amazonaws.com.cn in China), never a hard-coded amazonaws.com.
+    assert kms["Condition"]["StringLike"]["kms:ViaService"] == {"Fn::Sub": "s3.*.${AWS::URLSuffix}"}
     assert [_sub(r) for r in kms["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]] == [
         "arn:${AWS::Partition}:s3:::${AllowedBuckets}",
         "arn:${AWS::Partition}:s3:::${AllowedBuckets}/*",
@@ -414,7 +415,8 @@ def test_the_metric_the_alarm_reads_is_the_one_record_outcome_emits():
 def test_event_rule_targets_keep_what_they_could_not_deliver():
     for machine in ("OnboardConnectionStateMachine", "OffboardConnectionStateMachine"):
         [event] = TEMPLATE["Resources"][machine]["Properties"]["Events"].values()
-        assert event["Properties"]["DeadLetterConfig"] == {"Type": "SQS"}
+        queue = event["Properties"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
+        assert TEMPLATE["Resources"][queue[0]]["Type"] == "AWS::SQS::Queue"
         assert event["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
 
 

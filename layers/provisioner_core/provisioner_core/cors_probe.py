@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 # Defined with the rule (Apply CORS imports cors.py without this module's HTTP client); re-exported here.
 from provisioner_core.cors import REQUIRED_EXPOSE_HEADERS
+from provisioner_core.partition_dns import s3_host
 
 DEFAULT_PROBE_ORIGINS = ("https://pro.labellerr.com",)
 # What Labellerr's viewer sends on a ranged image read, and what it must be able to read back.
@@ -69,15 +70,16 @@ def endpoint_override(environ: Mapping[str, str] | None = None) -> str:
 def object_url(bucket: str, key: str, region: str, endpoint: str = "") -> str:
     """Where a browser sends the request: the bucket's regional virtual-hosted endpoint, as presigned URLs do.
 
-    A local endpoint gets path-style, as the local stack serves it. A bucket name with dots cannot be a TLS
-    virtual host (the certificate's wildcard covers one label), so it gets path-style at the regional host.
+    The host ends in the DNS suffix of the region's partition (partition_dns; China's differs). A local
+    endpoint gets path-style, as the local stack serves it. A bucket name with dots cannot be a TLS virtual
+    host (the certificate's wildcard covers one label), so it gets path-style at the regional host.
     """
     path = quote(key, safe="/~")
     if endpoint:
         return f"{endpoint}/{bucket}/{path}"
     if "." in bucket:
-        return f"https://s3.{region}.amazonaws.com/{bucket}/{path}"
-    return f"https://{bucket}.s3.{region}.amazonaws.com/{path}"
+        return f"https://{s3_host(region)}/{bucket}/{path}"
+    return f"https://{bucket}.{s3_host(region)}/{path}"
 
 
 def probe_key(prefix: str, objects: Sequence[Mapping[str, Any]] = ()) -> str:

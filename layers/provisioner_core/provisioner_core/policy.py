@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from provisioner_core.errors import PolicyTooLarge
+from provisioner_core.partition_dns import s3_host
 
 MANAGED_POLICY_MAX_CHARS = 6144
 READ_OBJECT_ACTIONS = ("s3:GetObject",)
@@ -83,7 +84,7 @@ def build_policy_document(
                 "Effect": "Allow",
                 "Action": list(KMS_WRITE_ACTIONS if access == "import_export" else KMS_READ_ACTIONS),
                 "Resource": sorted(set(kms_key_arns)),
-                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                "Condition": {"StringEquals": {"kms:ViaService": s3_host(region)}},
             }
         )
     if account_id:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Final
 
 PARTITION: Final = "aws"
@@ -47,3 +48,8 @@ def api_id(logical_id: str) -> str:
         number, digit = divmod(number, 36)
         digits.append(alphabet[digit])
     return "".join(digits)
+
+
+def kms_key_id(logical_id: str) -> str:
+    """A stable, KMS-shaped key id (a UUID) for a key of the local stack: what Ref of a KMS key gives."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{STACK_NAME}/{logical_id}"))

@@ -14,6 +14,7 @@ from provisioner_local.template.naming import (
     api_id,
     event_bus_arn,
     function_arn,
+    kms_key_id,
     state_machine_arn,
     table_arn,
 )
@@ -81,6 +82,10 @@ class ResourceReader(IntrinsicResolver):
             return self._named(logical_id, "Name", logical_id)
         if resource_type in API_TYPES:
             return api_id(logical_id)
+        if resource_type == "AWS::KMS::Key":
+            return kms_key_id(logical_id)
+        if resource_type == "AWS::KMS::Alias":
+            return self._named(logical_id, "AliasName", f"alias/{logical_id}")
         # Roles, users, rules, APIs...: the physical name is what Ref returns, and locally that is the id.
         return logical_id
 
@@ -100,6 +105,8 @@ class ResourceReader(IntrinsicResolver):
             "AWS::StepFunctions::StateMachine",
         ):
             return self.state_machine_name(logical_id)
+        if resource_type == "AWS::KMS::Key" and attribute == "KeyId":
+            return kms_key_id(logical_id)
         if resource_type == "AWS::SNS::Topic" and attribute == "TopicArn":
             return self._resource_ref(logical_id, where)
         if resource_type == "AWS::SQS::Queue" and attribute == "QueueName":
@@ -140,6 +147,11 @@ class ResourceReader(IntrinsicResolver):
             return self._resource_ref(logical_id, logical_id)
         if resource_type in ("AWS::Events::Rule",):
             return f"arn:{PARTITION}:events:{self.region}:{ACCOUNT_ID}:rule/{logical_id}"
+        if resource_type == "AWS::KMS::Key":
+            return f"arn:{PARTITION}:kms:{self.region}:{ACCOUNT_ID}:key/{kms_key_id(logical_id)}"
+        if resource_type == "AWS::CloudWatch::Alarm":
+            name = self._named(logical_id, "AlarmName", logical_id)
+            return f"arn:{PARTITION}:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
         return None
 
     def state_machine_name(self, logical_id: str) -> str:
