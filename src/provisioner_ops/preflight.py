@@ -234,7 +234,17 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     )
     print("What the stack's functions will be allowed to do (from template.yaml's Policies):", file=out)
     for line in describe(function_statements(resolver)):
-        print(textwrap.fill(line, width=110, initial_indent="  - ", subsequent_indent="    "), file=out)
+        print(
+            textwrap.fill(
+                line,
+                width=110,
+                initial_indent="  - ",
+                subsequent_indent="    ",
+                break_on_hyphens=False,
+                break_long_words=False,
+            ),
+            file=out,
+        )
     for label, items in (("Warning", findings.warnings), ("Problem", findings.problems)):
         for item in items:
             print(f"{label}: {item}", file=out)
