@@ -61,6 +61,8 @@ _SERVER_ERRORS = {
 
 def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """What the code does not say by itself: descriptions, parameters, bodies and every status it answers."""
+    from provisioner_core.plan_client import PLAN_WAIT_SECONDS
+
     return {
         ("post", "/connections"): {
             "operationId": "createConnection",
@@ -135,6 +137,10 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 "413": _errors("The body is over 64 KB."),
                 "415": _errors("Content-Type is not application/json."),
                 **_SERVER_ERRORS,
+                "504": _errors(
+                    f"The plan did not finish within {PLAN_WAIT_SECONDS} s (the API answers before the "
+                    "gateway's 30 s); nothing was changed. Retry shortly."
+                ),
             },
         },
         ("get", "/connections"): {
