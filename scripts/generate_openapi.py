@@ -108,6 +108,8 @@ _GATEWAY_AND_SERVER_ERRORS = {
 
 def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """What the code does not say by itself: descriptions, parameters, bodies and every status it answers."""
+    from provisioner_core.plan_client import PLAN_WAIT_SECONDS
+
     return {
         ("post", "/connections"): {
             "operationId": "createConnection",
@@ -182,6 +184,11 @@ def _operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 "413": _errors("The body is over 64 KB."),
                 "415": _errors("Content-Type is not application/json."),
                 **_GATEWAY_AND_SERVER_ERRORS,
+                "504": _errors_or_gateway(
+                    f"The plan did not finish within {PLAN_WAIT_SECONDS} s (the API answers before the "
+                    "gateway's 30 s); nothing was changed. Retry shortly. From the gateway (`Endpoint "
+                    "request timed out`): the API itself did not answer in time; nothing was changed either."
+                ),
             },
         },
         ("get", "/connections"): {

@@ -98,8 +98,18 @@ def post_connection() -> Response[Any]:
 def post_plan() -> Response[Any]:
     event = app.current_event
     raw = read_json_body(event.headers.get("content-type"), event.body, bool(event.is_base64_encoded))
-    function_name = os.environ["PLAN_ONBOARDING_FUNCTION"]
-    return json_response(200, plan_client.request_plan(aws.client("lambda"), function_name, raw, SETTINGS))
+    plan = plan_client.request_plan(
+        _plan_lambda_client,
+        os.environ["PLAN_ONBOARDING_FUNCTION"],
+        raw,
+        SETTINGS,
+        app.lambda_context.get_remaining_time_in_millis,
+    )
+    return json_response(200, plan)
+
+
+def _plan_lambda_client(connect_timeout: int, read_timeout: int) -> Any:
+    return aws.bounded_client("lambda", connect_timeout=connect_timeout, read_timeout=read_timeout)
 
 
 @app.get("/connections", summary="List connections")
@@ -232,6 +242,12 @@ def _no_route(error: NotFoundError) -> Response[Any]:
 @app.exception_handler(plan_client.PlanUnavailable)
 def _plan_unavailable(error: plan_client.PlanUnavailable) -> Response[Any]:
     return error_response(503, "request", str(error))
+
+
+@app.exception_handler(plan_client.PlanTimedOut)
+def _plan_timed_out(error: plan_client.PlanTimedOut) -> Response[Any]:
+    logger.warning("Plan timed out", reason=str(error))
+    return error_response(504, "request", str(error))
 
 
 @app.exception_handler(ClientError)

@@ -12,7 +12,11 @@ from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
 from provisioner_core.errors import InvalidRequest, PolicyAlreadyExists
 from provisioner_core.naming import bucket_name_problem, normalize_prefix
-from provisioner_core.policy import connection_policy_document, serialize_policy
+from provisioner_core.policy import (
+    connection_policy_document,
+    escape_beyond_latin_1,
+    serialize_policy,
+)
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -62,8 +66,12 @@ def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[
             PolicyName=connection["policy_name"],
             Path=connection["iam_path"],
             PolicyDocument=document,
-            Description=f"Labellerr connection {connection['connection_id']}: {connection['access']} "
-            f"on s3://{connection['s3_uri']}"[:1000],
+            # IAM documents no character rule for a description; kept to the documents' Latin-1, a prefix
+            # such as 画像/ cannot make CreatePolicy fail whichever rule IAM applies.
+            Description=escape_beyond_latin_1(
+                f"Labellerr connection {connection['connection_id']}: {connection['access']} "
+                f"on s3://{connection['s3_uri']}"
+            )[:1000],
             Tags=ownership_tags(connection),
         )["Policy"]
     except iam.exceptions.EntityAlreadyExistsException:

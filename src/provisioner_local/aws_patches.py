@@ -119,6 +119,7 @@ def install_patches(stacks: type[LocalStack]) -> None:
     install_s3_cors(patches)
     from provisioner_local import (
         bucket_policy_enforcement,
+        iam_policy_documents,
         key_last_used,
         permissions_boundary,
         requester_pays,
@@ -130,6 +131,7 @@ def install_patches(stacks: type[LocalStack]) -> None:
     requester_pays.install(patches)
     key_last_used.install(patches, lambda key_id: key_id in stacks._issued_keys)
     secret_version_stages.install(patches)
+    iam_policy_documents.install(patches)
 
     def invoke(
         backend: Any,

@@ -109,6 +109,25 @@ prefixes = mostly(raw_prefixes(), wrong_types)
 valid_prefixes = st.lists(
     st.from_regex(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,11}", fullmatch=True), min_size=1, max_size=4
 ).map("/".join)
+
+
+@st.composite
+def long_keys(draw: Any) -> str:
+    """A key of one repeated character, any plane, up to S3's 1,024 bytes: the longest policies."""
+    char = draw(st.characters(exclude_categories=["Cs"], min_codepoint=0x20))
+    most = 1024 // len(char.encode())
+    return char * draw(st.integers(min_value=1, max_value=most))
+
+
+# Any S3 object key: up to 1,024 bytes of UTF-8 (S3 User Guide, "Naming Amazon S3 objects"), so any code point
+# but a lone surrogate, which UTF-8 cannot encode.
+s3_keys = st.one_of(
+    st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=60),
+    st.lists(
+        st.sampled_from(("\u753b\u50cf", "2024", "\u20ac", "\U0001f431", "donn\u00e9es", "a b")), min_size=1
+    ).map("/".join),
+    long_keys(),
+).filter(lambda key: len(key.encode()) <= 1024)
 # One character of these anywhere in a prefix must get it rejected.
 WIDENING_OR_INVISIBLE = st.one_of(
     st.sampled_from("*?${}"),

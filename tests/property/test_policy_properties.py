@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from provisioner_core.errors import InvalidRequest
 from provisioner_core.policy import (
     MANAGED_POLICY_MAX_CHARS,
+    POLICY_DOCUMENT_PATTERN,
     build_policy_document,
     policy_size,
+    policy_text,
     serialize_policy,
 )
 from provisioner_core.request import parse_request
-from tests.property.strategies import PARTITIONS, location_requests, mostly, raw_requests
+from tests.property.strategies import PARTITIONS, location_requests, mostly, raw_requests, s3_keys
 
 READ_ACTIONS = {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketCORS", "s3:GetObject"}
 WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject"}
@@ -86,7 +88,7 @@ def test_the_policy_of_an_accepted_request_reaches_only_its_bucket_and_prefix(
     else:
         assert "Condition" not in listing
     # The document is plain data that survives JSON intact, in the form IAM receives it.
-    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    text = policy_text(document)
     assert json.loads(text) == document
     assert "${" not in text
 
@@ -106,3 +108,37 @@ def test_the_policy_of_an_accepted_request_serializes_within_iam_limits(raw: Any
     size = policy_size(document)
     assert size <= MANAGED_POLICY_MAX_CHARS, f"{size} characters for prefix of {len(prefix)} ({access})"
     assert json.loads(serialize_policy(document)) == document
+
+
+@settings(max_examples=400, deadline=None)
+@given(s3_keys, st.sampled_from(("import", "import_export")), partitions)
+@example("\u753b\u50cf/2024/", "import", "aws")
+@example("\U0001f431" * 256, "import", "aws-us-gov")
+@example("\u20ac" * 341, "import_export", "aws")
+def test_any_s3_key_as_prefix_is_refused_as_a_400_or_reaches_iam_as_a_document_it_accepts(
+    key: str, access: str, partition: str
+) -> None:
+    """IAM's PolicyDocument pattern holds for every prefix the request accepts, and the prefix survives."""
+    raw = {"connection_name": "Keys", "bucket": "acme-datasets", "prefix": key, "access": access}
+    try:
+        request = parse_request(raw)
+    except InvalidRequest as invalid:
+        refusal = invalid.errors
+    else:
+        refusal = []
+    if refusal:
+        event("rejected")
+        assert [problem["field"] for problem in refusal] == ["prefix"], refusal
+        return
+    event("accepted")
+    _, prefix = request.location()
+    assert prefix == key.strip("/") + "/"
+    document = build_policy_document(
+        partition=partition, bucket="acme-datasets", prefix=prefix, access=access, account_id="123456789012"
+    )
+    text = serialize_policy(document)  # never PolicyTooLarge for an accepted request
+    assert POLICY_DOCUMENT_PATTERN.fullmatch(text), text
+    assert len(text) <= MANAGED_POLICY_MAX_CHARS
+    statements = {statement["Sid"]: statement for statement in json.loads(text)["Statement"]}
+    assert statements["ReadObjects"]["Resource"] == f"arn:{partition}:s3:::acme-datasets/{prefix}*"
+    assert statements["ListConnectionPrefix"]["Condition"]["StringLike"]["s3:prefix"] == [f"{prefix}*"]

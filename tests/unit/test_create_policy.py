@@ -57,3 +57,13 @@ def test_the_location_is_checked_again_where_the_policy_is_built(iam, overrides,
         create_policy(iam, make_connection(**overrides), SETTINGS)
     assert raised.value.errors[0]["field"] == field
     assert iam.list_policies(Scope="Local", PathPrefix="/labellerr/")["Policies"] == []
+
+
+def test_a_prefix_beyond_latin_1_is_created_as_iam_accepts_it(iam):
+    connection = make_connection(prefix="\u753b\u50cf/2024/", s3_uri="acme-datasets/\u753b\u50cf/2024/")
+    policy = create_policy(iam, connection, SETTINGS)
+    statements = {s["Sid"]: s for s in _document(iam, policy["policy_arn"])["Statement"]}
+    assert statements["ReadObjects"]["Resource"] == "arn:aws:s3:::acme-datasets/\u753b\u50cf/2024/*"
+    description = iam.get_policy(PolicyArn=policy["policy_arn"])["Policy"]["Description"]
+    assert description.endswith("on s3://acme-datasets/\\u753b\\u50cf/2024/")
+    assert max(map(ord, description)) <= 0xFF

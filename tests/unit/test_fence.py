@@ -51,3 +51,15 @@ def test_the_whole_bucket_has_no_prefix_tag():
 
 def test_every_bucket_name_fits_a_tag_value():
     assert tag_value_problem("acme.datasets-2024") is None
+
+
+def test_a_character_beyond_u_ffff_counts_twice_towards_the_tag_value_length():
+    # U+20000 is a CJK ideograph (a letter, \p{L}); UTF-16, as IAM's Java service counts, needs two units.
+    fits = "\U00020000" * 127 + "/"
+    assert tag_value_problem(fits) is None
+    too_long = "\U00020000" * 128 + "/"
+    assert len(too_long) == 129
+    problem = tag_value_problem(too_long)
+    assert problem is not None
+    assert "longer than 256" in problem
+    assert fence_tags("acme", too_long) == [{"Key": TAG_FENCE_BUCKET, "Value": "acme"}]

@@ -14,7 +14,7 @@ from provisioner_core import registry
 from provisioner_core.cors import MAX_CORS_RULES
 from provisioner_core.errors import InvalidRequest
 from provisioner_core.plan import Plan
-from provisioner_core.policy import connection_policy_document
+from provisioner_core.policy import connection_policy_document, serialize_policy
 from tests.unit.conftest import SETTINGS
 
 ACCOUNT = "123456789012"
@@ -275,3 +275,18 @@ def test_bad_input_is_refused_naming_the_field(clients, body, field):
 def test_dry_run_true_is_taken_out_before_validation(clients, bucket):
     plan = plan_of(clients, s3_uri=f"{bucket}/images/", dry_run=True)
     assert plan["would_succeed"] is True
+
+
+def test_a_prefix_beyond_latin_1_is_planned_with_the_size_iam_counts(clients, bucket):
+    plan = plan_of(clients, s3_uri=f"{bucket}/\u753b\u50cf/2024/")
+    assert plan["would_succeed"] is True, plan["failed_checks"]
+    document = plan["policy"]["document"]
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    assert statements["ReadObjects"]["Resource"] == f"arn:aws:s3:::{bucket}/\u753b\u50cf/2024/*"
+    # Counted on the text IAM receives, where each of the two characters is a six-character escape.
+    assert plan["policy"]["characters"] == len(serialize_policy(document))
+    assert (
+        plan["policy"]["characters"]
+        == len(json.dumps(document, separators=(",", ":"), ensure_ascii=False)) + 2 * 2 * 5
+    )
+    assert checks(plan)["policy_size"]["outcome"] == "passed"

@@ -10,6 +10,7 @@ import pytest
 from provisioner_core.errors import PolicyTooLarge
 from provisioner_core.policy import (
     MANAGED_POLICY_MAX_CHARS,
+    POLICY_DOCUMENT_PATTERN,
     build_policy_document,
     policy_size,
     serialize_policy,
@@ -139,8 +140,39 @@ def test_prefix_is_data_not_json_syntax() -> None:
     assert statements_by_sid(parsed)["ListConnectionPrefix"]["Condition"] == {
         "StringLike": {"s3:prefix": [f"{prefix}*"]}
     }
-    # Non-ASCII characters are counted as one character each, not as \\u escapes.
+    # Latin-1 is left as it is (IAM's pattern allows it): one character each, readable in the console.
     assert "donn\u00e9es" in serialize_policy(document)
+
+
+@pytest.mark.parametrize(
+    "prefix", ["\u753b\u50cf/2024/", "price\u20ac/", "cats\U0001f431/", "\u00e9t\u00e9/\u753b/"]
+)
+def test_characters_above_latin_1_reach_iam_as_escapes_of_the_same_prefix(prefix: str) -> None:
+    document = build_policy_document(partition="aws", bucket="acme-datasets", prefix=prefix, access="import")
+    text = serialize_policy(document)
+    assert POLICY_DOCUMENT_PATTERN.fullmatch(text)
+    assert max(map(ord, text)) <= 0xFF
+    assert json.loads(text) == document
+    assert (
+        statements_by_sid(json.loads(text))["ReadObjects"]["Resource"]
+        == f"arn:aws:s3:::acme-datasets/{prefix}*"
+    )
+    assert policy_size(document) == len(text)
+
+
+def test_an_escape_counts_as_its_six_characters() -> None:
+    plain = build_policy_document(partition="aws", bucket="acme-datasets", prefix="ab/", access="import")
+    cjk = build_policy_document(
+        partition="aws", bucket="acme-datasets", prefix="\u753b\u50cf/", access="import"
+    )
+    emoji = build_policy_document(
+        partition="aws", bucket="acme-datasets", prefix="\U0001f431\U0001f431/", access="import"
+    )
+    # The prefix appears twice in an import policy: the s3:prefix condition and the object resource.
+    assert policy_size(cjk) - policy_size(plain) == 2 * (2 * 6 - 2)
+    assert policy_size(emoji) - policy_size(plain) == 2 * (2 * 12 - 2)
+    assert "\\u753b\\u50cf/" in serialize_policy(cjk)
+    assert "\\ud83d\\udc31" in serialize_policy(emoji)
 
 
 def padded_document(size: int) -> dict[str, Any]:

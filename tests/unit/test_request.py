@@ -430,3 +430,27 @@ def test_labellerr_fields_are_strict(bad: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequest) as raised:
         parse_request({**BASE, **bad}, labellerr_available=True)
     assert [e["field"] for e in raised.value.errors] == list(bad)
+
+
+@pytest.mark.parametrize(
+    ("char", "access"),
+    [("\u753b", "import_export"), ("\u20ac", "import_export"), ("\U0001f431", "import"),
+     ("\U0001f431", "import_export")],
+)  # fmt: skip
+def test_a_long_non_latin_prefix_is_a_400_naming_prefix_and_the_quota(char: str, access: str) -> None:
+    # Within S3's 1,024 bytes, but each character is a 6- or 12-character escape in the policy.
+    prefix = char * (1023 // len(char.encode())) + "/"
+    with pytest.raises(InvalidRequest) as raised:
+        parse_request(
+            {"connection_name": "Pictures", "bucket": "acme-datasets", "prefix": prefix, "access": access}
+        )
+    (problem,) = raised.value.errors
+    assert problem["field"] == "prefix"
+    assert "IAM allows 6144" in problem["message"]
+    assert "above U+00FF counts as 6" in problem["message"]
+
+
+@pytest.mark.parametrize("prefix", ["\u753b\u50cf/2024/", "\u753b" * 341 + "/", "\u00e9" * 511 + "/"])
+def test_non_latin_prefixes_whose_policy_fits_are_accepted(prefix: str) -> None:
+    request = parse_request({"connection_name": "Pictures", "s3_uri": f"acme-datasets/{prefix}"})
+    assert request.location() == ("acme-datasets", prefix)

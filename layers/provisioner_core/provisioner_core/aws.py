@@ -27,6 +27,7 @@ SESSION_HOOKS: list[SessionHook] = []
 
 _default_session: boto3.session.Session | None = None
 _clients: dict[tuple[str, str | None], Any] = {}
+_bounded_clients: dict[tuple[str, int, int], Any] = {}
 
 
 def _new_session(
@@ -49,6 +50,28 @@ def client(service_name: Any, region_name: str | None = None) -> Any:
             _default_session = _new_session()
         _clients[key] = _default_session.client(service_name, region_name=region_name, config=_CLIENT_CONFIG)
     return _clients[key]
+
+
+def bounded_client(service_name: Any, *, connect_timeout: int, read_timeout: int) -> Any:
+    """A client that makes one attempt within these timeouts: for a caller with a deadline of its own.
+
+    A retry would repeat the whole wait (and, for an Invoke, start the work again). Cached per timeouts,
+    which are whole seconds, so an execution environment keeps a handful at most.
+    """
+    global _default_session
+    key = (service_name, connect_timeout, read_timeout)
+    if key not in _bounded_clients:
+        if _default_session is None:
+            _default_session = _new_session()
+        config = _CLIENT_CONFIG.merge(
+            Config(
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retries={"mode": "standard", "total_max_attempts": 1},
+            )
+        )
+        _bounded_clients[key] = _default_session.client(service_name, config=config)
+    return _bounded_clients[key]
 
 
 def client_with_key(
@@ -76,6 +99,7 @@ def reset_clients() -> None:
     global _default_session
     _default_session = None
     _clients.clear()
+    _bounded_clients.clear()
 
 
 def error_code(error: ClientError) -> str:

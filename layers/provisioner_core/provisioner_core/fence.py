@@ -29,8 +29,10 @@ _TAG_VALUE_CATEGORIES = ("L", "Z", "N")
 
 def tag_value_problem(value: str) -> str | None:
     """Why IAM would refuse `value` as a tag value, or None."""
-    if len(value) > TAG_VALUE_MAX:
-        return f"longer than {TAG_VALUE_MAX} characters"
+    # IAM's service is Java: its length check most likely counts UTF-16 code units, in which a character
+    # beyond U+FFFF (a rare CJK ideograph) is two. The stricter count holds under either reading.
+    if len(value.encode("utf-16-le")) // 2 > TAG_VALUE_MAX:
+        return f"longer than {TAG_VALUE_MAX} characters (UTF-16 code units)"
     for char in value:
         allowed = char in _TAG_VALUE_PUNCTUATION or unicodedata.category(char).startswith(
             _TAG_VALUE_CATEGORIES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,6 +11,9 @@ from provisioner_core.errors import PolicyTooLarge
 from provisioner_core.partition_dns import s3_host
 
 MANAGED_POLICY_MAX_CHARS = 6144
+# IAM API reference, CreatePolicy: PolicyDocument must match this (Latin-1 and three control characters).
+POLICY_DOCUMENT_PATTERN = re.compile(r"[\u0009\u000A\u000D\u0020-\u00FF]+")
+_BEYOND_LATIN_1 = re.compile(r"[^\u0000-\u00FF]")
 READ_OBJECT_ACTIONS = ("s3:GetObject",)
 WRITE_OBJECT_ACTIONS = ("s3:PutObject", "s3:DeleteObject")
 # IAM spells the action GetBucketCORS (matching is case-insensitive in AWS, not in every emulator).
@@ -110,15 +114,38 @@ def connection_policy_document(
     )
 
 
+def policy_text(document: dict[str, Any]) -> str:
+    """The document as IAM receives it: compact JSON in which every character above U+00FF is a JSON escape.
+
+    IAM refuses a document holding any character outside POLICY_DOCUMENT_PATTERN, while S3 keys (and so
+    prefixes) may hold any Unicode. `\\u753b` is the same JSON string as `画` (RFC 8259, section 7), so the
+    grant is unchanged and the text fits the pattern. Latin-1 stays as it is: the pattern allows it, a
+    Latin-1 prefix (`données/`) keeps counting one character per letter, and documents made before escaping
+    was needed stay byte for byte the same. json.dumps escapes the control characters itself.
+    """
+    # Outside strings compact JSON is ASCII, so every escape lands inside a string, where it is valid.
+    return escape_beyond_latin_1(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+
+
+def escape_beyond_latin_1(text: str) -> str:
+    """`text` with each character above U+00FF as a JSON escape (`\\u20ac`; a surrogate pair above U+FFFF)."""
+    return _BEYOND_LATIN_1.sub(lambda match: json.dumps(match.group())[1:-1], text)
+
+
 def policy_size(document: dict[str, Any]) -> int:
-    """IAM counts a managed policy's characters without white space."""
-    return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+    """The characters IAM counts against the managed-policy quota, counted on the text IAM receives.
+
+    IAM does not count white space; the compact form has none outside strings, and the few spaces a prefix
+    may hold are counted (a little stricter than IAM, never looser). An escape counts as its six characters:
+    IAM does not document whether it counts the escape or the character it stands for, so the larger is used.
+    """
+    return len(policy_text(document))
 
 
 def serialize_policy(document: dict[str, Any]) -> str:
-    size = policy_size(document)
-    if size > MANAGED_POLICY_MAX_CHARS:
+    text = policy_text(document)
+    if len(text) > MANAGED_POLICY_MAX_CHARS:
         raise PolicyTooLarge(
-            f"the policy document has {size} characters; IAM allows {MANAGED_POLICY_MAX_CHARS}"
+            f"the policy document has {len(text)} characters; IAM allows {MANAGED_POLICY_MAX_CHARS}"
         )
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return text

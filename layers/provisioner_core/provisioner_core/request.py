@@ -171,7 +171,7 @@ _LONGEST_KMS_KEY_ARNS = tuple(
 
 
 def _policy_size_errors(request: ConnectionRequest, field: str) -> list[dict[str, str]]:
-    """A prefix long enough (or full of characters JSON escapes) makes the policy too big for IAM.
+    """A long prefix (or one of characters the policy holds as escapes) makes the policy too big for IAM.
 
     Checked here, before anything is created, with the longest partition name and room for the most KMS keys
     Validate request can find (the bucket's default and one per sampled object), so no bucket fails later.
@@ -190,11 +190,17 @@ def _policy_size_errors(request: ConnectionRequest, field: str) -> list[dict[str
     )
     if size <= MANAGED_POLICY_MAX_CHARS:
         return []
+    # The policy holds the prefix once per statement that names it, non-Latin-1 characters as escapes.
+    escaped = (
+        " (a character above U+00FF counts as 6, as a \\uXXXX escape; above U+FFFF as 12)"
+        if any(ord(char) > 0xFF for char in prefix)
+        else ""
+    )
     return [
         {
             "field": "prefix" if field == "bucket" and request.prefix else field,
-            "message": f"makes the IAM policy {size} characters long; IAM allows {MANAGED_POLICY_MAX_CHARS}: "
-            "use a shorter prefix",
+            "message": f"makes the IAM policy {size} characters long; IAM allows {MANAGED_POLICY_MAX_CHARS}"
+            f"{escaped}: use a shorter prefix",
         }
     ]
 

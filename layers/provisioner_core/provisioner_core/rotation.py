@@ -36,6 +36,12 @@ HOLDER_FIELD = "rotation_execution_arn"
 SECONDS_PER_DAY = 86400
 # IAM's CreateDate and the Lambda's clock may disagree by a little.
 CLOCK_SKEW = timedelta(seconds=5)
+# A Standard execution's history holds at most 25,000 events (Step Functions quotas), and the rotation
+# fails when it runs out. A turn of the adoption or grace loop adds 9 (check task 5, choice 2, wait 2), and
+# 18 more when its invocation is retried to the limit. At most MAX_CHECKS checks in the two loops together
+# keeps even that worst case, with the rest of the run, under 20,000: tests/unit/test_rotation_history.py
+# counts it from the ASL. A KeyRotationCheckSeconds too short for the periods is stretched to fit.
+MAX_CHECKS = 650
 _CONNECTION_FIELDS = tuple(Connection.__annotations__)
 
 
@@ -57,14 +63,22 @@ class RotationTiming:
             check_seconds=max(1, int(float(os.environ.get("KEY_ROTATION_CHECK_SECONDS", "3600")))),
         )
 
+    def interval_seconds(self) -> int:
+        """The seconds between checks: check_seconds, or longer when the periods would need more than
+        MAX_CHECKS checks."""
+        period = (self.adoption_days + self.grace_days) * SECONDS_PER_DAY
+        # Each loop's count is rounded up and the adoption loop checks at least once: room for 3 more.
+        return max(self.check_seconds, math.ceil(period / (MAX_CHECKS - 3)))
+
     def checks_in(self, days: float) -> int:
-        return max(0, math.ceil(days * SECONDS_PER_DAY / self.check_seconds))
+        return max(0, math.ceil(days * SECONDS_PER_DAY / self.interval_seconds()))
 
     def as_state(self) -> dict[str, Any]:
         return {
             "adoption_days": self.adoption_days,
             "grace_days": self.grace_days,
-            "check_seconds": self.check_seconds,
+            # What both loops' Wait states wait.
+            "check_seconds": self.interval_seconds(),
             "adoption_checks": max(1, self.checks_in(self.adoption_days)),
             "grace_checks": self.checks_in(self.grace_days),
         }
