@@ -87,6 +87,8 @@ def check_declared(template: Mapping[str, Any], values: Mapping[str, str], findi
                 findings.problems.append(f"{name}={value!r} is not a number")
             elif "MinValue" in spec and number < float(spec["MinValue"]):
                 findings.problems.append(f"{name}={value} is below its MinValue {spec['MinValue']}")
+            elif "MaxValue" in spec and number > float(spec["MaxValue"]):
+                findings.problems.append(f"{name}={value} is above its MaxValue {spec['MaxValue']}")
 
 
 def check_meaning(values: Mapping[str, str], region: str | None, findings: Findings) -> None:
@@ -125,18 +127,21 @@ def check_rotation(definition: Mapping[str, Any], values: Mapping[str, str], fin
     estimate = rotation_history.estimate(
         definition, check_seconds=check, adoption_days=adoption, grace_days=grace
     )
+    stretched = (
+        f", every {estimate.interval_seconds:,} s (KeyRotationCheckSeconds={check:g} is stretched so the "
+        "checks fit the history)"
+        if estimate.interval_seconds > check
+        else ""
+    )
     words = (
-        f"a rotation that waits out {adoption:g} + {grace:g} days checks {estimate.checks} times "
+        f"a rotation that waits out {adoption:g} + {grace:g} days checks {estimate.checks} times{stretched} "
         f"({estimate.events_per_check} events each) and writes about {estimate.events:,} history events "
         f"(limit {rotation_history.HISTORY_LIMIT:,})"
     )
     if estimate.over_limit:
-        smallest = rotation_history.smallest_check_seconds(
-            definition, adoption_days=adoption, grace_days=grace
-        )
         findings.problems.append(
-            f"KeyRotationCheckSeconds={check:g} is too small: {words}, so Step Functions would fail every "
-            f"rotation that waits that long; use at least {smallest}, or shorter periods"
+            f"a rotation would outgrow its execution history: {words}, so Step Functions would fail it; "
+            "shorten KeyRotationAdoptionDays or KeyRotationGraceDays"
         )
     elif estimate.events > HISTORY_WARNING_SHARE * rotation_history.HISTORY_LIMIT:
         findings.warnings.append(f"KeyRotationCheckSeconds={check:g} leaves little room: {words}")

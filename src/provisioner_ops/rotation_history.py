@@ -27,6 +27,15 @@ EVENTS_PER_STATE: Final = {**dict.fromkeys(_ENTERED_AND_EXITED, 2), "Task": 5, "
 EXECUTION_EVENTS: Final = 2
 # The Waits of the check loops: their interval is the one KeyRotationCheckSeconds sets.
 CHECK_INTERVAL_PATH: Final = "$.rotation.timing.check_seconds"
+# The functions stretch the interval so both loops together check at most this often
+# (provisioner_core.rotation.RotationTiming, which this package cannot import: a test pins them together).
+MAX_CHECKS: Final = 650
+
+
+def effective_interval(check_seconds: float, adoption_days: float, grace_days: float) -> int:
+    """The seconds the rotation really waits between checks: KeyRotationCheckSeconds, or longer."""
+    period = (adoption_days + grace_days) * SECONDS_PER_DAY
+    return max(1, int(check_seconds), math.ceil(period / (MAX_CHECKS - 3)))
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,7 @@ class HistoryEstimate:
     checks: int
     events_per_check: int
     fixed_events: int
+    interval_seconds: int = 0
 
     @property
     def over_limit(self) -> bool:
@@ -96,23 +106,11 @@ def estimate(
     in_loops = {name for loop in loops for name in loop}
     per_check = max(sum(_cost(states[name]) for name in loop) for loop in loops)
     fixed = EXECUTION_EVENTS + sum(_cost(state) for name, state in states.items() if name not in in_loops)
-    interval = max(1.0, check_seconds)
+    interval = effective_interval(check_seconds, adoption_days, grace_days)
     adoption = max(1, math.ceil(adoption_days * SECONDS_PER_DAY / interval))
     grace = max(0, math.ceil(grace_days * SECONDS_PER_DAY / interval))
     checks = adoption + 1 + grace + 1
-    return HistoryEstimate(checks * per_check + fixed, checks, per_check, fixed)
-
-
-def smallest_check_seconds(definition: Mapping[str, Any], *, adoption_days: float, grace_days: float) -> int:
-    """The smallest KeyRotationCheckSeconds whose rotation stays within the history limit."""
-    low, high = 1, max(1, math.ceil((adoption_days + grace_days) * SECONDS_PER_DAY))
-    while low < high:
-        middle = (low + high) // 2
-        fits = not estimate(
-            definition, check_seconds=middle, adoption_days=adoption_days, grace_days=grace_days
-        ).over_limit
-        low, high = (low, middle) if fits else (middle + 1, high)
-    return low
+    return HistoryEstimate(checks * per_check + fixed, checks, per_check, fixed, interval)
 
 
 def load_definition(path: Path) -> dict[str, Any]:

@@ -103,7 +103,6 @@ def test_a_statement_added_to_a_function_is_described():
 @pytest.mark.parametrize(
     ("override", "named"),
     [
-        ("KeyRotationCheckSeconds=60", "KeyRotationCheckSeconds=60 is too small"),
         (
             "LabellerrApiUrl=http://api.labellerr.com",
             "LabellerrApiUrl='http://api.labellerr.com' is not https",
@@ -120,6 +119,7 @@ def test_a_statement_added_to_a_function_is_described():
         ("AllowedBuckets=Acme_Data", "AllowedBuckets='Acme_Data' does not match its AllowedPattern"),
         ("LogLevel=LOUD", "LogLevel='LOUD' is not one of DEBUG, INFO, WARNING, ERROR"),
         ("KeyRotationCheckSeconds=0", "KeyRotationCheckSeconds=0 is below its MinValue 1"),
+        ("KeyRotationGraceDays=181", "KeyRotationGraceDays=181 is above its MaxValue 180"),
         ("Bogus=1", "Bogus is overridden but the template has no such parameter"),
     ],
 )
@@ -129,13 +129,15 @@ def test_each_problem_is_named_and_fails_the_preflight(no_aws, project, override
     assert any(named in line for line in problems(text)), problems(text)
 
 
-def test_the_too_small_check_interval_says_what_would_do(no_aws, project):
-    code, text = run(project, "--parameter-overrides", "KeyRotationCheckSeconds=60")
-    [line] = problems(text)
-    smallest = rotation_history.smallest_check_seconds(ROTATION, adoption_days=7, grace_days=3)
-    assert f"use at least {smallest}" in line
-    assert code == 1
-    assert run(project, "--parameter-overrides", f"KeyRotationCheckSeconds={smallest}")[0] == 0
+def test_a_small_check_interval_is_stretched_as_the_functions_stretch_it(no_aws, project):
+    code, text = run(project, "--parameter-overrides", "KeyRotationCheckSeconds=1")
+    assert code == 0, text
+    assert "KeyRotationCheckSeconds=1 is stretched" in " ".join(text.split())
+    from provisioner_core.rotation import RotationTiming
+
+    for check, adoption, grace in ((1, 7, 3), (60, 180, 180), (3600, 7, 3), (1, 0, 0)):
+        timing = RotationTiming(adoption_days=adoption, grace_days=grace, check_seconds=check)
+        assert rotation_history.effective_interval(check, adoption, grace) == timing.interval_seconds()
 
 
 def test_without_any_region_it_says_where_to_set_one(no_aws, project):
@@ -204,12 +206,12 @@ def test_a_longer_loop_costs_more_per_check():
     assert estimate.events_per_check == 11
 
 
-def test_the_smallest_interval_is_the_boundary():
-    smallest = rotation_history.smallest_check_seconds(ROTATION, adoption_days=7, grace_days=3)
-    fits = rotation_history.estimate(ROTATION, check_seconds=smallest, adoption_days=7, grace_days=3)
-    over = rotation_history.estimate(ROTATION, check_seconds=smallest - 1, adoption_days=7, grace_days=3)
-    assert not fits.over_limit
-    assert over.over_limit
+def test_no_allowed_parameters_outgrow_the_history():
+    for adoption, grace in ((7, 3), (180, 180), (0, 0)):
+        estimate = rotation_history.estimate(
+            ROTATION, check_seconds=1, adoption_days=adoption, grace_days=grace
+        )
+        assert not estimate.over_limit, (adoption, grace, estimate)
 
 
 def test_action_words():
