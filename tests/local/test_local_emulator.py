@@ -315,3 +315,23 @@ def test_fault_with_a_count_fails_only_the_first_calls(no_faults):
 def test_bad_fault_specs_are_rejected(no_faults, spec, message):
     with pytest.raises(FaultSpecError, match=message):
         no_faults.set_faults([spec])
+
+
+def test_a_call_the_functions_role_does_not_allow_is_refused_as_aws_refuses_it(no_faults):
+    stack = no_faults
+    error, payload = _invoke(stack, "CallAwsFunction", {"service": "sts", "method": "get_caller_identity"})
+    # GetCallerIdentity needs no permission at all.
+    assert (error, payload) == (None, {"keys": ["Account", "Arn", "UserId"]})
+    error, payload = _invoke(
+        stack,
+        "CallAwsFunction",
+        {"service": "secretsmanager", "method": "list_secret_version_ids", "params": {"SecretId": "x"}},
+    )
+    assert error == "Unhandled"
+    assert "AccessDeniedException" in payload["errorMessage"]
+    assert (
+        "assumed-role/CallAwsFunctionRole/CallAwsFunction is not authorized to perform"
+        in payload["errorMessage"]
+    )
+    assert stack.roles is not None
+    assert ("CallAwsFunction", "secretsmanager:ListSecretVersionIds") in [r[:2] for r in stack.roles.refusals]
