@@ -172,16 +172,35 @@ def check_write_access(s3: Any, connection: Connection) -> list[dict[str, str]]:
     bucket, key = connection["bucket"], probe_key(connection)
     # The probe's name is fixed per connection: a retry overwrites it, and rollback and offboarding
     # delete it by that name with the provisioner's own permission if this step dies before deleting it.
-    _call("s3:PutObject", s3.put_object, Bucket=bucket, Key=key, Body=PROBE_BODY)
+    written = _call("s3:PutObject", s3.put_object, Bucket=bucket, Key=key, Body=PROBE_BODY)
     body = _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
-    _call("s3:DeleteObject", s3.delete_object, Bucket=bucket, Key=key)
+    deleted = delete_probe(s3, bucket, key, written.get("VersionId"))
     if body != PROBE_BODY:
         raise VerificationFailed(f"the probe object '{key}' read back different bytes")
     return [
         _passed("s3:PutObject", f"wrote probe '{key}'"),
         _passed("s3:GetObject (probe)", "read the probe back"),
-        _passed("s3:DeleteObject", "deleted the probe"),
+        deleted,
     ]
+
+
+def delete_probe(s3: Any, bucket: str, key: str, version_id: str | None) -> dict[str, str]:
+    """Leave nothing behind, also in a versioned bucket.
+
+    There a DeleteObject without VersionId keeps the probe as a noncurrent version and adds a delete marker,
+    on every verification; deleting the version PutObject returned removes it for good. Without a version id
+    (versioning never enabled, or suspended) a delete marker can still be made: it is removed by its own id.
+    """
+    if version_id:
+        _call("s3:DeleteObjectVersion", s3.delete_object, Bucket=bucket, Key=key, VersionId=version_id)
+        return _passed("s3:DeleteObjectVersion", "deleted the probe's version")
+    answer = _call("s3:DeleteObject", s3.delete_object, Bucket=bucket, Key=key)
+    if answer.get("DeleteMarker") and answer.get("VersionId"):
+        _call(
+            "s3:DeleteObjectVersion", s3.delete_object, Bucket=bucket, Key=key, VersionId=answer["VersionId"]
+        )
+        return _passed("s3:DeleteObject", "deleted the probe and the delete marker it left")
+    return _passed("s3:DeleteObject", "deleted the probe")
 
 
 def verify_access(

@@ -98,6 +98,24 @@ def test_import_export_writes_reads_and_deletes_a_probe(iam, s3, secrets, bucket
     assert probe_key(connection) not in keys
 
 
+def _probe_versions(s3: Any, bucket: str, key: str) -> list[str]:
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    return [v["VersionId"] for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+
+
+@pytest.mark.parametrize("status", ["Enabled", "Suspended"])
+def test_in_a_versioned_bucket_the_probe_leaves_no_version_and_no_delete_marker(
+    iam, s3, secrets, bucket, status
+):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+    connection = make_connection(access="import_export")
+    access_key = _issue(iam, secrets, connection)
+    # Twice: a second verification (a retry, a rotation) must not leave what the first removed.
+    for _ in range(2):
+        assert verify_access(secrets, connection, access_key, NO_CORS)["verified"] is True
+    assert _probe_versions(s3, bucket, probe_key(connection)) == []
+
+
 def test_missing_cors_rule_fails_verification(iam, s3, secrets, bucket, connection):
     access_key = _issue(iam, secrets, connection)
     s3.put_bucket_cors(
