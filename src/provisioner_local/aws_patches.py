@@ -2,9 +2,11 @@
 undone by the last to stop (Patches remembers every setattr).
 
 Lambda's Invoke goes to the stacks' in-process handlers; requests signed with an issued key are checked
-against IAM (provisioner_local.issued_keys); IAM's propagation delay is modelled; Retry intervals and Wait
-states are shortened; EventBridge delivers to state machines and functions (provisioner_local.event_delivery);
-DynamoDB writes are atomic; and the ASL interpreter is made faster (provisioner_local.interpreter).
+against IAM (provisioner_local.issued_keys); IAM's propagation delay, the lag of a bucket's CORS
+configuration (bucket_config_consistency) and a secret's asynchronous deletion (secret_deletion) are modelled;
+Retry intervals and Wait states are shortened; EventBridge delivers to state machines and functions
+(provisioner_local.event_delivery); DynamoDB writes are atomic; and the ASL interpreter is made faster
+(provisioner_local.interpreter).
 """
 
 from __future__ import annotations
@@ -118,10 +120,12 @@ def install_patches(stacks: type[LocalStack]) -> None:
 
     install_s3_cors(patches)
     from provisioner_local import (
+        bucket_config_consistency,
         bucket_policy_enforcement,
         key_last_used,
         permissions_boundary,
         requester_pays,
+        secret_deletion,
         secret_version_stages,
     )
 
@@ -130,6 +134,8 @@ def install_patches(stacks: type[LocalStack]) -> None:
     requester_pays.install(patches)
     key_last_used.install(patches, lambda key_id: key_id in stacks._issued_keys)
     secret_version_stages.install(patches)
+    bucket_config_consistency.install(patches, stacks._bucket_config)
+    secret_deletion.install(patches, stacks._secret_deletion)
 
     def invoke(
         backend: Any,
@@ -180,15 +186,19 @@ def install_patches(stacks: type[LocalStack]) -> None:
         with stacks._lock:
             return any(stack.fast_waits for stack in stacks._running)
 
+    def skip(seconds: float) -> None:
+        # The emulated clocks move on by the wait that was skipped, as time would in AWS.
+        stacks.clock.skip(seconds)
+        propagation = stacks._propagation()
+        if propagation is not None and propagation.clock is not stacks.clock:
+            propagation.clock.skip(seconds)
+
     def sleep(seconds: float) -> None:
         if not fast():
             time.sleep(seconds)
             return
         time.sleep(min(seconds, FAST_WAIT_SECONDS))
-        # The emulated clock moves on by the wait that was skipped, as time would in AWS.
-        propagation = stacks._propagation()
-        if propagation is not None:
-            propagation.clock.skip(seconds - FAST_WAIT_SECONDS)
+        skip(seconds - FAST_WAIT_SECONDS)
 
     patches.set(retrier_decl, "time", SimpleNamespace(sleep=sleep))
 
@@ -199,9 +209,7 @@ def install_patches(stacks: type[LocalStack]) -> None:
             original_wait_interval(wait, env, wait_seconds)
         elif wait_seconds > 0:
             env.program_state_event.wait(min(wait_seconds, FAST_WAIT_SECONDS))
-            propagation = stacks._propagation()
-            if propagation is not None:
-                propagation.clock.skip(wait_seconds - FAST_WAIT_SECONDS)
+            skip(wait_seconds - FAST_WAIT_SECONDS)
 
     patches.set(WaitFunction, "_wait_interval", wait_interval)
 

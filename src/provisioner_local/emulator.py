@@ -38,10 +38,11 @@ from provisioner_local.aws_patches import (
     LAMBDA_OVER_HTTP_VARIABLE,
     Patches,
 )
+from provisioner_local.bucket_config_consistency import BucketConfigLag
 from provisioner_local.eventbridge import EventLog
 from provisioner_local.faults import FaultInjector
 from provisioner_local.http_api import LocalHttpApi
-from provisioner_local.iam_propagation import Propagation, parse_delay
+from provisioner_local.iam_propagation import DelayModel, EmulatedClock, Propagation, parse_delay
 from provisioner_local.labellerr_standin import LabellerrStandIn
 from provisioner_local.lambda_runtime import (
     FunctionModules,
@@ -50,6 +51,7 @@ from provisioner_local.lambda_runtime import (
     lambda_error_payload,
     split_function_name,
 )
+from provisioner_local.secret_deletion import SecretDeletionLag
 from provisioner_local.stack_common import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
@@ -105,6 +107,11 @@ class LocalStack(StackObservations):
     `environment` is applied after the template's variables and wins over them. `api_port` is the first
     HTTP API's port (0: a free one); further APIs always get free ports. `region` (default us-east-1) is the
     region every resource is made in and the functions run in.
+
+    Eventual consistency, each off unless asked, as a delay SPEC (`2`, `lognormal:median=M,p95=P`) on the
+    emulated clock (`clock`): `propagation_delay` (IAM, provisioner_local.iam_propagation),
+    `bucket_config_delay` (a bucket's CORS configuration, provisioner_local.bucket_config_consistency) and
+    `secret_deletion_delay` (a force-deleted secret's name, provisioner_local.secret_deletion).
     """
 
     # Running stacks, oldest first; the patches below look functions and ports up here.
@@ -116,6 +123,9 @@ class LocalStack(StackObservations):
     _saved_log_levels: ClassVar[dict[str, int]] = {}
     # Every access key moto issued in this process: a deleted key must be rejected, not waved through.
     _issued_keys: ClassVar[set[str]] = set()
+    # Real time plus every wait the stacks shortened. One for the process, as moto's data is: a secret
+    # deleted through one stack is still being deleted when another reads it.
+    clock: ClassVar[EmulatedClock] = EmulatedClock()
 
     account_id: Final = ACCOUNT_ID
 
@@ -132,6 +142,8 @@ class LocalStack(StackObservations):
         fast_waits: bool = True,
         api_port: int = 0,
         propagation_delay: str | None = None,
+        bucket_config_delay: str | None = None,
+        secret_deletion_delay: str | None = None,
         labellerr: bool = False,
         region: str | None = None,
     ) -> None:
@@ -156,6 +168,18 @@ class LocalStack(StackObservations):
         except ValueError as error:
             raise LocalStackError(f"--propagation-delay {error}") from None
         self.propagation = None if model is None else Propagation(model)
+        self.bucket_config = (
+            None
+            if bucket_config_delay is None
+            else BucketConfigLag(self._delay("--bucket-config-delay", bucket_config_delay), LocalStack.clock)
+        )
+        self.secret_deletion = (
+            None
+            if secret_deletion_delay is None
+            else SecretDeletionLag(
+                self._delay("--secret-deletion-delay", secret_deletion_delay), LocalStack.clock
+            )
+        )
         self._faults = FaultInjector()
         self.labellerr_enabled = labellerr
         self.labellerr: LabellerrStandIn | None = None
@@ -333,6 +357,33 @@ class LocalStack(StackObservations):
             response_headers,
             region=self.region,
         )
+
+    @staticmethod
+    def _delay(option: str, spec: str) -> DelayModel:
+        try:
+            return parse_delay(spec)
+        except ValueError as error:
+            raise LocalStackError(f"{option} {error}") from None
+
+    def settle(self) -> None:
+        """Every modelled S3 and Secrets Manager delay over, as if the world had been left alone a while: what
+        a test's setup does before the run it sets up (a customer's CORS rule is not seconds old). IAM's
+        propagation has its own clock and is left as it is."""
+        for lag in (self.bucket_config, self.secret_deletion):
+            if lag is not None:
+                lag.settle()
+
+    @classmethod
+    def _bucket_config(cls) -> BucketConfigLag | None:
+        """The bucket configuration model of the oldest running stack that has one."""
+        with cls._lock:
+            return next((s.bucket_config for s in cls._running if s.bucket_config is not None), None)
+
+    @classmethod
+    def _secret_deletion(cls) -> SecretDeletionLag | None:
+        """The secret deletion model of the oldest running stack that has one."""
+        with cls._lock:
+            return next((s.secret_deletion for s in cls._running if s.secret_deletion is not None), None)
 
     @classmethod
     def _propagation(cls) -> Propagation | None:
