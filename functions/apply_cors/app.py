@@ -27,7 +27,7 @@ def apply_cors(s3: Any, dynamodb: Any, connection: Connection, settings: Setting
 
 
 def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, Any]:
-    """Idempotent: a retry after a PutBucketCors that took effect finds the rule by ID, changes nothing."""
+    """Idempotent: a retry after a PutBucketCors that took effect finds the rule by ID and writes the same."""
     existing = current_cors_rules(s3, bucket)
     merged, customer_rule = planned_configuration(existing, rule)
     if customer_rule is not None:
@@ -39,8 +39,9 @@ def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, A
             "bucket_had_cors": True,
             "rules_total": len(existing),
         }
-    if merged is not None:
-        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": merged})
+    # Written also when the rule shows already: S3's bucket configuration is eventually consistent, and a
+    # read seconds after an offboarding of this id may still show the rule that offboarding removed.
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": existing if merged is None else merged})
     return {
         "applied": True,
         "rule_id": rule["ID"],
