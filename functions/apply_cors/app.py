@@ -11,7 +11,7 @@ from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
 from provisioner_core.cors import current_rules as current_cors_rules
-from provisioner_core.cors import labellerr_rule, planned_configuration, rule_id_for
+from provisioner_core.cors import labellerr_rule, planned_configuration, rule_id_for, write_rules
 from provisioner_core.lease import bucket_lease, lease_holder
 from provisioner_core.step import translate_aws_errors
 
@@ -27,7 +27,7 @@ def apply_cors(s3: Any, dynamodb: Any, connection: Connection, settings: Setting
 
 
 def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, Any]:
-    """Idempotent: a retry after a PutBucketCors that took effect finds the rule by ID and writes the same."""
+    """Idempotent: a retry after a PutBucketCors that took effect finds the rule by ID, changes nothing."""
     existing = current_cors_rules(s3, bucket)
     merged, customer_rule = planned_configuration(existing, rule)
     if customer_rule is not None:
@@ -39,9 +39,8 @@ def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, A
             "bucket_had_cors": True,
             "rules_total": len(existing),
         }
-    # Written also when the rule shows already: S3's bucket configuration is eventually consistent, and a
-    # read seconds after an offboarding of this id may still show the rule that offboarding removed.
-    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": existing if merged is None else merged})
+    if merged is not None:
+        write_rules(s3, bucket, merged)
     return {
         "applied": True,
         "rule_id": rule["ID"],

@@ -183,22 +183,13 @@ def install_patches(stacks: type[LocalStack]) -> None:
     patches.set(IAMBackend, "create_temp_access_key", create_temp_access_key)
 
     def fast() -> bool:
-        with stacks._lock:
-            return any(stack.fast_waits for stack in stacks._running)
+        return fast_waits(stacks)
 
     def skip(seconds: float) -> None:
-        # The emulated clocks move on by the wait that was skipped, as time would in AWS.
-        stacks.clock.skip(seconds)
-        propagation = stacks._propagation()
-        if propagation is not None and propagation.clock is not stacks.clock:
-            propagation.clock.skip(seconds)
+        skip_clocks(stacks, seconds)
 
     def sleep(seconds: float) -> None:
-        if not fast():
-            time.sleep(seconds)
-            return
-        time.sleep(min(seconds, FAST_WAIT_SECONDS))
-        skip(seconds - FAST_WAIT_SECONDS)
+        shortened_sleep(stacks, seconds)
 
     patches.set(retrier_decl, "time", SimpleNamespace(sleep=sleep))
 
@@ -249,6 +240,29 @@ def install_patches(stacks: type[LocalStack]) -> None:
     dynamodb_atomicity.install(patches)
 
     install_interpreter_patches(stacks, patches)
+
+
+def fast_waits(stacks: type[LocalStack]) -> bool:
+    with stacks._lock:
+        return any(stack.fast_waits for stack in stacks._running)
+
+
+def skip_clocks(stacks: type[LocalStack], seconds: float) -> None:
+    """The emulated clocks move on by a wait that was skipped, as time would in AWS."""
+    stacks.clock.skip(seconds)
+    propagation = stacks._propagation()
+    if propagation is not None and propagation.clock is not stacks.clock:
+        propagation.clock.skip(seconds)
+
+
+def shortened_sleep(stacks: type[LocalStack], seconds: float) -> None:
+    """A Retry's interval, or a step's own wait (provisioner_core.aws.pause): at most FAST_WAIT_SECONDS of
+    real time while a stack runs with fast waits, the whole wait on the emulated clocks."""
+    if not fast_waits(stacks):
+        time.sleep(seconds)
+        return
+    time.sleep(min(seconds, FAST_WAIT_SECONDS))
+    skip_clocks(stacks, seconds - FAST_WAIT_SECONDS)
 
 
 def install_interpreter_patches(stacks: type[LocalStack], patches: Patches) -> None:

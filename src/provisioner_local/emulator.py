@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -301,6 +302,8 @@ class LocalStack(StackObservations):
             if self._faults.attach in hooks:
                 hooks.remove(self._faults.attach)
             self._aws_module.reset_clients()
+            if not self._others():
+                self._aws_module.PAUSE = time.sleep
             self._aws_module = None
         self._modules.restore()
         self._environment.restore()

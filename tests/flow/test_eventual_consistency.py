@@ -12,6 +12,8 @@ import pytest
 from functions.verify_access.app import CORS_SETTLE_RETRIES
 from provisioner_core.connection import probe_key_for
 from provisioner_local.emulator import LocalStack
+from provisioner_local.iam_propagation import FixedDelay
+from provisioner_local.secret_deletion import SecretDeletionLag
 from tests.flow.conftest import cors_rules, leftovers, run_flow, settled, unique_id
 from tests.flow.test_labellerr_handoff import offboard
 
@@ -68,11 +70,17 @@ def _retried_with(run: Any, error: str) -> int:
     )
 
 
-def test_a_cors_rule_that_does_not_show_yet_is_waited_for_not_rolled_back(stack, sfn, s3, bucket):
+def test_a_cors_rule_that_shows_seconds_after_it_is_written_is_waited_for_not_rolled_back(
+    stack, sfn, s3, bucket
+):
+    before = LocalStack.clock.skipped
     run = run_flow(stack, sfn, _request(bucket, unique_id("lagging")))
     assert run.status == "SUCCEEDED", run.cause
-    # The fixture's 2 s lag: Verify access read the configuration from before Apply CORS at least once.
-    assert _retried_with(run, "CorsNotYetVisible") >= 1
+    # The fixture's 2 s lag was met (Apply CORS's write), and waited out on the emulated clock: Apply CORS
+    # waits for its write under the bucket's lease, so Verify access reads the rule at once.
+    assert [delay for name, delay in stack.bucket_config.writes if name == bucket] == [2.0]
+    assert LocalStack.clock.skipped - before >= 2 - 0.1
+    assert _retried_with(run, "CorsNotYetVisible") == 0
     assert run.output["verification"]["verified"] is True
     rule_id = run.output["cors"]["rule_id"]
     assert rule_id in [r["ID"] for r in cors_rules(s3, bucket) or []]
@@ -127,10 +135,15 @@ def test_onboarding_an_id_right_after_its_offboarding_ends_active_with_one_secre
     connection_id = unique_id("again")
     first = run_flow(stack, sfn, _request(bucket, connection_id))
     assert first.status == "SUCCEEDED", first.cause
-    assert offboard(stack, sfn, connection_id).status == "SUCCEEDED"
-
-    # At once: the old secret is still being deleted, and the bucket's CORS may still show the old rule.
-    again = run_flow(stack, sfn, _request(bucket, connection_id), settle=False)
+    # Longer than the steps between the deletion and the new CreateSecret wait on the emulated clock (the
+    # CORS writes' own waits), so the new run surely meets the old secret.
+    lag, stack.secret_deletion = stack.secret_deletion, SecretDeletionLag(FixedDelay(20), LocalStack.clock)
+    try:
+        assert offboard(stack, sfn, connection_id).status == "SUCCEEDED"
+        # At once: the old secret is still being deleted, and the bucket's CORS may still show the old rule.
+        again = run_flow(stack, sfn, _request(bucket, connection_id), settle=False)
+    finally:
+        stack.secret_deletion = lag
     assert again.status == "SUCCEEDED", (again.error, again.cause)
     assert _retried_with(again, "SecretNameNotYetFree") >= 1
     secret_name = f"labellerr/connections/{connection_id}"

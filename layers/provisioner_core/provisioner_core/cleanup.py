@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
-from provisioner_core.cors import without_rule
+from provisioner_core.cors import without_rule, write_rules
 from provisioner_core.errors import BucketBusy
 from provisioner_core.labellerr import LabellerrError
 from provisioner_core.lease import bucket_lease
@@ -91,10 +91,7 @@ def remove_cors_rule(s3: Any, dynamodb: Any, bucket: str, rule_id: str, holder: 
         remaining = without_rule(rules, rule_id)
         if len(remaining) == len(rules):
             return False
-        if remaining:
-            s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": remaining})
-        else:
-            s3.delete_bucket_cors(Bucket=bucket)
+        write_rules(s3, bucket, remaining)
     return True
 
 
