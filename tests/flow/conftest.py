@@ -44,12 +44,18 @@ class Run:
 
 # As AWS is: a CORS configuration shows seconds after it is written, a deleted secret's name stays taken a
 # while. Measured on the emulated clock, so they cost the flow retries, not time.
-EVENTUAL = {"bucket_config_delay": "2", "secret_deletion_delay": "5"}
+BUCKET_CONFIG_DELAY = "2"
+SECRET_DELETION_DELAY = "5"
 
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0, labellerr=True, **EVENTUAL) as local:
+    with LocalStack(
+        port=0,
+        labellerr=True,
+        bucket_config_delay=BUCKET_CONFIG_DELAY,
+        secret_deletion_delay=SECRET_DELETION_DELAY,
+    ) as local:
         yield local
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.compat import HTTPHeaders
 
 from functions.verify_access.app import CORS_SETTLE_RETRIES
 from provisioner_core.connection import probe_key_for
@@ -94,10 +95,11 @@ class _cors_writes_lost:  # noqa: N801 - a context manager used like a function
         self.stack = stack
 
     @staticmethod
-    def _lost(**_: Any) -> tuple[Any, dict[str, Any]]:
+    def _lost(**_: Any) -> Any:
+        """A before-call handler's answer is used instead of sending the request."""
         from botocore.awsrequest import AWSResponse
 
-        return AWSResponse("", 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
+        return AWSResponse("", 200, HTTPHeaders(), None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
 
     def _hook(self, session: boto3.session.Session) -> None:
         session.events.register("before-call.s3.PutBucketCors", self._lost)
