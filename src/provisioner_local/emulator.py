@@ -164,23 +164,12 @@ class LocalStack(StackObservations):
         self.fast_waits = fast_waits
 
         # IAM's propagation delay for issued keys and attachments (iam_propagation); None: none.
-        try:
-            model = None if propagation_delay is None else parse_delay(propagation_delay)
-        except ValueError as error:
-            raise LocalStackError(f"--propagation-delay {error}") from None
+        model = _delay("--propagation-delay", propagation_delay)
         self.propagation = None if model is None else Propagation(model)
-        self.bucket_config = (
-            None
-            if bucket_config_delay is None
-            else BucketConfigLag(self._delay("--bucket-config-delay", bucket_config_delay), LocalStack.clock)
-        )
-        self.secret_deletion = (
-            None
-            if secret_deletion_delay is None
-            else SecretDeletionLag(
-                self._delay("--secret-deletion-delay", secret_deletion_delay), LocalStack.clock
-            )
-        )
+        model = _delay("--bucket-config-delay", bucket_config_delay)
+        self.bucket_config = None if model is None else BucketConfigLag(model, LocalStack.clock)
+        model = _delay("--secret-deletion-delay", secret_deletion_delay)
+        self.secret_deletion = None if model is None else SecretDeletionLag(model, LocalStack.clock)
         self._faults = FaultInjector()
         self.labellerr_enabled = labellerr
         self.labellerr: LabellerrStandIn | None = None
@@ -361,13 +350,6 @@ class LocalStack(StackObservations):
             region=self.region,
         )
 
-    @staticmethod
-    def _delay(option: str, spec: str) -> DelayModel:
-        try:
-            return parse_delay(spec)
-        except ValueError as error:
-            raise LocalStackError(f"{option} {error}") from None
-
     def settle(self) -> None:
         """Every modelled S3 and Secrets Manager delay over, as if the world had been left alone a while: what
         a test's setup does before the run it sets up (a customer's CORS rule is not seconds old). IAM's
@@ -393,6 +375,13 @@ class LocalStack(StackObservations):
         """The propagation model of the oldest running stack that has one."""
         with cls._lock:
             return next((s.propagation for s in cls._running if s.propagation is not None), None)
+
+
+def _delay(option: str, spec: str | None) -> DelayModel | None:
+    try:
+        return None if spec is None else parse_delay(spec)
+    except ValueError as error:
+        raise LocalStackError(f"{option} {error}") from None
 
 
 @contextmanager
