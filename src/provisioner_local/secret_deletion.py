@@ -50,10 +50,11 @@ class SecretDeletionLag:
         with self._lock:
             self._pending.setdefault((id(backend), name), (backend, finishes))
 
-    def finish_due(self) -> None:
+    def finish_due(self, *, everything: bool = False) -> None:
+        """Finish the deletions whose time has come (`everything`: all of them)."""
         now = self.clock.now()
         with self._lock:
-            due = [(key, backend) for key, (backend, at) in self._pending.items() if now >= at]
+            due = [(key, b) for key, (b, at) in self._pending.items() if everything or now >= at]
             for key, _ in due:
                 del self._pending[key]
         for (_, name), backend in due:
@@ -64,13 +65,7 @@ class SecretDeletionLag:
 
     def settle(self) -> None:
         """Every pending deletion finished: what a name deleted long before a run looks like."""
-        with self._lock:
-            pending = [(name, backend) for (_, name), (backend, _) in self._pending.items()]
-            self._pending.clear()
-        for name, backend in pending:
-            secret = backend.secrets.get(name)
-            if secret is not None and secret.is_deleted():
-                backend.secrets.pop(name)
+        self.finish_due(everything=True)
 
 
 def install(patches: _PatchSet, lag_of: Callable[[], SecretDeletionLag | None]) -> None:
