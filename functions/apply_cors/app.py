@@ -11,7 +11,7 @@ from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
 from provisioner_core.cors import current_rules as current_cors_rules
-from provisioner_core.cors import labellerr_rule, planned_configuration, rule_id_for
+from provisioner_core.cors import labellerr_rule, planned_configuration, rule_id_for, write_rules
 from provisioner_core.lease import bucket_lease, lease_holder
 from provisioner_core.step import translate_aws_errors
 
@@ -40,7 +40,7 @@ def merge_into_bucket(s3: Any, bucket: str, rule: dict[str, Any]) -> dict[str, A
             "rules_total": len(existing),
         }
     if merged is not None:
-        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": merged})
+        write_rules(s3, bucket, merged)
     return {
         "applied": True,
         "rule_id": rule["ID"],

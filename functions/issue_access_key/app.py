@@ -4,6 +4,11 @@ The secret access key lives only in this invocation's memory and in the secret; 
 Idempotent for its own execution, also when an earlier attempt's CreateAccessKey or CreateSecret took
 effect and its reply was lost: the secret this execution wrote is found by name and tag, and a key on the
 user that no secret holds (which nobody can ever read) is deleted before a new one is made.
+
+Secrets Manager deletes asynchronously, also with ForceDeleteWithoutRecovery: right after an offboarding or a
+rollback of the same connection id, the old secret may still hold the name (DescribeSecret shows DeletedDate,
+CreateSecret answers InvalidRequestException). That is SecretNameNotYetFree, which the state machine retries
+with backoff; the old secret is never read or reused.
 """
 
 from __future__ import annotations
@@ -18,13 +23,23 @@ from botocore.exceptions import ClientError
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
-from provisioner_core.errors import SecretAlreadyExists
+from provisioner_core.errors import SecretAlreadyExists, SecretNameNotYetFree
 from provisioner_core.key_secret import key_secret_string
 from provisioner_core.registry import now
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
 SETTINGS = Settings.from_env()
+# CreateSecret's answer while a secret of the name is scheduled for deletion (Secrets Manager API reference).
+SCHEDULED_FOR_DELETION = "scheduled for deletion"
+
+
+def not_yet_free(connection: Connection) -> SecretNameNotYetFree:
+    return SecretNameNotYetFree(
+        f"secret {connection['secret_name']!r} is still being deleted (a recent offboarding or rollback); "
+        "Secrets Manager frees the name once its deletion finishes. If it stays, it was deleted with a "
+        "recovery window: restore it, or delete it with --force-delete-without-recovery"
+    )
 
 
 def existing_secret(secrets: Any, connection: Connection) -> dict[str, Any] | None:
@@ -35,6 +50,8 @@ def existing_secret(secrets: Any, connection: Connection) -> dict[str, Any] | No
         if aws.error_code(error) == "ResourceNotFoundException":
             return None
         raise
+    if described.get("DeletedDate"):
+        raise not_yet_free(connection)
     if not made_by(described.get("Tags", []), connection["execution_arn"]):
         raise SecretAlreadyExists(
             f"secret {connection['secret_name']!r} already exists and was not created by this execution; "
@@ -97,6 +114,10 @@ def issue_access_key(
             **({"KmsKeyId": kms_key_arn} if kms_key_arn else {}),
         )
     except ClientError as error:
+        message = error.response.get("Error", {}).get("Message", "")
+        if aws.error_code(error) == "InvalidRequestException" and SCHEDULED_FOR_DELETION in message:
+            # The key just made stays on the user: the retry's look-up deletes it before making another.
+            raise not_yet_free(connection) from None
         if aws.error_code(error) != "ResourceExistsException" or retry_count:
             raise
         # Another connection's secret (a retry would have found this execution's own above).

@@ -4,6 +4,12 @@ IAM takes seconds to make a new key and policy effective; refusals that fade wit
 AccessNotYetEffective, which the state machine retries for about two minutes, each message saying how long
 the key has existed and what refused it. A refusal that names an explicit deny (a bucket policy, say) or KMS
 will not fade: AccessDeniedByPolicy, at once, not retried.
+
+S3's bucket configuration is eventually consistent too: right after Apply CORS, GetBucketCors and the
+preflight may still answer the configuration from before it. When the run has just written its rule
+(`cors_just_applied`), a rule that does not show, or a preflight or Origin GET that fails while the rules as
+read say ours answers, raises CorsNotYetVisible for CORS_SETTLE_RETRIES retries, then VerificationFailed. A
+failure the rules as read explain (a customer's rule before ours, origins too broad) will not fade: at once.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from provisioner_core.errors import (
     AccessDeniedByPolicy,
     AccessNotYetEffective,
     AwsCallFailed,
+    CorsNotYetVisible,
     VerificationFailed,
 )
 from provisioner_core.step import translate_aws_errors
@@ -36,6 +43,12 @@ PROPAGATION_ERRORS = frozenset(
 PROBE_BODY = b"labellerr connection check\n"
 # Directory markers and empty files cannot serve a one-byte ranged read.
 _LISTED_KEYS = 20
+# How many of the state's retries ($$.State.RetryCount) a CORS rule just written may take to show. Every
+# retry waits at least a second (the ASL's CorsNotYetVisible retrier: 2 s), so this is at least as many
+# seconds since the write; the retrier's MaxAttempts is no smaller, so this bound is what ends the wait.
+CORS_SETTLE_RETRIES = 30
+# Checks that a stale configuration can fail while the rules as read say ours answers.
+_SETTLING_CHECKS = frozenset({"cors:Preflight", "cors:GetObject"})
 
 
 def _passed(operation: str, detail: str) -> dict[str, str]:
@@ -93,6 +106,17 @@ def bucket_cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
     return list(_call("s3:GetBucketCors", get_rules, Bucket=bucket)["CORSRules"])
 
 
+def not_yet_or_never(message: str, settling: int | None) -> Exception:
+    """`settling`: the retries so far while the rule may still be settling, None when it cannot be."""
+    if settling is None:
+        return VerificationFailed(message)
+    if settling < CORS_SETTLE_RETRIES:
+        return CorsNotYetVisible(
+            f"{message}; S3 may not show the CORS configuration written just before yet (retry {settling})"
+        )
+    return VerificationFailed(f"{message}, still after {settling} retries since the CORS rule was written")
+
+
 def check_cors(
     s3: Any,
     connection: Connection,
@@ -100,6 +124,7 @@ def check_cors(
     readable: dict[str, Any] | None,
     origins: list[str],
     fetched: dict[str, cors_probe.HttpAnswer],
+    settling: int | None = None,
 ) -> list[dict[str, str]]:
     """What Labellerr's browser would meet: the preflight, a GET with Origin, the rule order, a foreign
     origin. With apply_cors false the customer's own configuration is reported on, as warnings."""
@@ -109,7 +134,7 @@ def check_cors(
     checks: list[dict[str, str]] = []
     if applied:
         if not any(rule.get("ID") == rule_id for rule in rules):
-            raise VerificationFailed(f"the bucket's CORS configuration has no rule {rule_id!r}")
+            raise not_yet_or_never(f"the bucket's CORS configuration has no rule {rule_id!r}", settling)
         checks.append(_passed("s3:GetBucketCors", f"CORS rule '{rule_id}' is in place"))
     found = cors_probe.cors_checks(
         s3,
@@ -126,15 +151,21 @@ def check_cors(
         return checks + cors_probe.as_warnings(found)
     failed = cors_probe.failures(found)
     if failed:
-        raise VerificationFailed(
-            "CORS would not serve Labellerr's browser: "
-            + "; ".join(f"{c['operation']}: {c['detail']}" for c in failed)
+        message = "CORS would not serve Labellerr's browser: " + "; ".join(
+            f"{c['operation']}: {c['detail']}" for c in failed
         )
+        # Only an answer that contradicts the rules as read may be an older configuration answering.
+        stale = all(c["operation"] in _SETTLING_CHECKS for c in failed)
+        raise not_yet_or_never(message, settling if stale else None)
     return checks + found
 
 
 def check_access(
-    s3: Any, connection: Connection, cors: dict[str, Any], settings: Settings | None = None
+    s3: Any,
+    connection: Connection,
+    cors: dict[str, Any],
+    settings: Settings | None = None,
+    settling: int | None = None,
 ) -> list[dict[str, str]]:
     settings = settings or SETTINGS
     origins = cors_probe.probe_origins(settings.cors_allowed_origins, settings.cors_probe_origins)
@@ -162,7 +193,7 @@ def check_access(
             ].read()
         fetched[origins[0]] = cors_probe.HttpAnswer(206, dict(seen))
         checks.append(_passed("s3:GetObject", f"read the first byte of '{readable['Key']}'"))
-    checks += check_cors(s3, connection, cors, readable, origins, fetched)
+    checks += check_cors(s3, connection, cors, readable, origins, fetched, settling)
     if connection["access"] == "import_export":
         checks += check_write_access(s3, connection)
     return checks
@@ -172,16 +203,35 @@ def check_write_access(s3: Any, connection: Connection) -> list[dict[str, str]]:
     bucket, key = connection["bucket"], probe_key(connection)
     # The probe's name is fixed per connection: a retry overwrites it, and rollback and offboarding
     # delete it by that name with the provisioner's own permission if this step dies before deleting it.
-    _call("s3:PutObject", s3.put_object, Bucket=bucket, Key=key, Body=PROBE_BODY)
+    written = _call("s3:PutObject", s3.put_object, Bucket=bucket, Key=key, Body=PROBE_BODY)
     body = _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
-    _call("s3:DeleteObject", s3.delete_object, Bucket=bucket, Key=key)
+    deleted = delete_probe(s3, bucket, key, written.get("VersionId"))
     if body != PROBE_BODY:
         raise VerificationFailed(f"the probe object '{key}' read back different bytes")
     return [
         _passed("s3:PutObject", f"wrote probe '{key}'"),
         _passed("s3:GetObject (probe)", "read the probe back"),
-        _passed("s3:DeleteObject", "deleted the probe"),
+        deleted,
     ]
+
+
+def delete_probe(s3: Any, bucket: str, key: str, version_id: str | None) -> dict[str, str]:
+    """Leave nothing behind, also in a versioned bucket.
+
+    There a DeleteObject without VersionId keeps the probe as a noncurrent version and adds a delete marker,
+    on every verification; deleting the version PutObject returned removes it for good. Without a version id
+    (versioning never enabled, or suspended) a delete marker can still be made: it is removed by its own id.
+    """
+    if version_id:
+        _call("s3:DeleteObjectVersion", s3.delete_object, Bucket=bucket, Key=key, VersionId=version_id)
+        return _passed("s3:DeleteObjectVersion", "deleted the probe's version")
+    answer = _call("s3:DeleteObject", s3.delete_object, Bucket=bucket, Key=key)
+    if answer.get("DeleteMarker") and answer.get("VersionId"):
+        _call(
+            "s3:DeleteObjectVersion", s3.delete_object, Bucket=bucket, Key=key, VersionId=answer["VersionId"]
+        )
+        return _passed("s3:DeleteObject", "deleted the probe and the delete marker it left")
+    return _passed("s3:DeleteObject", "deleted the probe")
 
 
 def verify_access(
@@ -191,8 +241,11 @@ def verify_access(
     cors: dict[str, Any],
     attempt: int = 0,
     now: datetime | None = None,
+    cors_just_applied: bool = False,
 ) -> dict[str, Any]:
-    """`attempt` is the state's $$.State.RetryCount: how often IAM has already been waited for."""
+    """`attempt` is the state's $$.State.RetryCount: how often IAM (or S3) has already been waited for.
+    `cors_just_applied`: this run's Apply CORS wrote its rule just before (onboarding), so for a while S3 may
+    still answer the configuration before it; a rotation's rule is old, and a missing one is missing."""
     # A rotation verifies its new key in the secret's pending version, before any consumer is given it.
     version = {"VersionId": access_key["version_id"]} if access_key.get("version_id") else {}
     stored = secrets.get_secret_value(SecretId=access_key["secret_arn"], **version)
@@ -206,7 +259,7 @@ def verify_access(
     if secret["access_key_id"] != access_key["access_key_id"]:
         raise VerificationFailed("the secret holds another access key than the one this execution issued")
     try:
-        checks = check_access(s3, connection, cors)
+        checks = check_access(s3, connection, cors, settling=attempt if cors_just_applied else None)
     except AccessNotYetEffective as refused:
         # The key's secret version was written right after CreateAccessKey: its age is the key's.
         created = stored.get("CreatedDate")
@@ -229,6 +282,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["access_key"],
         event["cors"],
         attempt=int(event.get("attempt", 0)),
+        cors_just_applied=bool(event.get("cors_just_applied", False)),
     )
     logger.info("Access verified", checks=[c["operation"] + ": " + c["outcome"] for c in result["checks"]])
     return result

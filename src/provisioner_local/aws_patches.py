@@ -2,9 +2,11 @@
 undone by the last to stop (Patches remembers every setattr).
 
 Lambda's Invoke goes to the stacks' in-process handlers; requests signed with an issued key are checked
-against IAM (provisioner_local.issued_keys); IAM's propagation delay is modelled; Retry intervals and Wait
-states are shortened; EventBridge delivers to state machines and functions (provisioner_local.event_delivery);
-DynamoDB writes are atomic; and the ASL interpreter is made faster (provisioner_local.interpreter).
+against IAM (provisioner_local.issued_keys); IAM's propagation delay, the lag of a bucket's CORS
+configuration (bucket_config_consistency) and a secret's asynchronous deletion (secret_deletion) are modelled;
+Retry intervals and Wait states are shortened; EventBridge delivers to state machines and functions
+(provisioner_local.event_delivery); DynamoDB writes are atomic; and the ASL interpreter is made faster
+(provisioner_local.interpreter).
 """
 
 from __future__ import annotations
@@ -118,11 +120,13 @@ def install_patches(stacks: type[LocalStack]) -> None:
 
     install_s3_cors(patches)
     from provisioner_local import (
+        bucket_config_consistency,
         bucket_policy_enforcement,
         iam_policy_documents,
         key_last_used,
         permissions_boundary,
         requester_pays,
+        secret_deletion,
         secret_version_stages,
     )
 
@@ -132,6 +136,8 @@ def install_patches(stacks: type[LocalStack]) -> None:
     key_last_used.install(patches, lambda key_id: key_id in stacks._issued_keys)
     secret_version_stages.install(patches)
     iam_policy_documents.install(patches)
+    bucket_config_consistency.install(patches, stacks._bucket_config)
+    secret_deletion.install(patches, stacks._secret_deletion)
 
     def invoke(
         backend: Any,
@@ -179,18 +185,13 @@ def install_patches(stacks: type[LocalStack]) -> None:
     patches.set(IAMBackend, "create_temp_access_key", create_temp_access_key)
 
     def fast() -> bool:
-        with stacks._lock:
-            return any(stack.fast_waits for stack in stacks._running)
+        return fast_waits(stacks)
+
+    def skip(seconds: float) -> None:
+        skip_clocks(stacks, seconds)
 
     def sleep(seconds: float) -> None:
-        if not fast():
-            time.sleep(seconds)
-            return
-        time.sleep(min(seconds, FAST_WAIT_SECONDS))
-        # The emulated clock moves on by the wait that was skipped, as time would in AWS.
-        propagation = stacks._propagation()
-        if propagation is not None:
-            propagation.clock.skip(seconds - FAST_WAIT_SECONDS)
+        shortened_sleep(stacks, seconds)
 
     patches.set(retrier_decl, "time", SimpleNamespace(sleep=sleep))
 
@@ -201,9 +202,7 @@ def install_patches(stacks: type[LocalStack]) -> None:
             original_wait_interval(wait, env, wait_seconds)
         elif wait_seconds > 0:
             env.program_state_event.wait(min(wait_seconds, FAST_WAIT_SECONDS))
-            propagation = stacks._propagation()
-            if propagation is not None:
-                propagation.clock.skip(wait_seconds - FAST_WAIT_SECONDS)
+            skip(wait_seconds - FAST_WAIT_SECONDS)
 
     patches.set(WaitFunction, "_wait_interval", wait_interval)
 
@@ -243,6 +242,29 @@ def install_patches(stacks: type[LocalStack]) -> None:
     dynamodb_atomicity.install(patches)
 
     install_interpreter_patches(stacks, patches)
+
+
+def fast_waits(stacks: type[LocalStack]) -> bool:
+    with stacks._lock:
+        return any(stack.fast_waits for stack in stacks._running)
+
+
+def skip_clocks(stacks: type[LocalStack], seconds: float) -> None:
+    """The emulated clocks move on by a wait that was skipped, as time would in AWS."""
+    stacks.clock.skip(seconds)
+    propagation = stacks._propagation()
+    if propagation is not None and propagation.clock is not stacks.clock:
+        propagation.clock.skip(seconds)
+
+
+def shortened_sleep(stacks: type[LocalStack], seconds: float) -> None:
+    """A Retry's interval, or a step's own wait (provisioner_core.aws.pause): at most FAST_WAIT_SECONDS of
+    real time while a stack runs with fast waits, the whole wait on the emulated clocks."""
+    if not fast_waits(stacks):
+        time.sleep(seconds)
+        return
+    time.sleep(min(seconds, FAST_WAIT_SECONDS))
+    skip_clocks(stacks, seconds - FAST_WAIT_SECONDS)
 
 
 def install_interpreter_patches(stacks: type[LocalStack], patches: Patches) -> None:

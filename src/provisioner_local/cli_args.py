@@ -94,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
         "emulated clock (real time plus the retry waits it shortens)",
     )
     serve.add_argument(
+        "--bucket-config-delay",
+        metavar="SPEC",
+        default=None,
+        help="model S3's eventually consistent bucket configuration: for SPEC seconds after a PutBucketCors "
+        "or DeleteBucketCors, GetBucketCors and preflights still see the configuration from before it",
+    )
+    serve.add_argument(
+        "--secret-deletion-delay",
+        metavar="SPEC",
+        default=None,
+        help="model Secrets Manager's asynchronous deletion: a force-deleted secret's name stays taken "
+        "(CreateSecret: InvalidRequestException) for SPEC seconds",
+    )
+    serve.add_argument(
         "--env",
         action="store_true",
         help="print `export NAME=value` lines for a shell (AWS_ENDPOINT_URL, API_URL, ONBOARD_ARN, "

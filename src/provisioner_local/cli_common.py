@@ -82,6 +82,8 @@ def make_stack(
         template_path=args.template,
         environment=environment,
         propagation_delay=getattr(args, "propagation_delay", None),
+        bucket_config_delay=getattr(args, "bucket_config_delay", None),
+        secret_deletion_delay=getattr(args, "secret_deletion_delay", None),
         labellerr=not args.no_labellerr,
         region=user_region(),
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,10 +39,11 @@ from provisioner_local.aws_patches import (
     LAMBDA_OVER_HTTP_VARIABLE,
     Patches,
 )
+from provisioner_local.bucket_config_consistency import BucketConfigLag
 from provisioner_local.eventbridge import EventLog
 from provisioner_local.faults import FaultInjector
 from provisioner_local.http_api import LocalHttpApi
-from provisioner_local.iam_propagation import Propagation, parse_delay
+from provisioner_local.iam_propagation import DelayModel, EmulatedClock, Propagation, parse_delay
 from provisioner_local.labellerr_standin import LabellerrStandIn
 from provisioner_local.lambda_runtime import (
     FunctionModules,
@@ -51,6 +53,7 @@ from provisioner_local.lambda_runtime import (
     split_function_name,
 )
 from provisioner_local.role_enforcement import RoleEnforcer
+from provisioner_local.secret_deletion import SecretDeletionLag
 from provisioner_local.stack_common import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
@@ -106,6 +109,11 @@ class LocalStack(StackObservations):
     `environment` is applied after the template's variables and wins over them. `api_port` is the first
     HTTP API's port (0: a free one); further APIs always get free ports. `region` (default us-east-1) is the
     region every resource is made in and the functions run in.
+
+    Eventual consistency, each off unless asked, as a delay SPEC (`2`, `lognormal:median=M,p95=P`) on the
+    emulated clock (`clock`): `propagation_delay` (IAM, provisioner_local.iam_propagation),
+    `bucket_config_delay` (a bucket's CORS configuration, provisioner_local.bucket_config_consistency) and
+    `secret_deletion_delay` (a force-deleted secret's name, provisioner_local.secret_deletion).
     """
 
     # Running stacks, oldest first; the patches below look functions and ports up here.
@@ -117,6 +125,9 @@ class LocalStack(StackObservations):
     _saved_log_levels: ClassVar[dict[str, int]] = {}
     # Every access key moto issued in this process: a deleted key must be rejected, not waved through.
     _issued_keys: ClassVar[set[str]] = set()
+    # Real time plus every wait the stacks shortened. One for the process, as moto's data is: a secret
+    # deleted through one stack is still being deleted when another reads it.
+    clock: ClassVar[EmulatedClock] = EmulatedClock()
 
     account_id: Final = ACCOUNT_ID
 
@@ -134,6 +145,8 @@ class LocalStack(StackObservations):
         fast_waits: bool = True,
         api_port: int = 0,
         propagation_delay: str | None = None,
+        bucket_config_delay: str | None = None,
+        secret_deletion_delay: str | None = None,
         labellerr: bool = False,
         region: str | None = None,
     ) -> None:
@@ -156,11 +169,12 @@ class LocalStack(StackObservations):
         self.fast_waits = fast_waits
 
         # IAM's propagation delay for issued keys and attachments (iam_propagation); None: none.
-        try:
-            model = None if propagation_delay is None else parse_delay(propagation_delay)
-        except ValueError as error:
-            raise LocalStackError(f"--propagation-delay {error}") from None
+        model = _delay("--propagation-delay", propagation_delay)
         self.propagation = None if model is None else Propagation(model)
+        model = _delay("--bucket-config-delay", bucket_config_delay)
+        self.bucket_config = None if model is None else BucketConfigLag(model, LocalStack.clock)
+        model = _delay("--secret-deletion-delay", secret_deletion_delay)
+        self.secret_deletion = None if model is None else SecretDeletionLag(model, LocalStack.clock)
         self._faults = FaultInjector()
         self.labellerr_enabled = labellerr
         self.labellerr: LabellerrStandIn | None = None
@@ -284,6 +298,8 @@ class LocalStack(StackObservations):
             if self.roles is not None and self.roles.attach in hooks:
                 hooks.remove(self.roles.attach)
             self._aws_module.reset_clients()
+            if not self._others():
+                self._aws_module.PAUSE = time.sleep
             self._aws_module = None
         self._modules.restore()
         self._environment.restore()
@@ -341,11 +357,38 @@ class LocalStack(StackObservations):
             region=self.region,
         )
 
+    def settle(self) -> None:
+        """Every modelled S3 and Secrets Manager delay over, as if the world had been left alone a while: what
+        a test's setup does before the run it sets up (a customer's CORS rule is not seconds old). IAM's
+        propagation has its own clock and is left as it is."""
+        for lag in (self.bucket_config, self.secret_deletion):
+            if lag is not None:
+                lag.settle()
+
+    @classmethod
+    def _bucket_config(cls) -> BucketConfigLag | None:
+        """The bucket configuration model of the oldest running stack that has one."""
+        with cls._lock:
+            return next((s.bucket_config for s in cls._running if s.bucket_config is not None), None)
+
+    @classmethod
+    def _secret_deletion(cls) -> SecretDeletionLag | None:
+        """The secret deletion model of the oldest running stack that has one."""
+        with cls._lock:
+            return next((s.secret_deletion for s in cls._running if s.secret_deletion is not None), None)
+
     @classmethod
     def _propagation(cls) -> Propagation | None:
         """The propagation model of the oldest running stack that has one."""
         with cls._lock:
             return next((s.propagation for s in cls._running if s.propagation is not None), None)
+
+
+def _delay(option: str, spec: str | None) -> DelayModel | None:
+    try:
+        return None if spec is None else parse_delay(spec)
+    except ValueError as error:
+        raise LocalStackError(f"{option} {error}") from None
 
 
 @contextmanager

@@ -176,14 +176,14 @@ def error_body(answer: CorsAnswer, method: str | None, resource_type: str) -> by
 
 
 def _bucket_rules(backend: Any, bucket_name: str) -> list[CorsRule] | None:
-    """The bucket's rules; None when there is no such bucket."""
+    """The bucket's rules as GetBucketCors reads them (bucket_config_consistency may make them lag); None when
+    there is no such bucket."""
     from moto.s3.exceptions import S3ClientError
 
     try:
-        bucket = backend.get_bucket(bucket_name)
+        return [CorsRule.from_moto(rule) for rule in backend.get_bucket_cors(bucket_name)]
     except S3ClientError:
         return None
-    return [CorsRule.from_moto(rule) for rule in bucket.cors]
 
 
 def _without_cors_headers(headers: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,13 +4,14 @@ Labellerr stand-in, the functions' environment and modules, and the template's r
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from provisioner_local import permissions_boundary, stack_labellerr, stack_resources
+from provisioner_local import aws_patches, permissions_boundary, stack_labellerr, stack_resources
 from provisioner_local.aws_patches import SHADOWING_VARIABLES
 from provisioner_local.http_api import LocalHttpApi
 from provisioner_local.lambda_runtime import check_function_modules
@@ -161,7 +162,7 @@ def _attach_fault_hook(stack: LocalStack, template: SamTemplate) -> None:
     """The functions' clients come from provisioner_core.aws: the roles' check and the faults hook into them;
     stop() takes the hooks off again."""
     try:
-        aws = importlib.import_module("provisioner_core.aws")
+        aws: Any = importlib.import_module("provisioner_core.aws")
     except ImportError:
         if stack._faults.rules:
             raise LocalStackError(
@@ -173,4 +174,6 @@ def _attach_fault_hook(stack: LocalStack, template: SamTemplate) -> None:
         aws.SESSION_HOOKS.append(stack.roles.attach)
     aws.SESSION_HOOKS.append(stack._faults.attach)
     aws.reset_clients()
+    # A step's own waits (for S3 to show a write) are shortened as Retry intervals are; stop() puts it back.
+    aws.PAUSE = functools.partial(aws_patches.shortened_sleep, type(stack))
     stack._aws_module = aws

@@ -40,6 +40,10 @@ def stack() -> Iterator[LocalStack]:
         environment={"STALE_CLAIM_SECONDS": "1"},
         labellerr=True,
         parameter_overrides={"KeyRotationCheckSeconds": "86400"},
+        # As AWS is: a CORS configuration shows seconds after it is written, a deleted secret's name stays
+        # taken a while (on the emulated clock: retries, not time).
+        bucket_config_delay="2",
+        secret_deletion_delay="5",
     ) as local:
         yield local
 
@@ -89,6 +93,8 @@ def new_bucket(c: Clients, *, customer_cors: bool) -> str:
     c.s3.put_object(Bucket=name, Key=SAMPLE_KEY, Body=b"\x89PNG\r\n\x1a\n")
     if customer_cors:
         c.s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [CUSTOMER_RULE]})
+        # The customer's rule is not seconds old when they onboard.
+        c.stack.settle()
     return name
 
 
@@ -114,7 +120,9 @@ def record_of(c: Clients, connection_id: str) -> dict[str, Any] | None:
 
 
 def world(c: Clients, connection_id: str, bucket: str, prefix: str) -> set[str]:
-    """Everything of the connection that exists, labelled as cleanups label what they leave."""
+    """Everything of the connection that exists, labelled as cleanups label what they leave, once S3 and
+    Secrets Manager have caught up (a force-deleted secret is gone, a removed CORS rule no longer shows)."""
+    c.stack.settle()
     found: set[str] = set()
     user = f"labellerr-{connection_id}"
     try:

@@ -42,10 +42,30 @@ class Run:
         return json.loads(self.cause or "{}")
 
 
+# As AWS is: a CORS configuration shows seconds after it is written, a deleted secret's name stays taken a
+# while. Measured on the emulated clock, so they cost the flow retries, not time.
+BUCKET_CONFIG_DELAY = "2"
+SECRET_DELETION_DELAY = "5"
+
+
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0, labellerr=True) as local:
+    with LocalStack(
+        port=0,
+        labellerr=True,
+        bucket_config_delay=BUCKET_CONFIG_DELAY,
+        secret_deletion_delay=SECRET_DELETION_DELAY,
+    ) as local:
         yield local
+
+
+def settled() -> None:
+    """What a test sets up, or looks at once a run has ended, as S3 and Secrets Manager show it once they
+    have caught up: a customer's CORS rule is not seconds old, and the flow is judged by where it leaves
+    the world, not by a read that may still lag behind it."""
+    stack = LocalStack.current()
+    if stack is not None:
+        stack.settle()
 
 
 @pytest.fixture
@@ -88,7 +108,12 @@ def unique_id(stem: str = "conn") -> str:
     return f"{stem}-{uuid.uuid4().hex[:8]}"
 
 
-def run_flow(stack: LocalStack, sfn: Any, request: Any, *, deadline_s: float = 60) -> Run:
+def run_flow(
+    stack: LocalStack, sfn: Any, request: Any, *, deadline_s: float = 60, settle: bool = True
+) -> Run:
+    """`settle`: the run starts once what the test set up has settled (False: right after the last run)."""
+    if settle:
+        stack.settle()
     started = sfn.start_execution(
         stateMachineArn=stack.state_machine_arn, name=unique_id("run"), input=json.dumps(request)
     )
@@ -119,6 +144,7 @@ def key_client(stack: LocalStack, secrets: Any, secret_arn: str, service: Any = 
 
 
 def cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]] | None:
+    settled()
     try:
         return list(s3.get_bucket_cors(Bucket=bucket)["CORSRules"])
     except s3.exceptions.ClientError as error:
@@ -128,7 +154,9 @@ def cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]] | None:
 
 
 def leftovers(iam: Any, secrets: Any, connection_id: str) -> list[str]:
-    """Everything of a connection that exists: users, their keys, policies, secrets."""
+    """Everything of a connection that exists: users, their keys, policies, secrets (a force-deleted one
+    still being deleted is gone once Secrets Manager finishes: settled first)."""
+    settled()
     found = []
     for user in iam.list_users(PathPrefix="/labellerr/")["Users"]:
         if user["UserName"] == f"labellerr-{connection_id}":

@@ -244,6 +244,7 @@ def test_list_filters_by_bucket_and_status(stack, sfn, bucket):
 
 def test_delete_removes_everything_of_ours_and_keeps_the_bucket_rules(stack, s3, iam, secrets, bucket):
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [CUSTOMER_RULE]})
+    stack.settle()  # the customer's rule is not seconds old
     status, body = http(stack, "POST", "/connections", {"connection_name": "Gone soon", "bucket": bucket})
     connection_id = body["connection_id"]
     wait_for_status(stack, connection_id, {"ACTIVE"})

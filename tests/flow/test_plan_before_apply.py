@@ -30,6 +30,7 @@ SHADOWING_RULE = {
 
 def dry_run(stack: Any, sfn: Any, request: dict[str, Any]) -> tuple[dict[str, Any], list[str], str]:
     """(description, states entered, execution ARN) of a dry run started with `request`."""
+    stack.settle()  # the test's bucket set-up is not seconds old
     arn = sfn.start_execution(
         stateMachineArn=stack.state_machine_arn,
         name=unique_id("plan"),
@@ -69,8 +70,9 @@ def only_reads(stack: Any, since: int) -> None:
 
 
 @pytest.fixture
-def customer_bucket(s3: Any, bucket: str) -> str:
+def customer_bucket(stack: Any, s3: Any, bucket: str) -> str:
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [CUSTOMER_RULE]})
+    stack.settle()  # the customer's rule is not seconds old
     return bucket
 
 

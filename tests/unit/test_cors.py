@@ -176,3 +176,47 @@ def test_allowed_origins_from_environment(
     else:
         monkeypatch.setenv("CORS_ALLOWED_ORIGINS", value)
     assert Settings.from_env().cors_allowed_origins == expected
+
+
+class _LaggingS3:
+    """GetBucketCors answers the configuration before the last write for `lag` reads."""
+
+    def __init__(self, lag: int) -> None:
+        self.lag = lag
+        self.visible: list[dict[str, Any]] = []
+        self.latest: list[dict[str, Any]] = []
+        self.writes = 0
+
+    def put_bucket_cors(self, Bucket: str, CORSConfiguration: dict[str, Any]) -> None:  # noqa: N803
+        self.latest, self.writes = CORSConfiguration["CORSRules"], self.writes + 1
+
+    def delete_bucket_cors(self, Bucket: str) -> None:  # noqa: N803
+        self.latest, self.writes = [], self.writes + 1
+
+    def get_bucket_cors(self, Bucket: str) -> dict[str, Any]:  # noqa: N803
+        if self.lag:
+            self.lag -= 1
+        else:
+            self.visible = self.latest
+        return {"CORSRules": self.visible}
+
+
+def test_a_writer_waits_until_s3_answers_its_own_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner_core import aws, cors
+
+    paused: list[float] = []
+    monkeypatch.setattr(aws, "PAUSE", paused.append)
+    s3 = _LaggingS3(lag=3)
+    rule = cors.labellerr_rule(["https://*.labellerr.com"], "labellerr-a")
+    assert cors.write_rules(s3, "bucket", [rule]) is True
+    assert s3.writes == 1
+    assert paused == [0.25, 0.5, 1.0]
+
+
+def test_a_writer_gives_up_after_a_bounded_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner_core import aws, cors
+
+    paused: list[float] = []
+    monkeypatch.setattr(aws, "PAUSE", paused.append)
+    assert cors.write_rules(_LaggingS3(lag=1000), "bucket", [{"ID": "x", "AllowedOrigins": ["*"]}]) is False
+    assert cors.SETTLE_WAIT_SECONDS <= sum(paused) <= cors.SETTLE_WAIT_SECONDS + 2

@@ -7,7 +7,7 @@ from botocore.stub import Stubber
 
 from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
-from provisioner_core.errors import SecretAlreadyExists
+from provisioner_core.errors import SecretAlreadyExists, SecretNameNotYetFree
 from tests.unit.conftest import SETTINGS
 
 
@@ -73,3 +73,37 @@ def test_a_secret_holding_a_key_that_is_gone_gets_a_new_key_as_its_new_version(i
     assert _keys(iam, connection) == [again["access_key_id"]] != [first["access_key_id"]]
     value = json.loads(secrets.get_secret_value(SecretId=again["secret_arn"])["SecretString"])
     assert value["access_key_id"] == again["access_key_id"]
+
+
+@pytest.fixture
+def deletion_as_aws_answers():
+    """CreateSecret of a name scheduled for deletion answers as AWS does (moto: ResourceExistsException)."""
+    from provisioner_local import secret_deletion
+    from provisioner_local.aws_patches import Patches
+
+    patches = Patches()
+    secret_deletion.install(patches, lambda: None)
+    yield
+    patches.undo()
+
+
+def test_a_name_still_being_deleted_is_not_yet_free_and_the_old_secret_is_never_reused(
+    iam, secrets, connection, deletion_as_aws_answers
+):
+    create_user(iam, connection, SETTINGS)
+    old = secrets.create_secret(Name=connection["secret_name"], SecretString='{"access_key_id": "OLD"}')
+    # An offboarding's deletion that has not finished yet: the name is still taken, the value unreadable.
+    secrets.delete_secret(SecretId=old["ARN"], RecoveryWindowInDays=7)
+    with pytest.raises(SecretNameNotYetFree, match="still being deleted"):
+        issue_access_key(iam, secrets, connection, retry_count=0)
+    [orphan] = _keys(iam, connection)
+    with pytest.raises(SecretNameNotYetFree):
+        issue_access_key(iam, secrets, connection, retry_count=1)
+    assert _keys(iam, connection) == [orphan]  # a retry makes no key while the name is taken
+
+    secrets.delete_secret(SecretId=old["ARN"], ForceDeleteWithoutRecovery=True)
+    result = issue_access_key(iam, secrets, connection, retry_count=2)
+    assert result["secret_arn"] != old["ARN"]
+    assert _keys(iam, connection) == [result["access_key_id"]] != [orphan]
+    value = json.loads(secrets.get_secret_value(SecretId=result["secret_arn"])["SecretString"])
+    assert value["access_key_id"] == result["access_key_id"]

@@ -90,7 +90,13 @@ def test_a_plan_names_everything_the_run_would_create_and_creates_nothing(client
     assert plan["secret"]["name"] == "labellerr/connections/sat-1"
     assert plan["secret"]["arn_prefix"].endswith(":secret:labellerr/connections/sat-1-")
     # The very document Create policy would create, from the same builder and the same findings.
-    connection = {"bucket": bucket, "prefix": "images/", "access": "import", "region": "us-east-1"}
+    connection = {
+        "connection_id": "sat-1",
+        "bucket": bucket,
+        "prefix": "images/",
+        "access": "import",
+        "region": "us-east-1",
+    }
     expected = connection_policy_document(connection, partition="aws", account_id=ACCOUNT)
     assert plan["policy"]["document"] == expected
     assert plan["cors"]["before"] == []

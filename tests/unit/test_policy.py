@@ -223,3 +223,16 @@ def test_with_the_account_every_s3_statement_holds_only_for_its_buckets() -> Non
             assert condition["s3:ResourceAccount"] == "123456789012", statement["Sid"]
     listing = next(s for s in document["Statement"] if s["Sid"] == "ListConnectionPrefix")
     assert listing["Condition"]["StringLike"] == {"s3:prefix": ["images/*"]}
+
+
+@pytest.mark.parametrize("access", ["import", "import_export"])
+def test_only_an_export_key_may_delete_versions_and_only_of_its_own_probe(access: str) -> None:
+    probe = "images/.labellerr-connection-check-sat-1"
+    document = build_policy_document(
+        partition="aws", bucket="acme-datasets", prefix="images/", access=access, probe_key=probe
+    )
+    granting = [s for s in document["Statement"] if "s3:DeleteObjectVersion" in s["Action"]]
+    if access == "import":
+        assert granting == []
+        return
+    assert [s["Resource"] for s in granting] == [f"arn:aws:s3:::acme-datasets/{probe}"]

@@ -131,6 +131,36 @@ def test_every_task_retries_lambda_errors_and_catches_everything():
     )
 
 
+@pytest.mark.parametrize("machine", sorted(ASLS))
+def test_a_timed_out_lambda_is_retried_wherever_lambda_service_errors_are(machine):
+    """A Lambda timeout can reach Step Functions as Sandbox.Timedout: a retrier that names Lambda's service
+    errors but not it would roll a run back for a step that only ran out of time once."""
+    retriers = [
+        (name, retry)
+        for name, state in ASLS[machine]["States"].items()
+        for retry in state.get("Retry", [])
+        if "Lambda.ServiceException" in retry["ErrorEquals"]
+    ]
+    assert retriers
+    for name, retry in retriers:
+        assert "Sandbox.Timedout" in retry["ErrorEquals"], name
+
+
+def test_a_cors_rule_just_written_is_waited_for_by_the_function_not_cut_short_by_the_retrier():
+    """Verify access ends the wait with VerificationFailed after CORS_SETTLE_RETRIES of the state's retries;
+    the retrier must allow at least that many, or the run would end with a retryable error's name."""
+    from functions.verify_access.app import CORS_SETTLE_RETRIES
+
+    state = ASL["States"]["Verify access"]
+    [retry] = [r for r in state["Retry"] if r["ErrorEquals"] == ["CorsNotYetVisible"]]
+    assert retry["MaxAttempts"] >= CORS_SETTLE_RETRIES
+    assert retry["IntervalSeconds"] >= 1
+    assert state["Parameters"]["cors_just_applied.$"] == "$.cors.rule_added"
+    # A rotation wrote no CORS: a missing rule there is missing, not settling.
+    rotation = ASLS["RotateConnectionKeyStateMachine"]["States"]["Verify access"]
+    assert rotation["Parameters"]["cors_just_applied"] is False
+
+
 def test_labellerr_unavailable_is_retried_for_about_a_minute_and_a_4xx_not_at_all():
     state = ASL["States"]["Register in Labellerr"]
     [retry] = [r for r in state["Retry"] if r["ErrorEquals"] == ["LabellerrUnavailable"]]

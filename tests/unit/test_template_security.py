@@ -305,11 +305,16 @@ def test_each_grant_is_scoped(name, statement):
             "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretNamePrefix}*"
         ]
     if _allows(statement, "s3:"):
-        if actions == ["s3:DeleteObject"]:
+        if actions == ["s3:DeleteObject", "s3:DeleteObjectVersion"]:
             # Object access only for the verification probe's fixed name, never the customer's data.
             assert resources == [f"arn:${{AWS::Partition}}:s3:::${{AllowedBuckets}}/*{PROBE_NAME_PREFIX}*"], (
                 name
             )
+        elif actions == ["s3:ListBucketVersions"]:
+            # The probe's versions: a listing only under the probe's own name.
+            assert resources == ["arn:${AWS::Partition}:s3:::${AllowedBuckets}"], name
+            assert statement["Condition"]["StringLike"] == {"s3:prefix": f"*{PROBE_NAME_PREFIX}*"}, name
+            return
         elif actions == ["s3:GetObject"]:
             # HeadObject's authorization, for Validate request alone (test above).
             assert name in INSPECTORS

@@ -13,7 +13,7 @@ from functions.attach_policy.app import attach_policy
 from functions.create_policy.app import create_policy
 from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
-from functions.verify_access.app import check_access, verify_access
+from functions.verify_access.app import CORS_SETTLE_RETRIES, check_access, verify_access
 from provisioner_core import aws as aws_module
 from provisioner_core import cors_probe
 from provisioner_core.connection import probe_key
@@ -21,6 +21,7 @@ from provisioner_core.errors import (
     AccessDeniedByPolicy,
     AccessNotYetEffective,
     AwsCallFailed,
+    CorsNotYetVisible,
     VerificationFailed,
 )
 from provisioner_local import s3_cors
@@ -98,6 +99,24 @@ def test_import_export_writes_reads_and_deletes_a_probe(iam, s3, secrets, bucket
     assert probe_key(connection) not in keys
 
 
+def _probe_versions(s3: Any, bucket: str, key: str) -> list[str]:
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    return [v["VersionId"] for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+
+
+@pytest.mark.parametrize("status", ["Enabled", "Suspended"])
+def test_in_a_versioned_bucket_the_probe_leaves_no_version_and_no_delete_marker(
+    iam, s3, secrets, bucket, status
+):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+    connection = make_connection(access="import_export")
+    access_key = _issue(iam, secrets, connection)
+    # Twice: a second verification (a retry, a rotation) must not leave what the first removed.
+    for _ in range(2):
+        assert verify_access(secrets, connection, access_key, NO_CORS)["verified"] is True
+    assert _probe_versions(s3, bucket, probe_key(connection)) == []
+
+
 def test_missing_cors_rule_fails_verification(iam, s3, secrets, bucket, connection):
     access_key = _issue(iam, secrets, connection)
     s3.put_bucket_cors(
@@ -108,6 +127,36 @@ def test_missing_cors_rule_fails_verification(iam, s3, secrets, bucket, connecti
         verify_access(
             secrets, connection, access_key, {"applied": True, "rule_id": "labellerr-satellite-images"}
         )
+
+
+def test_a_rule_just_written_that_does_not_show_is_not_yet_then_never(iam, s3, secrets, bucket, connection):
+    """S3's bucket configuration is eventually consistent: right after Apply CORS the rule may not show."""
+    access_key = _issue(iam, secrets, connection)
+    cors = {"applied": True, "rule_id": "labellerr-satellite-images", "rule_added": True}
+    with pytest.raises(CorsNotYetVisible, match="may not show the CORS configuration"):
+        verify_access(secrets, connection, access_key, cors, attempt=3, cors_just_applied=True)
+    with pytest.raises(VerificationFailed, match=f"still after {CORS_SETTLE_RETRIES} retries"):
+        verify_access(
+            secrets, connection, access_key, cors, attempt=CORS_SETTLE_RETRIES, cors_just_applied=True
+        )
+
+
+def test_a_customer_rule_before_ours_fails_at_once_even_right_after_the_write(
+    iam, s3, secrets, dynamodb, bucket, connection
+):
+    """The rules as read explain the failure: waiting would not change it."""
+    access_key = _issue(iam, secrets, connection)
+    cors = apply_cors(s3, dynamodb, connection, SETTINGS)
+    rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    shadowing = {
+        "ID": "customer",
+        "AllowedOrigins": ["*"],
+        "AllowedMethods": ["GET"],
+        "AllowedHeaders": ["*"],
+    }
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [shadowing, *rules]})
+    with pytest.raises(VerificationFailed, match="cors:RuleOrder"):
+        verify_access(secrets, connection, access_key, cors, cors_just_applied=True)
 
 
 @pytest.mark.parametrize(

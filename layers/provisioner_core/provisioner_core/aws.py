@@ -6,6 +6,7 @@ event hooks (fault injection) to the functions' clients without touching anybody
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,15 @@ SessionHook = Callable[[boto3.session.Session], None]
 
 # Empty in AWS. The local stack appends hooks before any handler makes a client.
 SESSION_HOOKS: list[SessionHook] = []
+# time.sleep in AWS. The local stack puts its shortened wait here, which moves its emulated clock on by the
+# whole wait, as it does for a Retry's interval.
+PAUSE: Callable[[float], None] = time.sleep
+
+
+def pause(seconds: float) -> None:
+    """A wait inside a step (waiting for AWS to show a change), which the local stack may shorten."""
+    PAUSE(seconds)
+
 
 _default_session: boto3.session.Session | None = None
 _clients: dict[tuple[str, str | None], Any] = {}

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
-from provisioner_core.cors import without_rule
+from provisioner_core.cors import without_rule, write_rules
 from provisioner_core.errors import BucketBusy
 from provisioner_core.labellerr import LabellerrError
 from provisioner_core.lease import bucket_lease
@@ -91,25 +91,44 @@ def remove_cors_rule(s3: Any, dynamodb: Any, bucket: str, rule_id: str, holder: 
         remaining = without_rule(rules, rule_id)
         if len(remaining) == len(rules):
             return False
-        if remaining:
-            s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": remaining})
-        else:
-            s3.delete_bucket_cors(Bucket=bucket)
+        write_rules(s3, bucket, remaining)
     return True
 
 
 def delete_probe(s3: Any, bucket: str, key: str) -> bool:
     """The verification probe, by its fixed name; the provisioner may delete only objects of that name.
 
-    S3 answers a delete of a missing key with success, so this cannot tell whether there was one.
+    In a versioned bucket a DeleteObject without VersionId keeps the probe as a noncurrent version and adds a
+    delete marker (also when there was no probe), so every version and marker of exactly this key is deleted
+    by id: False when there were none. A role that may not list versions (s3:ListBucketVersions) gets the
+    plain delete, which answers success for a missing key, so that cannot tell whether there was one.
     """
     try:
-        s3.delete_object(Bucket=bucket, Key=key)
+        versions = _probe_versions(s3, bucket, key)
+        if versions is None:
+            s3.delete_object(Bucket=bucket, Key=key)
+            return True
+        for version_id in versions:
+            s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
     except ClientError as error:
         if _gone(error):
             return False
         raise
-    return True
+    return bool(versions)
+
+
+def _probe_versions(s3: Any, bucket: str, key: str) -> list[str] | None:
+    """Version ids of the key's versions and delete markers; None when listing them is not allowed."""
+    found: list[str] = []
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+            entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            found += [entry["VersionId"] for entry in entries if entry["Key"] == key]
+    except ClientError as error:
+        if error_code(error) == "AccessDenied":
+            return None
+        raise
+    return found
 
 
 def detach_policy(iam: Any, user_name: str, policy_arn: str) -> bool:

@@ -3,6 +3,11 @@
 Each connection owns one rule, `labellerr-<connection_id>`: who owns a rule is read off the bucket itself,
 so a retried step, a crashed one, or a connection leaving while another stays can never lose track of it.
 PutBucketCors replaces the whole configuration, so every other rule is carried over untouched.
+
+S3's bucket configuration is eventually consistent: a read soon after a write may answer the configuration
+from before it. A read-merge-write on such a read would drop the change just made (another connection's
+rule, or an offboarding's removal), so every writer waits, still holding the bucket's lease, until S3 answers
+its own write (write_rules): the next holder of the lease then reads a configuration no older than it.
 """
 
 from __future__ import annotations
@@ -12,11 +17,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from provisioner_core import aws
 from provisioner_core.aws import error_code
 from provisioner_core.config import CORS_RULE_ID_PREFIX
 from provisioner_core.errors import CorsRuleLimitExceeded
 
 MAX_CORS_RULES = 100
+# How long a writer waits for S3 to answer its own write (a step's Lambda has 30 s); past it, the run goes
+# on and Verify access waits for the rule (CorsNotYetVisible).
+SETTLE_WAIT_SECONDS = 15.0
+_FIRST_PAUSE_SECONDS = 0.25
+_LONGEST_PAUSE_SECONDS = 2.0
 # What Labellerr's viewer reads back from a ranged image request; cors_probe checks the same list.
 REQUIRED_EXPOSE_HEADERS = ("ETag", "Content-Length", "Content-Type", "Content-Range", "Accept-Ranges")
 _COMPARED_FIELDS = ("AllowedOrigins", "AllowedMethods", "AllowedHeaders", "ExposeHeaders")
@@ -96,3 +107,27 @@ def current_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
 
 def without_rule(rules: Sequence[dict[str, Any]], rule_id: str) -> list[dict[str, Any]]:
     return [r for r in rules if r.get("ID") != rule_id]
+
+
+def _fingerprint(rules: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What tells two configurations apart (GetBucketCors may leave out empty lists PutBucketCors took)."""
+    return [(r.get("ID"), *(tuple(r.get(name) or ()) for name in _COMPARED_FIELDS)) for r in rules]
+
+
+def write_rules(s3: Any, bucket: str, rules: Sequence[dict[str, Any]]) -> bool:
+    """PutBucketCors (DeleteBucketCors for no rules), then wait until GetBucketCors answers this
+    configuration: call it holding the bucket's lease. False when S3 still answered an older one after
+    SETTLE_WAIT_SECONDS."""
+    if rules:
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": list(rules)})
+    else:
+        s3.delete_bucket_cors(Bucket=bucket)
+    expected, waited, pause = _fingerprint(rules), 0.0, _FIRST_PAUSE_SECONDS
+    # Counted in the waits asked for, not by a clock, so a shortened wait (the local stack's) counts in full.
+    while _fingerprint(current_rules(s3, bucket)) != expected:
+        if waited >= SETTLE_WAIT_SECONDS:
+            return False
+        aws.pause(pause)
+        waited += pause
+        pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
+    return True

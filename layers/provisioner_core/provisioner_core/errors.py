@@ -47,6 +47,16 @@ class AccessNotYetEffective(ProvisionerError):
     """The new key was refused in a way that fades once IAM has propagated it: retryable."""
 
 
+class CorsNotYetVisible(ProvisionerError):
+    """The CORS rule this run just wrote does not show yet: S3's bucket configuration is eventually
+    consistent. Retryable for a bounded time; after it, VerificationFailed."""
+
+
+class SecretNameNotYetFree(ProvisionerError):
+    """A secret of the connection's name is still being deleted (Secrets Manager deletes asynchronously, also
+    without recovery): retryable until the name is free."""
+
+
 class VerificationFailed(ProvisionerError):
     """The key works but does not do what the connection needs: not retryable."""
 

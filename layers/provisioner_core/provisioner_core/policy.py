@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from provisioner_core.connection import probe_key_for
 from provisioner_core.errors import PolicyTooLarge
 from provisioner_core.partition_dns import s3_host
 
@@ -21,6 +22,8 @@ BUCKET_METADATA_ACTIONS = ("s3:GetBucketLocation", "s3:GetBucketCORS")
 KMS_READ_ACTIONS = ("kms:Decrypt",)
 # S3 asks KMS for a data key on every SSE-KMS write (and Decrypt for multipart parts).
 KMS_WRITE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+# In a versioned bucket only a delete by VersionId removes Verify access's probe for good.
+PROBE_CLEANUP_ACTIONS = ("s3:DeleteObjectVersion",)
 
 
 def bucket_arn(partition: str, bucket: str) -> str:
@@ -36,6 +39,7 @@ def build_policy_document(
     kms_key_arns: Sequence[str] = (),
     region: str = "",
     account_id: str = "",
+    probe_key: str = "",
 ) -> dict[str, Any]:
     """Least privilege for Labellerr: list and read under the prefix; write and delete only for export.
 
@@ -43,7 +47,8 @@ def build_policy_document(
     KMS keys (`kms_key_arns`, as Validate request found them): kms:Decrypt (and kms:GenerateDataKey for
     export) on exactly those keys, only through S3 in the bucket's region. With `account_id`, every S3
     statement holds only for a bucket of that account (s3:ResourceAccount): the bucket name alone would
-    also name a bucket someone else owns once this one is deleted.
+    also name a bucket someone else owns once this one is deleted. With `probe_key` (export only), deleting
+    versions of that one object, so verification leaves no version of its probe behind.
     """
     bucket_resource = bucket_arn(partition, bucket)
     objects_resource = f"{bucket_resource}/{prefix}*"
@@ -79,6 +84,15 @@ def build_policy_document(
                 "Resource": objects_resource,
             }
         )
+        if probe_key:
+            statements.append(
+                {
+                    "Sid": "RemoveVerificationProbe",
+                    "Effect": "Allow",
+                    "Action": list(PROBE_CLEANUP_ACTIONS),
+                    "Resource": f"{bucket_resource}/{probe_key}",
+                }
+            )
     if kms_key_arns:
         if not region:
             raise ValueError("a KMS statement needs the bucket's region (kms:ViaService)")
@@ -111,6 +125,7 @@ def connection_policy_document(
         kms_key_arns=connection.get("encryption", {}).get("customer_kms_key_arns", []),
         region=connection["region"],
         account_id=account_id,
+        probe_key=probe_key_for(connection["prefix"], connection["connection_id"]),
     )
 
 

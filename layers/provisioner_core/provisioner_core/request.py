@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 
 from provisioner_core.bucket_facts import HEAD_OBJECTS
 from provisioner_core.config import Settings
-from provisioner_core.connection import Connection, s3_uri
+from provisioner_core.connection import Connection, probe_key_for, s3_uri
 from provisioner_core.errors import InvalidRequest
 from provisioner_core.naming import (
     CONNECTION_ID_MAX,
@@ -186,6 +186,7 @@ def _policy_size_errors(request: ConnectionRequest, field: str) -> list[dict[str
             kms_key_arns=_LONGEST_KMS_KEY_ARNS,
             region=_LONGEST_REGION,
             account_id="123456789012",  # account ids are always 12 digits
+            probe_key=probe_key_for(prefix, "x" * CONNECTION_ID_MAX),
         )
     )
     if size <= MANAGED_POLICY_MAX_CHARS:
