@@ -14,6 +14,7 @@ from provisioner_core.connection import PROBE_NAME_PREFIX
 from provisioner_core.policy import (
     BUCKET_METADATA_ACTIONS,
     KMS_WRITE_ACTIONS,
+    PROBE_CLEANUP_ACTIONS,
     READ_OBJECT_ACTIONS,
     WRITE_OBJECT_ACTIONS,
 )
@@ -25,7 +26,13 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTIONS = {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 BOUNDARY = {"Ref": "ConnectionBoundaryPolicy"}
 GUARDRAIL = {"Ref": "ProvisionerGuardrailPolicy"}
-GRANTED_S3_ACTIONS = {"s3:ListBucket", *BUCKET_METADATA_ACTIONS, *READ_OBJECT_ACTIONS, *WRITE_OBJECT_ACTIONS}
+GRANTED_S3_ACTIONS = {
+    "s3:ListBucket",
+    *BUCKET_METADATA_ACTIONS,
+    *READ_OBJECT_ACTIONS,
+    *WRITE_OBJECT_ACTIONS,
+    *PROBE_CLEANUP_ACTIONS,
+}
 IAM_READ_ONLY = ("iam:Get", "iam:List")
 
 
