@@ -2,9 +2,10 @@
 undone by the last to stop (Patches remembers every setattr).
 
 Lambda's Invoke goes to the stacks' in-process handlers; requests signed with an issued key are checked
-against IAM (provisioner_local.issued_keys); IAM's propagation delay is modelled; Retry intervals and Wait
-states are shortened; EventBridge delivers to state machines and functions (provisioner_local.event_delivery);
-DynamoDB writes are atomic; and the ASL interpreter is made faster (provisioner_local.interpreter).
+against IAM (provisioner_local.issued_keys); IAM's propagation delay and its throttling are modelled
+(provisioner_local.iam_propagation, .iam_throttle); Retry intervals and Wait states are shortened;
+EventBridge delivers to state machines and functions (provisioner_local.event_delivery); DynamoDB writes
+are atomic; and the ASL interpreter is made faster (provisioner_local.interpreter).
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def install_patches(stacks: type[LocalStack]) -> None:
     install_s3_cors(patches)
     from provisioner_local import (
         bucket_policy_enforcement,
+        iam_throttle,
         key_last_used,
         permissions_boundary,
         requester_pays,
@@ -130,6 +132,7 @@ def install_patches(stacks: type[LocalStack]) -> None:
     requester_pays.install(patches)
     key_last_used.install(patches, lambda key_id: key_id in stacks._issued_keys)
     secret_version_stages.install(patches)
+    iam_throttle.install(patches, stacks._iam_throttle_for)
 
     def invoke(
         backend: Any,

@@ -82,6 +82,7 @@ def make_stack(
         template_path=args.template,
         environment=environment,
         propagation_delay=getattr(args, "propagation_delay", None),
+        iam_throttle=getattr(args, "iam_throttle", None),
         labellerr=not args.no_labellerr,
         region=user_region(),
     )
