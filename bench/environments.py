@@ -44,8 +44,9 @@ def concurrent_environments(stack: Any, concurrency: int) -> Iterator[None]:
             with creating:
                 if aws._default_session is None:
                     aws._default_session = aws._new_session()
+                config = aws._IAM_CONFIG if service_name == "iam" else aws._CLIENT_CONFIG
                 clients[key] = aws._default_session.client(
-                    service_name, region_name=region_name, config=aws._CLIENT_CONFIG
+                    service_name, region_name=region_name, config=config
                 )
         return clients[key]
 
