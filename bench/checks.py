@@ -96,12 +96,19 @@ def key_fence_problems(runs: Sequence[Execution], admin: Clients) -> list[str]:
 
 
 def leftover_problems(
-    admin: Clients, connection_ids: Iterable[str], environment: Mapping[str, str], *, only_prefix: str = ""
+    admin: Clients,
+    connection_ids: Iterable[str],
+    environment: Mapping[str, str],
+    *,
+    only_prefix: str = "",
+    rolled_back: Iterable[str] = (),
 ) -> list[str]:
     """Exactly one user (one key, one policy attached), policy, secret and ACTIVE record per connection.
 
-    `only_prefix`: only connections whose id starts with it are looked at (one phase's runs)."""
+    `only_prefix`: only connections whose id starts with it are looked at (one phase's runs);
+    `rolled_back`: connections whose registry record rightly stays (it tells the failure), owning nothing."""
     ids = set(connection_ids)
+    kept_records = set(rolled_back)
     name_prefix, path = environment["IAM_NAME_PREFIX"] + only_prefix, environment["IAM_PATH"]
     secret_prefix = environment["SECRET_NAME_PREFIX"] + only_prefix
     iam = admin("iam")
@@ -156,6 +163,7 @@ def leftover_problems(
         # The floor's records: written by the benchmark's plain script, not by onboardings.
         if not str(record["connection_id"]["S"]).startswith(FLOOR_ID_PREFIX)
         and str(record["connection_id"]["S"]).startswith(only_prefix)
+        and record["connection_id"]["S"] not in kept_records
     ]
     compare("registry records", [record["connection_id"]["S"] for record in records], ids)
     for record in records:

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import gc
 import importlib
+import io
 import json
 import resource
 import sys
@@ -285,21 +286,27 @@ def throttle_phase(stack: LocalStack, args: argparse.Namespace) -> dict[str, Any
         flush=True,
     )
     settle()
-    results, figures = throttle.run_phase(
-        stack,
-        lambda connection_id, bucket: start_execution(sfn, machine_arn, connection_id, bucket),
-        lambda arns, deadline: wait_for_final(
-            sfn, arns, deadline_s=deadline, poll_s=0.05, status_of=status_of
-        ),
-        lambda arn: history_of(sfn, arn),
-        runs=args.throttle_runs,
-        spec=args.iam_throttle,
-        deadline_s=args.deadline * 10,
-    )
+    # The functions' metrics print to stdout at the end of each invocation: 100 at once would bury the report.
+    with contextlib.redirect_stdout(io.StringIO()):
+        results, figures = throttle.run_phase(
+            stack,
+            lambda connection_id, bucket: start_execution(sfn, machine_arn, connection_id, bucket),
+            lambda arns, deadline: wait_for_final(
+                sfn, arns, deadline_s=deadline, poll_s=0.05, status_of=status_of
+            ),
+            lambda arn: history_of(sfn, arn),
+            runs=args.throttle_runs,
+            spec=args.iam_throttle,
+            deadline_s=args.deadline * 10,
+        )
     active = [run.connection_id for run in results if run.status == "SUCCEEDED"]
     figures["checks"] = {
         "nothing left behind by the throttled runs": checks.leftover_problems(
-            admin, active, stack.function_environment, only_prefix=throttle.ID_PREFIX
+            admin,
+            active,
+            stack.function_environment,
+            only_prefix=throttle.ID_PREFIX,
+            rolled_back=[run.connection_id for run in results if run.status != "SUCCEEDED"],
         )
         + throttle.cors_leftovers(admin("s3"), results, rule_id_for),
     }
