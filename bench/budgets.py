@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 # Happy path, `import` access: IAM, S3 and Secrets Manager calls together, per onboarding.
 # Plus Validate request's read-only look at the bucket (issue 10): GetBucketRequestPayment, ListObjectsV2,
@@ -102,3 +102,30 @@ def describe(result: BudgetResult) -> str:
 def summary(results: Sequence[BudgetResult]) -> str:
     failed = missed(results)
     return f"{len(results) - len(failed)} of {len(results)} budgets met"
+
+
+# Issue 17, many at once under IAM throttling (bench.throttle): every run ACTIVE, none rolled back, nothing
+# left behind (users, policies, secrets, registry records, CORS rules of other runs or of none).
+THROTTLE_RUNS: Final = 100
+
+
+def throttle_budgets(figures: Mapping[str, Any], leftovers: int) -> list[BudgetResult]:
+    runs = int(figures["runs"])
+    return [
+        BudgetResult(
+            name=f"runs ACTIVE under IAM throttling, of {runs}",
+            limit=0,
+            measured=float(runs - int(figures["active"])),
+            unit="not ACTIVE",
+        ),
+        BudgetResult(
+            name="runs rolled back under IAM throttling",
+            limit=0,
+            measured=float(figures["rolled_back"]),
+            unit="runs",
+            detail=f"{figures['rolled_back_by_throttling']} of them because of Throttling",
+        ),
+        BudgetResult(
+            name="left behind after the throttled runs", limit=0, measured=float(leftovers), unit="problems"
+        ),
+    ]

@@ -96,12 +96,21 @@ def key_fence_problems(runs: Sequence[Execution], admin: Clients) -> list[str]:
 
 
 def leftover_problems(
-    admin: Clients, connection_ids: Iterable[str], environment: Mapping[str, str]
+    admin: Clients,
+    connection_ids: Iterable[str],
+    environment: Mapping[str, str],
+    *,
+    only_prefix: str = "",
+    rolled_back: Iterable[str] = (),
 ) -> list[str]:
-    """Exactly one user (one key, one policy attached), policy, secret and ACTIVE record per connection."""
+    """Exactly one user (one key, one policy attached), policy, secret and ACTIVE record per connection.
+
+    `only_prefix`: only connections whose id starts with it are looked at (one phase's runs);
+    `rolled_back`: connections whose registry record rightly stays (it tells the failure), owning nothing."""
     ids = set(connection_ids)
-    name_prefix, path = environment["IAM_NAME_PREFIX"], environment["IAM_PATH"]
-    secret_prefix = environment["SECRET_NAME_PREFIX"]
+    kept_records = set(rolled_back)
+    name_prefix, path = environment["IAM_NAME_PREFIX"] + only_prefix, environment["IAM_PATH"]
+    secret_prefix = environment["SECRET_NAME_PREFIX"] + only_prefix
     iam = admin("iam")
     problems: list[str] = []
 
@@ -113,12 +122,19 @@ def leftover_problems(
             if names:
                 problems.append(f"{kind} {label}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
 
-    users = [user["UserName"] for user in _paginate(iam, "list_users", "Users", PathPrefix=path)]
-    compare("IAM users", users, {f"{name_prefix}{cid}" for cid in ids})
-    policies = _paginate(iam, "list_policies", "Policies", Scope="Local", PathPrefix=path)
-    compare(
-        "IAM policies", [policy["PolicyName"] for policy in policies], {f"{name_prefix}{cid}" for cid in ids}
-    )
+    base = environment["IAM_NAME_PREFIX"]
+    users = [
+        user["UserName"]
+        for user in _paginate(iam, "list_users", "Users", PathPrefix=path)
+        if str(user["UserName"]).startswith(name_prefix)
+    ]
+    compare("IAM users", users, {f"{base}{cid}" for cid in ids})
+    policies = [
+        policy
+        for policy in _paginate(iam, "list_policies", "Policies", Scope="Local", PathPrefix=path)
+        if str(policy["PolicyName"]).startswith(name_prefix)
+    ]
+    compare("IAM policies", [policy["PolicyName"] for policy in policies], {f"{base}{cid}" for cid in ids})
     for user in users:
         keys = _paginate(iam, "list_access_keys", "AccessKeyMetadata", UserName=user)
         if len(keys) != 1:
@@ -134,7 +150,7 @@ def leftover_problems(
         for secret in _paginate(admin("secretsmanager"), "list_secrets", "SecretList")
         if str(secret["Name"]).startswith(secret_prefix)
     ]
-    compare("secrets", secrets, {f"{secret_prefix}{cid}" for cid in ids})
+    compare("secrets", secrets, {f"{environment['SECRET_NAME_PREFIX']}{cid}" for cid in ids})
     records = [
         record
         for record in _paginate(
@@ -146,6 +162,8 @@ def leftover_problems(
         )
         # The floor's records: written by the benchmark's plain script, not by onboardings.
         if not str(record["connection_id"]["S"]).startswith(FLOOR_ID_PREFIX)
+        and str(record["connection_id"]["S"]).startswith(only_prefix)
+        and record["connection_id"]["S"] not in kept_records
     ]
     compare("registry records", [record["connection_id"]["S"] for record in records], ids)
     for record in records:

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import gc
 import importlib
+import io
 import json
 import resource
 import sys
@@ -27,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
-from bench import budgets, checks, coldstart, propagation
+from bench import budgets, checks, coldstart, propagation, throttle
 from bench.figures import Measured, build_report, cold_start_ratios, run_figures
 from bench.machine import machine_info
 from bench.recorder import KEYED_CLIENT, LogSink, Recorder
@@ -40,6 +41,7 @@ from bench.workload import (
     FloorRun,
     StatusReader,
     execution_result,
+    history_of,
     onboard,
     run_floor,
     run_minimal_floor,
@@ -90,11 +92,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"the model's SPEC, as serve --propagation-delay takes it (default {propagation.DEFAULT_SPEC})",
     )
     parser.add_argument(
+        "--throttle-runs",
+        type=int,
+        default=budgets.THROTTLE_RUNS,
+        help=f"onboardings at once under IAM throttling (default {budgets.THROTTLE_RUNS}; 0 skips them)",
+    )
+    parser.add_argument(
+        "--iam-throttle",
+        default=throttle.DEFAULT_SPEC,
+        help=f"the throttle model's SPEC, as serve --iam-throttle takes it (default {throttle.DEFAULT_SPEC})",
+    )
+    parser.add_argument(
         "--deadline", type=float, default=60.0, help="seconds one onboarding may take (default 60)"
     )
     args = parser.parse_args(argv)
-    if args.n < 1 or args.concurrency < 2 or args.cold_runs < 1 or args.deadline <= 0:
-        parser.error("--n and --cold-runs must be at least 1, --concurrency at least 2, --deadline positive")
+    if (
+        args.n < 1
+        or args.concurrency < 2
+        or args.cold_runs < 1
+        or args.deadline <= 0
+        or args.throttle_runs < 0
+    ):
+        parser.error(
+            "--n and --cold-runs must be at least 1, --concurrency at least 2, --deadline positive, "
+            "--throttle-runs 0 or more"
+        )
     return args
 
 
@@ -249,6 +271,59 @@ def propagation_phase(stack: LocalStack, args: argparse.Namespace, definition: s
     )
 
 
+def throttle_phase(stack: LocalStack, args: argparse.Namespace) -> dict[str, Any]:
+    """Many onboardings at once under the IAM throttle model (bench.throttle), on the same stack, checked."""
+    from provisioner_core.cors import rule_id_for
+
+    admin = Clients(stack.endpoint_url, stack.region, ADMIN_ACCESS_KEY_ID)
+    sfn = admin("stepfunctions")
+    machine_arn = stack.state_machines.get(ONBOARD_MACHINE) or stack.state_machine_arn
+    status_of = status_reader(stack)
+    for bucket in sorted({bucket for _, bucket in throttle.plan_runs(args.throttle_runs)}):
+        seed_bucket(admin("s3"), bucket)
+    print(
+        f"  {args.throttle_runs} onboardings at once under IAM throttling ({args.iam_throttle}) ...",
+        flush=True,
+    )
+    settle()
+    # The functions' metrics print to stdout at the end of each invocation: 100 at once would bury the report.
+    with contextlib.redirect_stdout(io.StringIO()):
+        results, figures = throttle.run_phase(
+            stack,
+            lambda connection_id, bucket: start_execution(sfn, machine_arn, connection_id, bucket),
+            lambda arns, deadline: wait_for_final(
+                sfn, arns, deadline_s=deadline, poll_s=0.05, status_of=status_of
+            ),
+            lambda arn: history_of(sfn, arn),
+            runs=args.throttle_runs,
+            spec=args.iam_throttle,
+            deadline_s=args.deadline * 10,
+        )
+    active = [run.connection_id for run in results if run.status == "SUCCEEDED"]
+    figures["checks"] = {
+        "nothing left behind by the throttled runs": checks.leftover_problems(
+            admin,
+            active,
+            stack.function_environment,
+            only_prefix=throttle.ID_PREFIX,
+            rolled_back=[run.connection_id for run in results if run.status != "SUCCEEDED"],
+        )
+        + throttle.cors_leftovers(admin("s3"), results, rule_id_for),
+    }
+    leftovers = sum(len(problems) for problems in figures["checks"].values())
+    figures["budgets"] = [
+        {
+            "name": b.name,
+            "limit": b.limit,
+            "measured": b.measured,
+            "passed": b.passed,
+            "line": budgets.describe(b),
+        }
+        for b in budgets.throttle_budgets(figures, leftovers)
+    ]
+    return figures
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     began = time.monotonic()
@@ -284,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             measured = exercise(stack, recorder, args)
             modelled = propagation_phase(stack, args, measured.definition) if args.propagation_runs else None
+            throttled = throttle_phase(stack, args) if args.throttle_runs else None
         finally:
             stack.stop()
     except (BenchError, TimeoutError) as error:
@@ -321,10 +397,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{modelled['budget']['name']}: {modelled['budget']['measured_s']} s "
                 f"(limit {modelled['budget']['limit_s']} s)"
             )
+    if throttled is not None:
+        report["throttle"] = throttled
+        report["budgets_missed"] += [b["line"] for b in throttled["budgets"] if not b["passed"]]
     report["elapsed_s"] = round(time.monotonic() - began, 1)
     print_report(report)
     if modelled is not None:
         propagation.print_phase(modelled)
+    if throttled is not None:
+        throttle.print_phase(throttled)
+        for budget in throttled["budgets"]:
+            print(f"  {budget['line']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     failed_checks = [name for name, problems in report["checks"].items() if problems]

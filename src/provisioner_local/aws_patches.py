@@ -2,11 +2,11 @@
 undone by the last to stop (Patches remembers every setattr).
 
 Lambda's Invoke goes to the stacks' in-process handlers; requests signed with an issued key are checked
-against IAM (provisioner_local.issued_keys); IAM's propagation delay, the lag of a bucket's CORS
-configuration (bucket_config_consistency) and a secret's asynchronous deletion (secret_deletion) are modelled;
-Retry intervals and Wait states are shortened; EventBridge delivers to state machines and functions
-(provisioner_local.event_delivery); DynamoDB writes are atomic; and the ASL interpreter is made faster
-(provisioner_local.interpreter).
+against IAM (provisioner_local.issued_keys); IAM's propagation delay and its throttling
+(iam_propagation, iam_throttle), the lag of a bucket's CORS configuration (bucket_config_consistency)
+and a secret's asynchronous deletion (secret_deletion) are modelled; Retry intervals and Wait states are
+shortened; EventBridge delivers to state machines and functions (provisioner_local.event_delivery);
+DynamoDB writes are atomic; and the ASL interpreter is made faster (provisioner_local.interpreter).
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ def install_patches(stacks: type[LocalStack]) -> None:
         bucket_config_consistency,
         bucket_policy_enforcement,
         iam_policy_documents,
+        iam_throttle,
         key_last_used,
         permissions_boundary,
         requester_pays,
@@ -138,6 +139,7 @@ def install_patches(stacks: type[LocalStack]) -> None:
     iam_policy_documents.install(patches)
     bucket_config_consistency.install(patches, stacks._bucket_config)
     secret_deletion.install(patches, stacks._secret_deletion)
+    iam_throttle.install(patches, stacks._iam_throttle_for)
 
     def invoke(
         backend: Any,

@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(CreateSecret: InvalidRequestException) for SPEC seconds",
     )
     serve.add_argument(
+        "--iam-throttle",
+        metavar="RATE[,BURST]",
+        default=None,
+        help="model IAM's per-account throttling: past RATE calls per second (a bucket of BURST, default "
+        "RATE), IAM answers 400 Throttling 'Rate exceeded'; mutating calls and Get*/List* reads have a "
+        "bucket each (mutating=RATE[,BURST];read=RATE[,BURST] sets them apart). Default: no throttling",
+    )
+    serve.add_argument(
         "--env",
         action="store_true",
         help="print `export NAME=value` lines for a shell (AWS_ENDPOINT_URL, API_URL, ONBOARD_ARN, "

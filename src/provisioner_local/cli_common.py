@@ -84,6 +84,7 @@ def make_stack(
         propagation_delay=getattr(args, "propagation_delay", None),
         bucket_config_delay=getattr(args, "bucket_config_delay", None),
         secret_deletion_delay=getattr(args, "secret_deletion_delay", None),
+        iam_throttle=getattr(args, "iam_throttle", None),
         labellerr=not args.no_labellerr,
         region=user_region(),
     )

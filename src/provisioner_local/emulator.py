@@ -44,6 +44,7 @@ from provisioner_local.eventbridge import EventLog
 from provisioner_local.faults import FaultInjector
 from provisioner_local.http_api import LocalHttpApi
 from provisioner_local.iam_propagation import DelayModel, EmulatedClock, Propagation, parse_delay
+from provisioner_local.iam_throttle import IamThrottle
 from provisioner_local.labellerr_standin import LabellerrStandIn
 from provisioner_local.lambda_runtime import (
     FunctionModules,
@@ -103,6 +104,8 @@ class LocalStack(StackObservations):
 
     `faults` are `service:Operation` or `service:Operation:N` (botocore names: "iam:CreateAccessKey"); they
     fail those calls of the functions' own clients with error code InjectedFault (the first N calls).
+    `iam_throttle` is `RATE[,BURST]` (or `mutating=...;read=...`): IAM answers Throttling past those rates
+    (provisioner_local.iam_throttle); the attribute may be replaced or set to None while the stack runs.
     `labellerr=True` also starts the Labellerr stand-in (`self.labellerr`) on loopback, puts its credentials
     in a secret of the local Secrets Manager and sets LabellerrCredentialsSecretArn and LabellerrApiUrl to it,
     so the flow hands its keys to the stand-in; `labellerr:...` faults then go to the stand-in.
@@ -147,6 +150,7 @@ class LocalStack(StackObservations):
         propagation_delay: str | None = None,
         bucket_config_delay: str | None = None,
         secret_deletion_delay: str | None = None,
+        iam_throttle: str | None = None,
         labellerr: bool = False,
         region: str | None = None,
     ) -> None:
@@ -175,6 +179,11 @@ class LocalStack(StackObservations):
         self.bucket_config = None if model is None else BucketConfigLag(model, LocalStack.clock)
         model = _delay("--secret-deletion-delay", secret_deletion_delay)
         self.secret_deletion = None if model is None else SecretDeletionLag(model, LocalStack.clock)
+        # IAM's per-account token buckets (iam_throttle); None: IAM never throttles, as in plain moto.
+        try:
+            self.iam_throttle = None if iam_throttle is None else IamThrottle.from_spec(iam_throttle)
+        except ValueError as error:
+            raise LocalStackError(f"--iam-throttle {error}") from None
         self._faults = FaultInjector()
         self.labellerr_enabled = labellerr
         self.labellerr: LabellerrStandIn | None = None
@@ -382,6 +391,19 @@ class LocalStack(StackObservations):
         """The propagation model of the oldest running stack that has one."""
         with cls._lock:
             return next((s.propagation for s in cls._running if s.propagation is not None), None)
+
+    @classmethod
+    def _iam_throttle_for(cls, host: str) -> IamThrottle | None:
+        """The throttle of the running stack whose server a request with this Host header reached."""
+        with cls._lock:
+            return next(
+                (
+                    stack.iam_throttle
+                    for stack in cls._running
+                    if stack.iam_throttle is not None and stack.port and host.endswith(f":{stack.port}")
+                ),
+                None,
+            )
 
 
 def _delay(option: str, spec: str | None) -> DelayModel | None:

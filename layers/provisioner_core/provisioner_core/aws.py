@@ -20,6 +20,11 @@ _CLIENT_CONFIG = Config(
     read_timeout=20,
     retries={"mode": "standard", "max_attempts": 4},
 )
+# IAM throttles per account (token buckets, rates unpublished): 100 onboardings at once meet Throttling on
+# most IAM calls (make bench). Six attempts: botocore's jittered backoff then waits about 15 s in all
+# (at most 31 s), about what a function's 30 s timeout leaves; more would time the function out, and the
+# state machine's retries take over past it. ("max_attempts" counts retries, "total_max_attempts" all.)
+_IAM_CONFIG = _CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 6}))
 
 SessionHook = Callable[[boto3.session.Session], None]
 
@@ -58,7 +63,8 @@ def client(service_name: Any, region_name: str | None = None) -> Any:
     if key not in _clients:
         if _default_session is None:
             _default_session = _new_session()
-        _clients[key] = _default_session.client(service_name, region_name=region_name, config=_CLIENT_CONFIG)
+        config = _IAM_CONFIG if service_name == "iam" else _CLIENT_CONFIG
+        _clients[key] = _default_session.client(service_name, region_name=region_name, config=config)
     return _clients[key]
 
 
