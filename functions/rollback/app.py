@@ -44,7 +44,7 @@ STEPS = (
 )
 _STEP_NAMES = [step for step, _ in STEPS]
 # Errors whose message keeps the AWS error code that caused them ("... failed with <Code>: ...").
-_CARRY_AWS_CODE = frozenset({"AwsCallFailed", "VerificationFailed"})
+_CARRY_AWS_CODE = frozenset({"AwsCallFailed", "AwsThrottled", "VerificationFailed"})
 _AWS_CODE = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
 
 

@@ -146,6 +146,38 @@ def test_a_timed_out_lambda_is_retried_wherever_lambda_service_errors_are(machin
         assert "Sandbox.Timedout" in retry["ErrorEquals"], name
 
 
+@pytest.mark.parametrize("machine", sorted(ASLS))
+def test_a_throttled_call_is_retried_longer_and_with_jitter_wherever_aws_failures_are(machine):
+    """Many runs at once meet IAM's throttling past the SDK's retries: a state that retries AwsCallFailed
+    retries AwsThrottled (a subclass, so it must come first) with more attempts, capped and jittered."""
+    states = [(n, s) for n, s in ASLS[machine]["States"].items() if s.get("Retry")]
+    for name, state in states:
+        errors = [retry["ErrorEquals"] for retry in state["Retry"]]
+        if not any("AwsCallFailed" in e for e in errors):
+            continue
+        throttled = next(i for i, e in enumerate(errors) if e == ["AwsThrottled"])
+        assert throttled < next(i for i, e in enumerate(errors) if "AwsCallFailed" in e), name
+        retry = state["Retry"][throttled]
+        assert retry["MaxAttempts"] > 3, name
+        assert retry["JitterStrategy"] == "FULL", name
+        assert retry["MaxDelaySeconds"], name
+
+
+def test_only_throttling_becomes_aws_throttled():
+    from botocore.exceptions import ClientError
+
+    from provisioner_core.errors import AwsCallFailed, AwsThrottled
+    from provisioner_core.step import aws_failure
+
+    def error(code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "m"}}, "CreateUser")
+
+    assert type(aws_failure(error("Throttling"))) is AwsThrottled
+    assert type(aws_failure(error("ThrottlingException"))) is AwsThrottled
+    assert type(aws_failure(error("AccessDenied"))) is AwsCallFailed
+    assert isinstance(aws_failure(error("Throttling")), AwsCallFailed)
+
+
 def test_a_cors_rule_just_written_is_waited_for_by_the_function_not_cut_short_by_the_retrier():
     """Verify access ends the wait with VerificationFailed after CORS_SETTLE_RETRIES of the state's retries;
     the retrier must allow at least that many, or the run would end with a retryable error's name."""

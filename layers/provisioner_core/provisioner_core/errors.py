@@ -70,6 +70,10 @@ class AwsCallFailed(ProvisionerError):
         super().__init__(f"{operation} failed with {code}: {message}")
 
 
+class AwsThrottled(AwsCallFailed):
+    """AWS throttled the call past the SDK's retries: retried by the state machine longer and with jitter."""
+
+
 class ConnectionAlreadyExists(ProvisionerError):
     """Another run holds this connection id (PROVISIONING, ACTIVE, DEPROVISIONING or ROLLBACK_FAILED)."""
 

@@ -10,14 +10,23 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner_core.aws import error_code
-from provisioner_core.errors import AwsCallFailed
+from provisioner_core.errors import AwsCallFailed, AwsThrottled
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
+# The codes AWS answers when it throttles (IAM's Throttling; the JSON services' own names).
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"}
+)
+
+
 def aws_failure(error: ClientError) -> AwsCallFailed:
     message = str(error.response.get("Error", {}).get("Message", ""))
-    return AwsCallFailed(error.operation_name, error_code(error), message)
+    code = error_code(error)
+    if code in THROTTLING_CODES:
+        return AwsThrottled(error.operation_name, code, message)
+    return AwsCallFailed(error.operation_name, code, message)
 
 
 def translate_aws_errors(handler: Handler) -> Handler:
