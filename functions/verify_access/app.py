@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from provisioner_core import aws, cors_probe
 from provisioner_core.config import Settings
-from provisioner_core.connection import Connection, probe_key
+from provisioner_core.connection import PROBE_NAME_PREFIX, Connection, probe_key
 from provisioner_core.errors import (
     AccessDeniedByPolicy,
     AccessNotYetEffective,
@@ -43,6 +43,8 @@ PROPAGATION_ERRORS = frozenset(
 PROBE_BODY = b"labellerr connection check\n"
 # Directory markers and empty files cannot serve a one-byte ranged read.
 _LISTED_KEYS = 20
+# Listings to sample from when the sampled object keeps vanishing before its read.
+_SAMPLE_ATTEMPTS = 3
 # How many of the state's retries ($$.State.RetryCount) a CORS rule just written may take to show. Every
 # retry waits at least a second (the ASL's CorsNotYetVisible retrier: 2 s), so this is at least as many
 # seconds since the write; the retrier's MaxAttempts is no smaller, so this bound is what ends the wait.
@@ -160,6 +162,12 @@ def check_cors(
     return checks + found
 
 
+def sample(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first object a read can prove access with: non-empty, and never a verification probe, which
+    its own run deletes at any moment (another connection's on the same prefix, or a leftover)."""
+    return next((o for o in objects if o.get("Size", 0) > 0 and PROBE_NAME_PREFIX not in o["Key"]), None)
+
+
 def check_access(
     s3: Any,
     connection: Connection,
@@ -171,28 +179,41 @@ def check_access(
     origins = cors_probe.probe_origins(settings.cors_allowed_origins, settings.cors_probe_origins)
     fetched: dict[str, cors_probe.HttpAnswer] = {}
     bucket, prefix = connection["bucket"], connection["prefix"]
-    listing = _call(
-        "s3:ListObjectsV2", s3.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=_LISTED_KEYS
-    )
-    objects = listing.get("Contents", [])
-    checks = [_passed("s3:ListObjectsV2", f"listed {len(objects)} object(s) under '{prefix}'")]
-    readable = next((o for o in objects if o.get("Size", 0) > 0), None)
+    checks: list[dict[str, str]] = []
+    readable: dict[str, Any] | None = None
+    # An object can vanish between the listing and the read (the customer's, or another connection's): it is
+    # sampled again from a new listing, never a failure.
+    for _ in range(_SAMPLE_ATTEMPTS):
+        listing = _call(
+            "s3:ListObjectsV2", s3.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=_LISTED_KEYS
+        )
+        objects = listing.get("Contents", [])
+        checks = [_passed("s3:ListObjectsV2", f"listed {len(objects)} object(s) under '{prefix}'")]
+        readable = sample(objects)
+        if readable is None:
+            break
+        # The read carries the first probe origin's Origin, so it is also the browser's signed GET.
+        with cors_probe.origin_header(s3, origins[0]) as seen:
+            try:
+                _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=readable["Key"], Range="bytes=0-0")[
+                    "Body"
+                ].read()
+            except VerificationFailed as error:
+                if "NoSuchKey" not in str(error):
+                    raise
+                readable = None
+                continue
+        fetched[origins[0]] = cors_probe.HttpAnswer(206, dict(seen))
+        checks.append(_passed("s3:GetObject", f"read the first byte of '{readable['Key']}'"))
+        break
     if readable is None:
         checks.append(
             {
                 "operation": "s3:GetObject",
                 "outcome": "not_tried",
-                "detail": "no non-empty object under the prefix yet",
+                "detail": "no non-empty object under the prefix that stayed there to be read",
             }
         )
-    else:
-        # The read carries the first probe origin's Origin, so it is also the browser's signed GET.
-        with cors_probe.origin_header(s3, origins[0]) as seen:
-            _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=readable["Key"], Range="bytes=0-0")[
-                "Body"
-            ].read()
-        fetched[origins[0]] = cors_probe.HttpAnswer(206, dict(seen))
-        checks.append(_passed("s3:GetObject", f"read the first byte of '{readable['Key']}'"))
     checks += check_cors(s3, connection, cors, readable, origins, fetched, settling)
     if connection["access"] == "import_export":
         checks += check_write_access(s3, connection)

@@ -225,3 +225,43 @@ def test_a_refusal_that_may_still_fade_says_how_long_the_key_has_existed_and_wha
         "the new key is not effective yet 42 s after the key was issued (attempt 42); "
         "last refusal: s3:ListObjectsV2: InvalidAccessKeyId (no such key)"
     )
+
+
+def test_another_connections_probe_is_never_the_object_read(iam, s3, secrets, bucket, connection):
+    # A probe sorts before the customer's objects ('.' before letters) and its own run deletes it at any time.
+    other_probe = probe_key({**connection, "connection_id": "other-run"})
+    s3.put_object(Bucket=bucket, Key=other_probe, Body=b"labellerr connection check\n")
+    result = verify_access(secrets, connection, _issue(iam, secrets, connection), NO_CORS)
+    [read] = [check for check in result["checks"] if check["operation"] == "s3:GetObject"]
+    assert read["outcome"] == "passed"
+    assert "images/cat.png" in read["detail"]
+
+
+def test_an_object_that_vanishes_before_its_read_is_sampled_again(iam, s3, secrets, bucket, connection):
+    s3.put_object(Bucket=bucket, Key="images/dog.png", Body=b"\x89PNG dog")
+    access_key = _issue(iam, secrets, connection)
+    reads: list[str] = []
+
+    def vanishing_first(client: Any) -> Any:
+        original = client.get_object
+
+        def get_object(**kwargs: Any) -> Any:
+            reads.append(kwargs["Key"])
+            if len(reads) == 1:
+                s3.delete_object(Bucket=kwargs["Bucket"], Key=kwargs["Key"])
+            return original(**kwargs)
+
+        client.get_object = get_object
+        return client
+
+    real_client_with_key = aws_module.client_with_key
+
+    def client_with_key(*args: Any, **kwargs: Any) -> Any:
+        client = real_client_with_key(*args, **kwargs)
+        return vanishing_first(client) if args and args[0] == "s3" else client
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aws_module, "client_with_key", client_with_key)
+        result = verify_access(secrets, connection, access_key, NO_CORS)
+    assert reads[:2] == ["images/cat.png", "images/dog.png"]
+    assert _outcomes(result)["s3:GetObject"] == "passed"
