@@ -29,7 +29,7 @@ EXECUTION_EVENTS: Final = 2
 CHECK_INTERVAL_PATH: Final = "$.rotation.timing.check_seconds"
 # The functions stretch the interval so both loops together check at most this often
 # (provisioner_core.rotation.RotationTiming, which this package cannot import: a test pins them together).
-MAX_CHECKS: Final = 650
+MAX_CHECKS: Final = 350
 
 
 def effective_interval(check_seconds: float, adoption_days: float, grace_days: float) -> int:
