@@ -38,9 +38,10 @@ SECONDS_PER_DAY = 86400
 CLOCK_SKEW = timedelta(seconds=5)
 # A Standard execution's history holds at most 25,000 events (Step Functions quotas), and the rotation
 # fails when it runs out. A turn of the adoption or grace loop adds 9 (check task 5, choice 2, wait 2), and
-# 42 more when its invocation is retried to the limit (Lambda's errors, AWS failures, throttling). At most MAX_CHECKS checks in the two loops together
-# keeps even that worst case, with the rest of the run, under 20,000: tests/unit/test_rotation_history.py
-# counts it from the ASL. A KeyRotationCheckSeconds too short for the periods is stretched to fit.
+# 42 more when its invocation is retried to the limit (Lambda's errors, AWS failures, throttling). At most
+# MAX_CHECKS checks in the two loops together keeps even that worst case, with the rest of the run, under
+# 20,000: tests/unit/test_rotation_history.py counts it from the ASL. A KeyRotationCheckSeconds too short
+# for the periods is stretched to fit.
 MAX_CHECKS = 350
 _CONNECTION_FIELDS = tuple(Connection.__annotations__)
 
