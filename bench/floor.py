@@ -193,6 +193,9 @@ def run_floor(clients: Clients, bucket: str, index: int, environment: Mapping[st
     rule = labellerr_rule(settings.cors_allowed_origins, rule_id_for(connection["connection_id"]))
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [*rules, rule]})
     laps("s3:PutBucketCors")
+    # As Apply CORS: read the write back before the lease is released (bucket configuration lags).
+    s3.get_bucket_cors(Bucket=bucket)
+    laps("s3:GetBucketCors (read back)")
     dynamodb.delete_item(
         TableName=leases_table,
         Key={"bucket": {"S": bucket}},
