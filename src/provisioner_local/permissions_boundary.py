@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from provisioner_local.bucket_policy_enforcement import S3Request
-from provisioner_local.policy_conditions import action_matches, as_list, condition_holds
-from provisioner_local.policy_variables import resolved_condition, resource_matches
+from provisioner_local.policy_evaluation import AuthorizationRequest, effects
 
 
 class _PatchSet(Protocol):
@@ -61,31 +60,18 @@ def context(request: S3Request, tags: list[dict[str, str]]) -> dict[str, Any]:
     return values
 
 
-def _applies(statement: Mapping[str, Any], request: S3Request, values: Mapping[str, Any]) -> bool:
-    if not action_matches(statement, request.action):
-        return False
-    if not resource_matches(statement, request.resource, values):
-        return False
-    condition = resolved_condition(statement.get("Condition") or {}, values)
-    if condition is None:
-        return False
-    try:
-        return condition_holds(condition, values)
-    except NotImplementedError:
-        return False
-
-
 def refusal(document: Mapping[str, Any], request: S3Request, tags: list[dict[str, str]]) -> str | None:
     """AWS's message when the boundary does not let the request through, else None."""
-    values = context(request, tags)
-    statements = [s for s in as_list(document.get("Statement")) if _applies(s, request, values)]
+    found = effects(
+        [document], AuthorizationRequest(request.action, request.resource, context(request, tags))
+    )
     where = (
         f"User: {request.principal_arn} is not authorized to perform: {request.action} "
         f'on resource: "{request.resource}"'
     )
-    if any(s.get("Effect") == "Deny" for s in statements):
+    if "Deny" in found:
         return f"{where} with an explicit deny in a permissions boundary"
-    if not any(s.get("Effect") == "Allow" for s in statements):
+    if "Allow" not in found:
         return f"{where} because no permissions boundary allows the {request.action} action"
     return None
 

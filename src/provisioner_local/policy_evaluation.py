@@ -73,7 +73,8 @@ def statement_applies(statement: Mapping[str, Any], request: AuthorizationReques
     return condition_holds(condition, request.context)
 
 
-def _effects(documents: Iterable[Mapping[str, Any]], request: AuthorizationRequest) -> set[str]:
+def effects(documents: Iterable[Mapping[str, Any]], request: AuthorizationRequest) -> set[str]:
+    """The Effects of every statement of `documents` that applies to the request."""
     return {
         str(statement.get("Effect"))
         for document in documents
@@ -87,8 +88,8 @@ def evaluate(
     request: AuthorizationRequest,
     boundary: Mapping[str, Any] | None = None,
 ) -> Decision:
-    identity = _effects(identity_policies, request)
-    bounded = _effects([boundary], request) if boundary is not None else {"Allow"}
+    identity = effects(identity_policies, request)
+    bounded = effects([boundary], request) if boundary is not None else {"Allow"}
     if "Deny" in identity:
         return Decision("ExplicitDeny", IDENTITY)
     if "Deny" in bounded:
