@@ -31,9 +31,12 @@ SETTINGS = Settings.from_env()
 
 
 def labellerr_tests(
-    client: LabellerrClient, key: S3Credentials, connection: Connection
+    client: LabellerrClient, dynamodb: Any, key: S3Credentials, connection: Connection
 ) -> list[dict[str, str]]:
-    return [test_key(client, key, connection, t) for t in CONNECTION_TYPES_BY_ACCESS[connection["access"]]]
+    return [
+        test_key(client, dynamodb, key, connection, t)
+        for t in CONNECTION_TYPES_BY_ACCESS[connection["access"]]
+    ]
 
 
 def hand_over_rotation_key(
@@ -49,7 +52,7 @@ def hand_over_rotation_key(
     connection_id = connection["connection_id"]
     tests: list[dict[str, str]] = []
     if (started.get("labellerr") or {}).get("registered"):
-        tests = labellerr_tests(make_client(), issued_key(secrets, issued), connection)
+        tests = labellerr_tests(make_client(), dynamodb, issued_key(secrets, issued), connection)
     handed_over_at = registry.now()
     rotation.update(
         dynamodb, connection_id, execution_arn, {"stage": "HANDED_OVER", "handed_over_at": handed_over_at}

@@ -39,6 +39,7 @@ def description_for(connection: Connection) -> str:
 
 def register_in_labellerr(
     client: LabellerrClient,
+    dynamodb: Any,
     key: S3Credentials,
     connection: Connection,
     *,
@@ -58,7 +59,7 @@ def register_in_labellerr(
             # This step creates only after every test passed, so an earlier attempt's test did.
             tests.append({"connection_type": connection_type, "outcome": "passed", "detail": EARLIER})
             continue
-        tests.append(test_key(client, key, connection, connection_type))
+        tests.append(test_key(client, dynamodb, key, connection, connection_type))
     created = dict(earlier)
     for connection_type in wanted:
         if connection_type not in created:
@@ -85,6 +86,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     client = client_for(secrets, SETTINGS, lambda: context.get_remaining_time_in_millis() / 1000)
     result = register_in_labellerr(
         client,
+        aws.client("dynamodb"),
         issued_key(secrets, event["access_key"]),
         event["connection"],
         retry_count=int(event.get("retry_count", 1)),

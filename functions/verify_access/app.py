@@ -32,6 +32,7 @@ from provisioner_core.errors import (
     CorsNotYetVisible,
     VerificationFailed,
 )
+from provisioner_core.objects_lease import WRITE_PROBES, objects_lease
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
@@ -170,6 +171,7 @@ def sample(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def check_access(
     s3: Any,
+    dynamodb: Any,
     connection: Connection,
     cors: dict[str, Any],
     settings: Settings | None = None,
@@ -216,17 +218,19 @@ def check_access(
         )
     checks += check_cors(s3, connection, cors, readable, origins, fetched, settling)
     if connection["access"] == "import_export":
-        checks += check_write_access(s3, connection)
+        checks += check_write_access(s3, dynamodb, connection)
     return checks
 
 
-def check_write_access(s3: Any, connection: Connection) -> list[dict[str, str]]:
+def check_write_access(s3: Any, dynamodb: Any, connection: Connection) -> list[dict[str, str]]:
     bucket, key = connection["bucket"], probe_key(connection)
-    # The probe's name is fixed per connection: a retry overwrites it, and rollback and offboarding
-    # delete it by that name with the provisioner's own permission if this step dies before deleting it.
-    written = _call("s3:PutObject", s3.put_object, Bucket=bucket, Key=key, Body=PROBE_BODY)
-    body = _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
-    deleted = delete_probe(s3, bucket, key, written.get("VersionId"))
+    # The probe exists only while no Labellerr test lists the prefix: that test would try to read it.
+    with objects_lease(dynamodb, bucket, WRITE_PROBES):
+        # The probe's name is fixed per connection: a retry overwrites it, and rollback and offboarding
+        # delete it by that name with the provisioner's own permission if this step dies before deleting it.
+        written = _call("s3:PutObject", s3.put_object, Bucket=bucket, Key=key, Body=PROBE_BODY)
+        body = _call("s3:GetObject", s3.get_object, Bucket=bucket, Key=key)["Body"].read()
+        deleted = delete_probe(s3, bucket, key, written.get("VersionId"))
     if body != PROBE_BODY:
         raise VerificationFailed(f"the probe object '{key}' read back different bytes")
     return [
@@ -257,6 +261,7 @@ def delete_probe(s3: Any, bucket: str, key: str, version_id: str | None) -> dict
 
 def verify_access(
     secrets: Any,
+    dynamodb: Any,
     connection: Connection,
     access_key: dict[str, str],
     cors: dict[str, Any],
@@ -280,7 +285,7 @@ def verify_access(
     if secret["access_key_id"] != access_key["access_key_id"]:
         raise VerificationFailed("the secret holds another access key than the one this execution issued")
     try:
-        checks = check_access(s3, connection, cors, settling=attempt if cors_just_applied else None)
+        checks = check_access(s3, dynamodb, connection, cors, settling=attempt if cors_just_applied else None)
     except AccessNotYetEffective as refused:
         # The key's secret version was written right after CreateAccessKey: its age is the key's.
         created = stored.get("CreatedDate")
@@ -299,6 +304,7 @@ def verify_access(
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = verify_access(
         aws.client("secretsmanager"),
+        aws.client("dynamodb"),
         event["connection"],
         event["access_key"],
         event["cors"],

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from provisioner_core import registry
-from provisioner_core.connection import labellerr_marker
+from provisioner_core import objects_lease, registry
+from provisioner_core.connection import PROBE_NAME_PREFIX, labellerr_marker, probe_key_for
 from provisioner_core.labellerr import (
     LabellerrClient,
     LabellerrCredentials,
@@ -265,3 +265,49 @@ def test_a_failed_labellerr_delete_in_offboarding_is_left_behind_and_delete_agai
     assert offboard(stack, sfn, connection_id).status == "SUCCEEDED"
     assert marked(labellerr, connection_id) == []
     assert leftovers(iam, secrets, connection_id) == []
+
+
+def test_labellerr_tests_the_prefix_only_while_no_other_runs_probe_is_there(
+    stack, sfn, s3, bucket, labellerr, monkeypatch
+):
+    """Labellerr's test lists the prefix and reads what it found: another run's write probe, there for a
+    moment, would vanish under it. The run waits for the bucket's objects lease, which probes hold."""
+    leases, table = stack.client("dynamodb"), stack.tables["BucketLeasesTable"]
+    other_probe = probe_key_for("images/", unique_id("other"))
+    seen_probes: list[list[str]] = []
+    check = labellerr._checker.check
+
+    def check_and_look(*args: Any) -> Any:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="images/").get("Contents", [])
+        seen_probes.append([o["Key"] for o in listed if PROBE_NAME_PREFIX in o["Key"]])
+        return check(*args)
+
+    monkeypatch.setattr(labellerr._checker, "check", check_and_look)
+    generation = objects_lease.try_acquire(
+        leases, bucket, objects_lease.WRITE_PROBES, table=table, clock=time.time
+    )
+    assert generation is not None
+    s3.put_object(Bucket=bucket, Key=other_probe, Body=b"another run's probe")
+    connection_id = unique_id()
+    arn = sfn.start_execution(
+        stateMachineArn=stack.state_machine_arn, name=unique_id("run"),
+        input=json.dumps(request(bucket, connection_id)),
+    )["executionArn"]  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(
+        (e.get("stateEnteredEventDetails") or {}).get("name") == "Register in Labellerr"
+        for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    ):
+        assert time.monotonic() < deadline, "the run never reached Register in Labellerr"
+        time.sleep(0.05)
+    time.sleep(1.0)
+    assert calls(labellerr, "test") == [], "Labellerr tested the prefix while another run's probe was there"
+    # The other run's probe window ends as Verify access ends it: the object goes, then the lease.
+    s3.delete_object(Bucket=bucket, Key=other_probe)
+    objects_lease.release(leases, bucket, generation, table=table)
+    while (described := sfn.describe_execution(executionArn=arn))["status"] not in FINAL:
+        assert time.monotonic() < deadline, f"{arn} did not end"
+        time.sleep(0.05)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert seen_probes == [[]]
+    assert len(marked(labellerr, connection_id)) == 1

@@ -4,6 +4,7 @@ that finds what an earlier attempt created (also when that create's reply was lo
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -55,11 +56,22 @@ class FakeLabellerr:
         return [c for c in self.connections.values() if description_marker in (c.description or "")]
 
 
-def register(labellerr: FakeLabellerr, connection: Any, *, retry_count: int) -> dict[str, Any]:
-    return register_in_labellerr(cast(LabellerrClient, labellerr), KEY, connection, retry_count=retry_count)
+Register = Callable[..., dict[str, Any]]
 
 
-def test_import_is_tested_then_created_once_with_the_marker() -> None:
+@pytest.fixture
+def register(dynamodb: Any) -> Register:
+    """The step as the state machine runs it, with the table its Labellerr tests take their lease in."""
+
+    def run(labellerr: FakeLabellerr, connection: Any, *, retry_count: int) -> dict[str, Any]:
+        return register_in_labellerr(
+            cast(LabellerrClient, labellerr), dynamodb, KEY, connection, retry_count=retry_count
+        )
+
+    return run
+
+
+def test_import_is_tested_then_created_once_with_the_marker(register: Register) -> None:
     labellerr = FakeLabellerr()
     connection = make_connection(description="Satellite tiles", labellerr_data_type="video")
     result = register(labellerr, connection, retry_count=0)
@@ -75,7 +87,7 @@ def test_import_is_tested_then_created_once_with_the_marker() -> None:
     assert "s3cr3t" not in json.dumps(result)
 
 
-def test_import_export_tests_both_before_creating_either() -> None:
+def test_import_export_tests_both_before_creating_either(register: Register) -> None:
     labellerr = FakeLabellerr()
     result = register(labellerr, make_connection(access="import_export"), retry_count=0)
     assert [c[:2] for c in labellerr.calls] == [
@@ -86,14 +98,14 @@ def test_import_export_tests_both_before_creating_either() -> None:
     assert len(set(result["labellerr_connection_ids"])) == 2
 
 
-def test_a_failed_test_creates_nothing() -> None:
+def test_a_failed_test_creates_nothing(register: Register) -> None:
     labellerr = FakeLabellerr(fail_test=True)
     with pytest.raises(LabellerrTestFailed):
         register(labellerr, make_connection(), retry_count=0)
     assert labellerr.connections == {}
 
 
-def test_a_retry_after_a_lost_create_reply_reuses_that_connection() -> None:
+def test_a_retry_after_a_lost_create_reply_reuses_that_connection(register: Register) -> None:
     labellerr = FakeLabellerr(lose_create=1)
     connection = make_connection(access="import_export")
     with pytest.raises(LabellerrUnavailable):
@@ -109,7 +121,7 @@ def test_a_retry_after_a_lost_create_reply_reuses_that_connection() -> None:
     assert len(labellerr.connections) == 2
 
 
-def test_a_first_attempt_does_not_search_and_other_connections_are_never_adopted() -> None:
+def test_a_first_attempt_does_not_search_and_other_connections_are_never_adopted(register: Register) -> None:
     labellerr = FakeLabellerr()
     labellerr.connections["other"] = LabellerrConnection(
         "other", "x", f"x {labellerr_marker('another-connection')}", "s3", "import", None, None, raw={}

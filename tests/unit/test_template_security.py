@@ -448,11 +448,15 @@ def test_only_the_functions_that_call_labellerr_may_read_its_credentials():
     }
     # The step that holds the key it hands to Labellerr may read it, and nothing else reads secrets it did
     # not read before: Verify access and Register in Labellerr only GetSecretValue on connection secrets.
+    # Its one write is its share of the bucket's objects lease, around Labellerr's test.
     register = [st for n, st in ALL_STATEMENTS if n == "RegisterInLabellerrFunction"]
     assert {a for st in register for a in _as_list(st["Action"])} == {
         "secretsmanager:GetSecretValue",
         "kms:Decrypt",
+        "dynamodb:UpdateItem",
     }
+    [lease] = [st for st in register if _as_list(st["Action"]) == ["dynamodb:UpdateItem"]]
+    assert lease["Resource"] == {"Fn::GetAtt": ["BucketLeasesTable", "Arn"]}
 
 
 def test_the_labellerr_parameters_default_to_off_and_the_public_api():

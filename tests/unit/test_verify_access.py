@@ -71,7 +71,7 @@ def _outcomes(result):
 def test_import_lists_reads_one_byte_and_finds_the_cors_rule(iam, s3, secrets, dynamodb, bucket, connection):
     access_key = _issue(iam, secrets, connection)
     cors = apply_cors(s3, dynamodb, connection, SETTINGS)
-    result = verify_access(secrets, connection, access_key, cors)
+    result = verify_access(secrets, dynamodb, connection, access_key, cors)
     assert result["verified"] is True
     assert _outcomes(result) == {
         "s3:ListObjectsV2": "passed",
@@ -84,15 +84,15 @@ def test_import_lists_reads_one_byte_and_finds_the_cors_rule(iam, s3, secrets, d
     }
 
 
-def test_empty_prefix_is_not_a_failure_but_says_get_was_not_tried(iam, s3, secrets, bucket):
+def test_empty_prefix_is_not_a_failure_but_says_get_was_not_tried(iam, s3, secrets, bucket, dynamodb):
     connection = make_connection(prefix="empty/", s3_uri=f"{bucket}/empty/")
-    result = verify_access(secrets, connection, _issue(iam, secrets, connection), NO_CORS)
+    result = verify_access(secrets, dynamodb, connection, _issue(iam, secrets, connection), NO_CORS)
     assert _outcomes(result)["s3:GetObject"] == "not_tried"
 
 
-def test_import_export_writes_reads_and_deletes_a_probe(iam, s3, secrets, bucket):
+def test_import_export_writes_reads_and_deletes_a_probe(iam, s3, secrets, bucket, dynamodb):
     connection = make_connection(access="import_export")
-    result = verify_access(secrets, connection, _issue(iam, secrets, connection), NO_CORS)
+    result = verify_access(secrets, dynamodb, connection, _issue(iam, secrets, connection), NO_CORS)
     assert _outcomes(result)["s3:PutObject"] == "passed"
     assert _outcomes(result)["s3:DeleteObject"] == "passed"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
@@ -106,18 +106,18 @@ def _probe_versions(s3: Any, bucket: str, key: str) -> list[str]:
 
 @pytest.mark.parametrize("status", ["Enabled", "Suspended"])
 def test_in_a_versioned_bucket_the_probe_leaves_no_version_and_no_delete_marker(
-    iam, s3, secrets, bucket, status
+    iam, s3, secrets, bucket, status, dynamodb
 ):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
     connection = make_connection(access="import_export")
     access_key = _issue(iam, secrets, connection)
     # Twice: a second verification (a retry, a rotation) must not leave what the first removed.
     for _ in range(2):
-        assert verify_access(secrets, connection, access_key, NO_CORS)["verified"] is True
+        assert verify_access(secrets, dynamodb, connection, access_key, NO_CORS)["verified"] is True
     assert _probe_versions(s3, bucket, probe_key(connection)) == []
 
 
-def test_missing_cors_rule_fails_verification(iam, s3, secrets, bucket, connection):
+def test_missing_cors_rule_fails_verification(iam, s3, secrets, bucket, connection, dynamodb):
     access_key = _issue(iam, secrets, connection)
     s3.put_bucket_cors(
         Bucket=bucket,
@@ -125,19 +125,31 @@ def test_missing_cors_rule_fails_verification(iam, s3, secrets, bucket, connecti
     )
     with pytest.raises(VerificationFailed, match="labellerr-satellite-images"):
         verify_access(
-            secrets, connection, access_key, {"applied": True, "rule_id": "labellerr-satellite-images"}
+            secrets,
+            dynamodb,
+            connection,
+            access_key,
+            {"applied": True, "rule_id": "labellerr-satellite-images"},
         )
 
 
-def test_a_rule_just_written_that_does_not_show_is_not_yet_then_never(iam, s3, secrets, bucket, connection):
+def test_a_rule_just_written_that_does_not_show_is_not_yet_then_never(
+    iam, s3, secrets, bucket, connection, dynamodb
+):
     """S3's bucket configuration is eventually consistent: right after Apply CORS the rule may not show."""
     access_key = _issue(iam, secrets, connection)
     cors = {"applied": True, "rule_id": "labellerr-satellite-images", "rule_added": True}
     with pytest.raises(CorsNotYetVisible, match="may not show the CORS configuration"):
-        verify_access(secrets, connection, access_key, cors, attempt=3, cors_just_applied=True)
+        verify_access(secrets, dynamodb, connection, access_key, cors, attempt=3, cors_just_applied=True)
     with pytest.raises(VerificationFailed, match=f"still after {CORS_SETTLE_RETRIES} retries"):
         verify_access(
-            secrets, connection, access_key, cors, attempt=CORS_SETTLE_RETRIES, cors_just_applied=True
+            secrets,
+            dynamodb,
+            connection,
+            access_key,
+            cors,
+            attempt=CORS_SETTLE_RETRIES,
+            cors_just_applied=True,
         )
 
 
@@ -156,31 +168,31 @@ def test_a_customer_rule_before_ours_fails_at_once_even_right_after_the_write(
     }
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [shadowing, *rules]})
     with pytest.raises(VerificationFailed, match="cors:RuleOrder"):
-        verify_access(secrets, connection, access_key, cors, cors_just_applied=True)
+        verify_access(secrets, dynamodb, connection, access_key, cors, cors_just_applied=True)
 
 
 @pytest.mark.parametrize(
     "code", ["InvalidAccessKeyId", "InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied"]
 )
-def test_refusals_that_fade_with_propagation_are_retryable(s3, connection, code):
+def test_refusals_that_fade_with_propagation_are_retryable(s3, connection, code, dynamodb):
     with Stubber(s3) as stub:
         stub.add_client_error("list_objects_v2", code, "not yet", http_status_code=403)
         with pytest.raises(AccessNotYetEffective, match=code):
-            check_access(s3, connection, NO_CORS)
+            check_access(s3, dynamodb, connection, NO_CORS)
 
 
-def test_other_errors_are_not_retried(s3, connection):
+def test_other_errors_are_not_retried(s3, connection, dynamodb):
     with Stubber(s3) as stub:
         stub.add_client_error("list_objects_v2", "NoSuchBucket", "gone", http_status_code=404)
         with pytest.raises(VerificationFailed, match="NoSuchBucket"):
-            check_access(s3, connection, NO_CORS)
+            check_access(s3, dynamodb, connection, NO_CORS)
 
 
-def test_a_server_error_is_retried_by_the_state_machine_not_failed(s3, connection):
+def test_a_server_error_is_retried_by_the_state_machine_not_failed(s3, connection, dynamodb):
     with Stubber(s3) as stub:
         stub.add_client_error("list_objects_v2", "InternalError", "oops", http_status_code=500)
         with pytest.raises(AwsCallFailed, match="InternalError"):
-            check_access(s3, connection, NO_CORS)
+            check_access(s3, dynamodb, connection, NO_CORS)
 
 
 @pytest.mark.parametrize(
@@ -200,17 +212,17 @@ def test_a_server_error_is_retried_by_the_state_machine_not_failed(s3, connectio
     ],
     ids=["bucket-policy", "kms"],
 )
-def test_refusals_that_time_does_not_change_fail_at_once(s3, connection, message, names):
+def test_refusals_that_time_does_not_change_fail_at_once(s3, connection, message, names, dynamodb):
     with Stubber(s3) as stub:
         stub.add_client_error("list_objects_v2", "AccessDenied", message, http_status_code=403)
         with pytest.raises(AccessDeniedByPolicy) as raised:
-            check_access(s3, connection, NO_CORS)
+            check_access(s3, dynamodb, connection, NO_CORS)
     assert names in str(raised.value)
     assert "waiting does not change" in str(raised.value)
 
 
 def test_a_refusal_that_may_still_fade_says_how_long_the_key_has_existed_and_what_refused(
-    iam, s3, secrets, bucket, connection, monkeypatch
+    iam, s3, secrets, bucket, connection, monkeypatch, dynamodb
 ):
     access_key = _issue(iam, secrets, connection)
     created = secrets.get_secret_value(SecretId=access_key["secret_arn"])["CreatedDate"]
@@ -219,7 +231,13 @@ def test_a_refusal_that_may_still_fade_says_how_long_the_key_has_existed_and_wha
         stub.add_client_error("list_objects_v2", "InvalidAccessKeyId", "no such key", http_status_code=403)
         with pytest.raises(AccessNotYetEffective) as raised:
             verify_access(
-                secrets, connection, access_key, NO_CORS, attempt=41, now=created + timedelta(seconds=42)
+                secrets,
+                dynamodb,
+                connection,
+                access_key,
+                NO_CORS,
+                attempt=41,
+                now=created + timedelta(seconds=42),
             )
     assert str(raised.value) == (
         "the new key is not effective yet 42 s after the key was issued (attempt 42); "
@@ -227,17 +245,19 @@ def test_a_refusal_that_may_still_fade_says_how_long_the_key_has_existed_and_wha
     )
 
 
-def test_another_connections_probe_is_never_the_object_read(iam, s3, secrets, bucket, connection):
+def test_another_connections_probe_is_never_the_object_read(iam, s3, secrets, bucket, connection, dynamodb):
     # A probe sorts before the customer's objects ('.' before letters) and its own run deletes it at any time.
     other_probe = probe_key({**connection, "connection_id": "other-run"})
     s3.put_object(Bucket=bucket, Key=other_probe, Body=b"labellerr connection check\n")
-    result = verify_access(secrets, connection, _issue(iam, secrets, connection), NO_CORS)
+    result = verify_access(secrets, dynamodb, connection, _issue(iam, secrets, connection), NO_CORS)
     [read] = [check for check in result["checks"] if check["operation"] == "s3:GetObject"]
     assert read["outcome"] == "passed"
     assert "images/cat.png" in read["detail"]
 
 
-def test_an_object_that_vanishes_before_its_read_is_sampled_again(iam, s3, secrets, bucket, connection):
+def test_an_object_that_vanishes_before_its_read_is_sampled_again(
+    iam, s3, secrets, bucket, connection, dynamodb
+):
     s3.put_object(Bucket=bucket, Key="images/dog.png", Body=b"\x89PNG dog")
     access_key = _issue(iam, secrets, connection)
     reads: list[str] = []
@@ -262,6 +282,6 @@ def test_an_object_that_vanishes_before_its_read_is_sampled_again(iam, s3, secre
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(aws_module, "client_with_key", client_with_key)
-        result = verify_access(secrets, connection, access_key, NO_CORS)
+        result = verify_access(secrets, dynamodb, connection, access_key, NO_CORS)
     assert reads[:2] == ["images/cat.png", "images/dog.png"]
     assert _outcomes(result)["s3:GetObject"] == "passed"

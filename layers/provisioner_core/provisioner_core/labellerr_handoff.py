@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from provisioner_core import cleanup
+from provisioner_core import cleanup, objects_lease
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, labellerr_marker
 from provisioner_core.errors import VerificationFailed
@@ -25,6 +25,7 @@ from provisioner_core.labellerr import (
     load_credentials,
 )
 from provisioner_core.labellerr_transport import scrub
+from provisioner_core.lease import lease_holder
 
 
 def client_for(
@@ -50,12 +51,21 @@ def issued_key(secrets: Any, access_key: dict[str, str]) -> S3Credentials:
 
 
 def test_key(
-    client: LabellerrClient, key: S3Credentials, connection: Connection, connection_type: str
+    client: LabellerrClient, dynamodb: Any, key: S3Credentials, connection: Connection, connection_type: str
 ) -> dict[str, str]:
     """Labellerr's connection test of `key` for one connection type, as the state records it. Labellerr's
-    words go into the state, never an echo of the key they were about."""
+    words go into the state, never an echo of the key they were about.
+
+    The test lists and reads the prefix, so it runs while no other run's probe object can come and go
+    there (objects_lease); an export test also writes, so it shares the objects with nobody."""
     path = labellerr_path(connection["bucket"], connection["prefix"])
-    answer = client.test_connection(key, path, connection_type, connection["labellerr_data_type"])
+    kind = (
+        objects_lease.LABELLERR_READS
+        if connection_type == "import"
+        else objects_lease.labellerr_write(lease_holder(connection["connection_id"]))
+    )
+    with objects_lease.objects_lease(dynamodb, connection["bucket"], kind):
+        answer = client.test_connection(key, path, connection_type, connection["labellerr_data_type"])
     said = str(answer.get("message") or "Labellerr's connection test passed")
     return {
         "connection_type": connection_type,
