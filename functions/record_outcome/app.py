@@ -41,17 +41,23 @@ DETAIL_TYPES = {
 }
 
 
-def cleanup_account(run: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """(cause, left_behind) of a cleanup that did not finish, from its own report when it made one."""
+FLOWS = ("onboarding", "offboarding")
+
+
+def cleanup_account(
+    flow: str, run: dict[str, Any], failed_state: str | None
+) -> tuple[dict[str, Any], list[str]]:
+    """(cause, left_behind) of a cleanup that did not finish, from its own report when it made one; when it
+    stopped without one, the state machine recorded which state that was (`failed_state`)."""
     report = run.get("rollback") or run.get("removal") or {}
     if report.get("cause") and not report.get("complete"):
         cause = json.loads(report["cause"])
     else:
-        cause = {"failed_step": "Rollback" if "connection" in run else "Remove connection"}
+        cause = {"failed_step": failed_state}
     left = list(cause.get("left_behind") or report.get("left_behind") or [])
     if "rollback_failure" in run:
         error, message = caught_error(run["rollback_failure"])
-        connection_id = connection_id_of(run)
+        connection_id = connection_id_of(flow, run)
         left.append(
             f"unknown: the cleanup stopped with {error}; DELETE /connections/{connection_id} finishes it"
         )
@@ -60,16 +66,16 @@ def cleanup_account(run: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return cause, left
 
 
-def connection_id_of(run: dict[str, Any]) -> Any:
-    if "offboarding" in run:
+def connection_id_of(flow: str, run: dict[str, Any]) -> Any:
+    if flow == "offboarding":
         return run["offboarding"]["connection_id"]
     request = run.get("request")
     connection = run.get("connection") or (request if isinstance(request, dict) else {})
     return connection.get("connection_id")
 
 
-def rollback_failed_changes(run: dict[str, Any]) -> dict[str, Any]:
-    cause, left = cleanup_account(run)
+def rollback_failed_changes(flow: str, run: dict[str, Any], failed_state: str | None) -> dict[str, Any]:
+    cause, left = cleanup_account(flow, run, failed_state)
     return {
         "status": "ROLLBACK_FAILED",
         "error": {"error": "RollbackFailed", "cause": json.dumps(cause, separators=(",", ":"))},
@@ -77,7 +83,7 @@ def rollback_failed_changes(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def onboarding_changes(outcome: str, run: dict[str, Any]) -> dict[str, Any]:
+def onboarding_changes(outcome: str, run: dict[str, Any], failed_state: str | None) -> dict[str, Any]:
     if outcome == "ACTIVE":
         return {
             "status": "ACTIVE",
@@ -97,18 +103,30 @@ def onboarding_changes(outcome: str, run: dict[str, Any]) -> dict[str, Any]:
             "status": "FAILED",
             "error": {"error": rollback.get("error", "Unknown"), "cause": rollback.get("cause", "")},
         }
-    return rollback_failed_changes(run)
+    return rollback_failed_changes("onboarding", run, failed_state)
 
 
 def record_outcome(
-    dynamodb: Any, events: Any, outcome: str, run: dict[str, Any], execution_arn: str, bus_name: str
+    dynamodb: Any,
+    events: Any,
+    outcome: str,
+    run: dict[str, Any],
+    execution_arn: str,
+    bus_name: str,
+    *,
+    flow: str,
+    failed_state: str | None = None,
 ) -> dict[str, Any]:
-    if "offboarding" in run:
+    """`flow` and `failed_state` are what the state machine says: which flow this is, and which state's
+    Catch it took last (None when nothing was caught)."""
+    if flow not in FLOWS:
+        raise ValueError(f"flow must be one of {', '.join(FLOWS)}")
+    if flow == "offboarding":
         connection_id = run["offboarding"]["connection_id"]
         if outcome == "DELETED":
             changes: dict[str, Any] = {"status": "DELETED", "deleted_at": registry.now()}
         else:
-            changes = rollback_failed_changes(run)
+            changes = rollback_failed_changes(flow, run, failed_state)
         record = registry.update(
             dynamodb,
             connection_id,
@@ -119,11 +137,11 @@ def record_outcome(
             if outcome == "DELETED"
             else ("previous_status",),
         )
-    elif "registration" in run:
+    elif (run.get("registration") or {}).get("claimed") is True:
         record = registry.update(
             dynamodb,
             run["connection"]["connection_id"],
-            onboarding_changes(outcome, run),
+            onboarding_changes(outcome, run, failed_state),
             owner_field="execution_arn",
             owner=execution_arn,
             remove=("error", "left_behind") if outcome == "ACTIVE" else (),
@@ -134,13 +152,13 @@ def record_outcome(
         request = run.get("request")
         source = run.get("connection") or (request if isinstance(request, dict) else {})
         connection_id = source.get("connection_id")
-        record = {"connection_id": connection_id, **onboarding_changes(outcome, run)}
+        record = {"connection_id": connection_id, **onboarding_changes(outcome, run, failed_state)}
         record.update({k: source.get(k) for k in ("bucket", "prefix", "s3_uri", "access")})
         if isinstance(connection_id, str) and connection_id:
             # Held by another run, or no record at all: then there is nothing of ours to close.
             with contextlib.suppress(ConnectionBusy):
                 record = registry.update(
-                    dynamodb, connection_id, onboarding_changes(outcome, run),
+                    dynamodb, connection_id, onboarding_changes(outcome, run, failed_state),
                     owner_field="execution_arn", owner=execution_arn,
                 )  # fmt: skip
     detail = lifecycle_detail(record, execution_arn)
@@ -184,8 +202,7 @@ def seconds_since(stamp: Any) -> float | None:
         return None
 
 
-def add_metrics(outcome: str, run: dict[str, Any]) -> None:
-    flow = "offboarding" if "offboarding" in run else "onboarding"
+def add_metrics(flow: str, outcome: str, run: dict[str, Any]) -> None:
     name = METRIC_NAMES.get((flow, outcome))
     if name:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
@@ -199,7 +216,8 @@ def add_metrics(outcome: str, run: dict[str, Any]) -> None:
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    add_metrics(event["outcome"], event["run"])
+    flow = str(event["flow"])
+    add_metrics(flow, event["outcome"], event["run"])
     result = record_outcome(
         aws.client("dynamodb"),
         aws.client("events"),
@@ -207,6 +225,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["run"],
         event["execution_arn"],
         registry.event_bus_name(),
+        flow=flow,
+        failed_state=event.get("failed_state"),
     )
     logger.info("Outcome recorded", connection_id=result["connection_id"], status=result["status"])
     return result

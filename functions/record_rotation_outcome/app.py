@@ -67,8 +67,14 @@ def ending(run: dict[str, Any], outcome: str) -> tuple[dict[str, Any], list[str]
 
 
 def record_rotation_outcome(
-    dynamodb: Any, events: Any, outcome: str, run: dict[str, Any], execution_arn: str
+    dynamodb: Any,
+    events: Any,
+    outcome: str,
+    run: dict[str, Any],
+    execution_arn: str,
+    failed_state: str | None = None,
 ) -> dict[str, Any]:
+    """`failed_state`: the state whose Catch the rotation took last, as the state machine recorded it."""
     started = run.get("rotation") or {}
     connection_id = str(started.get("connection_id") or "")
     recorded = False
@@ -115,7 +121,7 @@ def record_rotation_outcome(
     result = {**detail, "recorded": recorded, "event_published": published}
     if outcome == "INTERRUPTED":
         result["cause"] = json.dumps(
-            {"failed_step": "Rotate key", "left_behind": detail["left_behind"], "error": detail.get("error")},
+            {"failed_step": failed_state, "left_behind": detail["left_behind"], "error": detail.get("error")},
             separators=(",", ":"),
         )
     return result
@@ -128,7 +134,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
     result = record_rotation_outcome(
-        aws.client("dynamodb"), aws.client("events"), outcome, event["run"], event["execution_arn"]
+        aws.client("dynamodb"),
+        aws.client("events"),
+        outcome,
+        event["run"],
+        event["execution_arn"],
+        event.get("failed_state"),
     )
     logger.info("Rotation recorded", connection_id=result["connection_id"], outcome=outcome)
     return result

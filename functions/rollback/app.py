@@ -1,5 +1,8 @@
 """Rollback: undo, newest first, what this execution created, then say what failed and what was undone.
 
+Which state failed is a fact the state machine records (each Catch assigns `$$.State.Name`), as is its
+error (the Catch's ResultPath); nothing here mirrors the flow's states or their order.
+
 What the run created is found in the world by the deterministic names a connection uses (user, policy,
 secret, CORS rule ID, probe key; Labellerr connections by the marker in their description), never from
 what an earlier step happened to report, and removed only
@@ -29,34 +32,16 @@ from provisioner_core.step import caught_error, translate_aws_errors
 logger = Logger()
 SETTINGS = Settings.from_env()
 
-# The flow's steps in order, with where each puts its result in the state.
-STEPS = (
-    ("Validate request", "connection"),
-    ("Register connection", "registration"),
-    ("Create user", "user"),
-    ("Create policy", "policy"),
-    ("Attach policy", "attachment"),
-    ("Apply CORS", "cors"),
-    ("Issue access key", "access_key"),
-    ("Verify access", "verification"),
-    ("Register in Labellerr", "labellerr"),
-    ("Record outcome", "recorded"),
-)
-_STEP_NAMES = [step for step, _ in STEPS]
 # Errors whose message keeps the AWS error code that caused them ("... failed with <Code>: ...").
 _CARRY_AWS_CODE = frozenset({"AwsCallFailed", "AwsThrottled", "VerificationFailed"})
 _AWS_CODE = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
 
 
-def failed_step(run: dict[str, Any]) -> str:
-    """The flow is linear, so the step that failed is the first one without a result."""
-    return next((step for step, key in STEPS if key not in run), "Connection active")
-
-
-def reached(run: dict[str, Any], step: str) -> bool:
-    """Whether the run got as far as `step` (it may have died inside it)."""
-    failed = failed_step(run)
-    return failed == "Connection active" or _STEP_NAMES.index(failed) >= _STEP_NAMES.index(step)
+def claimed(run: dict[str, Any]) -> bool:
+    """Whether Register connection claimed the id for this run. Only then is a CORS rule or probe object
+    with this connection's name this run's: an earlier run's were removed before the id became free, and
+    before the claim the name may be a live connection's."""
+    return (run.get("registration") or {}).get("claimed") is True
 
 
 def original_error(failure: dict[str, Any]) -> tuple[str, str]:
@@ -80,21 +65,12 @@ def footprint_of(run: dict[str, Any], connection: Connection, execution_arn: str
             SETTINGS.partition, execution_arn, connection["iam_path"], connection["policy_name"]
         ),
         bucket=connection["bucket"],
-        # The flow is linear: before Apply CORS there can be no rule of this run's.
-        cors_rule_id=(
-            rule_id_for(connection_id) if connection["apply_cors"] and reached(run, "Apply CORS") else None
-        ),
-        # Only Verify access writes the probe.
-        probe_key=probe_key(connection) if writes and reached(run, "Verify access") else None,
+        # Looked for whatever step failed: absent, they cost a read and are not reported.
+        cors_rule_id=rule_id_for(connection_id) if connection["apply_cors"] and claimed(run) else None,
+        probe_key=probe_key(connection) if writes and claimed(run) else None,
         lease_holder=lease_holder(connection_id),
         probe_may_exist=True,
     )
-
-
-def made_labellerr_connections(run: dict[str, Any], connection: Connection) -> bool:
-    """Only a run that got to Register in Labellerr has claimed the id, so a Labellerr connection with this
-    connection's marker can only be this run's; an earlier run's were removed before the id became free."""
-    return bool(connection.get("register_in_labellerr")) and reached(run, "Register in Labellerr")
 
 
 def roll_back(
@@ -105,11 +81,17 @@ def roll_back(
     run: dict[str, Any],
     execution_arn: str,
     labellerr_client: Callable[[], LabellerrClient] | None = None,
+    *,
+    failed_state: str | None,
+    handed_to_labellerr: bool = False,
 ) -> dict[str, Any]:
+    """`failed_state` is the state whose Catch led here, as the state machine recorded it; the run was
+    handed to Labellerr when the state machine says so (`handed_to_labellerr`): only then can a Labellerr
+    connection with this connection's marker be this run's, and only then is Labellerr asked."""
     previous = run.get("rollback") or {}
     ledger = cleanup.Ledger("this execution", previous.get("removed"))
     connection: Connection | None = run.get("connection")
-    if connection is not None and made_labellerr_connections(run, connection):
+    if connection is not None and connection.get("register_in_labellerr") and handed_to_labellerr:
         # Newest first, and Labellerr's copy of the key goes before the key itself.
         make_client = labellerr_client or (lambda: labellerr_handoff.client_for(secrets, SETTINGS))
         labellerr_handoff.remove_labellerr_connections(make_client, connection["connection_id"], ledger)
@@ -124,7 +106,7 @@ def roll_back(
             ledger,
         )
     outcome = cleanup.report(ledger, int(previous.get("attempts", 0)) + 1)
-    step = failed_step(run)
+    step = failed_state or "Unknown step"
     code, message = original_error(run.get("failure") or {})
     cause: dict[str, Any] = {
         "failed_step": step,
@@ -157,6 +139,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         lambda: labellerr_handoff.client_for(
             aws.client("secretsmanager"), SETTINGS, lambda: context.get_remaining_time_in_millis() / 1000
         ),
+        failed_state=event.get("failed_state"),
+        handed_to_labellerr=event.get("handed_to_labellerr") is True,
     )
     logger.info(
         "Rolled back", error=outcome["error"], complete=outcome["complete"], removed=outcome["removed"]

@@ -53,8 +53,15 @@ def delete_new_keys(
 
 
 def undo_rotation(
-    iam: Any, s3: Any, secrets: Any, run: dict[str, Any], reason: str, execution_arn: str
+    iam: Any,
+    s3: Any,
+    secrets: Any,
+    run: dict[str, Any],
+    reason: str,
+    execution_arn: str,
+    failed_state: str | None = None,
 ) -> dict[str, Any]:
+    """`failed_state`: for an undo after a failure, the state that failed, as the state machine recorded."""
     previous = run.get("undo") or {}
     ledger = cleanup.Ledger("this rotation", previous.get("removed"))
     started = run["rotation"]
@@ -85,6 +92,7 @@ def undo_rotation(
     error, message = caught_error(run.get("failure") or {}) if reason == "failed" else ("RolledBack", "")
     cause: dict[str, Any] = {
         "reason": reason,
+        "failed_step": failed_state if reason == "failed" else None,
         "error": error,
         "message": message[:1000],
         "undone": ledger.removed,
@@ -109,6 +117,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["run"],
         str(event.get("reason", "failed")),
         event["execution_arn"],
+        event.get("failed_state"),
     )
     logger.info("Rotation undone", complete=outcome["complete"], removed=outcome["removed"])
     return outcome

@@ -6,7 +6,8 @@ against IAM (provisioner_local.issued_keys); IAM's propagation delay and its thr
 (iam_propagation, iam_throttle), the lag of a bucket's CORS configuration (bucket_config_consistency)
 and a secret's asynchronous deletion (secret_deletion) are modelled; Retry intervals and Wait states are
 shortened; EventBridge delivers to state machines and functions (provisioner_local.event_delivery);
-DynamoDB writes are atomic; and the ASL interpreter is made faster (provisioner_local.interpreter).
+DynamoDB writes are atomic; the ASL interpreter is made faster (provisioner_local.interpreter) and reads
+workflow variables in JSONPath states (provisioner_local.workflow_variables).
 """
 
 from __future__ import annotations
@@ -317,6 +318,11 @@ def install_interpreter_patches(stacks: type[LocalStack], patches: Patches) -> N
         return clients.get(region, service, state_credentials, endpoint)
 
     patches.set(lambda_eval_utils, "boto_client_for", interpreter_client)
+
+    # The flows' Catches record the failing state in a workflow variable, which moto parses but cannot read.
+    from provisioner_local import workflow_variables
+
+    workflow_variables.install(patches)
 
 
 def authorize(stacks: type[LocalStack], response: Any, iam_request_cls: type, resource: str) -> None:

@@ -81,23 +81,23 @@ def test_no_credentials_means_no_client() -> None:
         client_for(None, SETTINGS)
 
 
-def test_rollback_deletes_them_only_when_the_run_reached_register_in_labellerr(iam, s3, secrets, dynamodb):
+def test_rollback_deletes_them_only_when_the_state_machine_handed_the_run_to_labellerr(
+    iam, s3, secrets, dynamodb
+):
     connection = make_connection(register_in_labellerr=True)
     fake = FakeLabellerr()
     fake.add("a", "import", connection["connection_id"])
-    early = {"connection": connection, "registration": {}, "failure": {"Error": "X", "Cause": "y"}}
-    roll_back(iam, s3, secrets, dynamodb, early, EXECUTION_ARN, _client(fake))
-    assert fake.deleted == []
-    late = {
-        **early,
-        "user": {},
-        "policy": {},
-        "attachment": {},
-        "cors": {},
-        "access_key": {},
-        "verification": {},
+    run = {
+        "connection": connection,
+        "registration": {"claimed": True},
+        "failure": {"Error": "X", "Cause": "y"},
     }
-    outcome = roll_back(iam, s3, secrets, dynamodb, late, EXECUTION_ARN, _client(fake))
+    roll_back(iam, s3, secrets, dynamodb, run, EXECUTION_ARN, _client(fake), failed_state="Create user")
+    assert fake.deleted == []
+    outcome = roll_back(
+        iam, s3, secrets, dynamodb, run, EXECUTION_ARN, _client(fake),
+        failed_state="Register in Labellerr", handed_to_labellerr=True,
+    )  # fmt: skip
     assert fake.deleted == ["a"]
     assert outcome["complete"] is True
     assert outcome["rolled_back"] == ["Labellerr import connection a"]

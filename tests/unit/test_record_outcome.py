@@ -26,7 +26,7 @@ def _register(dynamodb, run):
 def test_active_writes_the_details_and_publishes_provisioned(dynamodb, events):
     run = _active_run()
     execution_arn = _register(dynamodb, run)
-    detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections")
+    detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections", flow="onboarding")
     record = registry.get(dynamodb, run["connection"]["connection_id"])
     assert record["status"] == "ACTIVE"
     assert record["secret_arn"] == run["access_key"]["secret_arn"]
@@ -49,7 +49,7 @@ def test_active_without_a_labellerr_result_records_none(dynamodb, events):
     run = _active_run()
     run.pop("labellerr")
     execution_arn = _register(dynamodb, run)
-    detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections")
+    detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections", flow="onboarding")
     assert detail["labellerr_connection_ids"] == []
     record = registry.get(dynamodb, run["connection"]["connection_id"])
     assert record["labellerr"] == {"registered": False, "labellerr_connection_ids": []}
@@ -63,7 +63,7 @@ def test_active_carries_the_labellerr_connections(dynamodb, events):
     }
     run = {**_active_run(), "labellerr": labellerr}
     execution_arn = _register(dynamodb, run)
-    detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections")
+    detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections", flow="onboarding")
     assert detail["labellerr_connection_ids"] == ["lc-1", "lc-2"]
     assert registry.get(dynamodb, run["connection"]["connection_id"])["labellerr"] == labellerr
 
@@ -73,7 +73,7 @@ def test_failed_records_the_error(dynamodb, events):
     for key in ("access_key", "verification"):
         run.pop(key)
     execution_arn = _register(dynamodb, run)
-    detail = record_outcome(dynamodb, events, "FAILED", run, execution_arn, "connections")
+    detail = record_outcome(dynamodb, events, "FAILED", run, execution_arn, "connections", flow="onboarding")
     assert detail["error"] == {"error": "IssueAccessKey.InjectedFault", "cause": "{}"}
     assert registry.get(dynamodb, run["connection"]["connection_id"])["status"] == "FAILED"
     assert events.published()[0]["detail-type"] == "Connection Failed"
@@ -90,7 +90,9 @@ def test_rollback_failed_lists_what_is_left(dynamodb, events):
         "rollback": {"complete": False, "left_behind": cause["left_behind"], "cause": json.dumps(cause)},
     }
     execution_arn = _register(dynamodb, run)
-    detail = record_outcome(dynamodb, events, "ROLLBACK_FAILED", run, execution_arn, "connections")
+    detail = record_outcome(
+        dynamodb, events, "ROLLBACK_FAILED", run, execution_arn, "connections", flow="onboarding"
+    )
     assert detail["left_behind"] == ["secret labellerr/connections/x"]
     record = registry.get(dynamodb, run["connection"]["connection_id"])
     assert (record["status"], record["left_behind"]) == (
@@ -112,11 +114,23 @@ def test_a_rollback_that_crashed_is_recorded_as_unknown_with_the_way_out(dynamod
     }
     run = {**_active_run(), "rollback_failure": {"Error": "States.Timeout", "Cause": json.dumps(envelope)}}
     execution_arn = _register(dynamodb, run)
-    detail = record_outcome(dynamodb, events, "ROLLBACK_FAILED", run, execution_arn, "connections")
+    detail = record_outcome(
+        dynamodb, events, "ROLLBACK_FAILED", run, execution_arn, "connections",
+        flow="onboarding", failed_state="Rollback",
+    )  # fmt: skip
     [entry] = detail["left_behind"]
     assert entry.startswith("unknown: the cleanup stopped with States.Timeout")
     assert "DELETE /connections/" in entry
     assert "/var/task" not in detail["error"]["cause"]
+    # The state machine said which state stopped; nothing is guessed from the run's keys.
+    assert json.loads(detail["error"]["cause"])["failed_step"] == "Rollback"
+
+
+def test_the_flow_is_what_the_state_machine_says(dynamodb, events):
+    run = _active_run()
+    execution_arn = _register(dynamodb, run)
+    with pytest.raises(ValueError, match="flow must be one of"):
+        record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections", flow="elsewhere")
 
 
 def test_an_event_that_cannot_be_published_never_fails_the_outcome(dynamodb, events):
@@ -127,7 +141,9 @@ def test_an_event_that_cannot_be_published_never_fails_the_outcome(dynamodb, eve
     with Stubber(events) as stub:
         for _ in range(3):
             stub.add_client_error("put_events", "InternalException", "down")
-        detail = record_outcome(dynamodb, events, "ACTIVE", run, execution_arn, "connections")
+        detail = record_outcome(
+            dynamodb, events, "ACTIVE", run, execution_arn, "connections", flow="onboarding"
+        )
     assert detail["event_published"] is False
     assert registry.get(dynamodb, run["connection"]["connection_id"])["status"] == "ACTIVE"
 
@@ -137,7 +153,7 @@ def test_a_rejected_request_publishes_failed_without_a_record(dynamodb, events):
         "request": ["not", "an", "object"],
         "rollback": {"error": "ValidateRequest.InvalidRequest", "cause": "{}"},
     }
-    detail = record_outcome(dynamodb, events, "FAILED", run, EXECUTION_ARN, "connections")
+    detail = record_outcome(dynamodb, events, "FAILED", run, EXECUTION_ARN, "connections", flow="onboarding")
     assert detail["connection_id"] is None
     assert dynamodb.scan(TableName="ConnectionsTable")["Items"] == []
     assert events.published()[0]["detail"]["status"] == "FAILED"
@@ -147,7 +163,9 @@ def test_a_run_never_overwrites_a_record_it_does_not_hold(dynamodb, events):
     run = _active_run()
     _register(dynamodb, run)
     with pytest.raises(ConnectionBusy):
-        record_outcome(dynamodb, events, "ACTIVE", run, EXECUTION_ARN + "-someone-else", "connections")
+        record_outcome(
+            dynamodb, events, "ACTIVE", run, EXECUTION_ARN + "-someone-else", "connections", flow="onboarding"
+        )
     assert registry.get(dynamodb, run["connection"]["connection_id"])["status"] == "PROVISIONING"
     assert events.published() == []
 
@@ -159,6 +177,6 @@ def test_a_run_rejected_before_registering_closes_the_record_the_api_claimed(dyn
     )
     run = {"request": {"connection_name": "x", "connection_id": "typo-bucket", "bucket": "acme-typo"},
            "rollback": {"error": "ValidateRequest.BucketNotFound", "cause": "{}"}}  # fmt: skip
-    detail = record_outcome(dynamodb, events, "FAILED", run, EXECUTION_ARN, "connections")
+    detail = record_outcome(dynamodb, events, "FAILED", run, EXECUTION_ARN, "connections", flow="onboarding")
     assert detail["status"] == "FAILED"
     assert registry.get(dynamodb, "typo-bucket")["status"] == "FAILED"

@@ -66,7 +66,8 @@ def test_an_undo_that_stopped_without_a_report_says_the_new_key_may_remain(
     active = make_active(iam, secrets, dynamodb, connection)
     started = begin(iam, secrets, dynamodb, active)
     run = {"rotation": started, "new_key": NEW_KEY, "undo_failure": {"Error": "States.Timeout", "Cause": ""}}
-    record_rotation_outcome(dynamodb, events, "INTERRUPTED", run, ROTATION_ARN)
+    result = record_rotation_outcome(dynamodb, events, "INTERRUPTED", run, ROTATION_ARN, "Undo rotation")
+    assert json.loads(result["cause"])["failed_step"] == "Undo rotation"
     record = registry.get(dynamodb, connection["connection_id"])
     assert record["rotation_left_behind"] == [
         f"new access key {NEW_KEY['access_key_id']} on user {connection['iam_user_name']} "

@@ -9,7 +9,6 @@ from typing import Any, get_type_hints
 
 import pytest
 
-from functions.rollback.app import STEPS
 from provisioner_core.connection import Connection
 from provisioner_core.connection_id_request import connection_id_of
 from provisioner_core.dry_run import without_dry_run
@@ -89,31 +88,53 @@ def test_one_stem_per_step_across_folder_logical_id_state_and_test():
         assert (ROOT / "events" / f"{folder}.json").is_file(), f"no sample event for {folder}"
 
 
-def test_rollback_knows_the_flow_in_its_real_order():
-    """Rollback derives the failed step from which results exist, so its table must match the ASL."""
+@pytest.mark.parametrize("machine", sorted(ASLS))
+def test_every_catch_records_the_failing_state_by_its_own_name(machine):
+    """The failing state is a fact the state machine records, read from the context object, so a renamed
+    state renames the error and no function keeps a copy of the flow's states."""
+    states = ASLS[machine]["States"]
+    start = states[ASLS[machine]["StartAt"]]
+    # Assigned before anything can fail, so every state that reads it finds it.
+    assert start["Assign"]["failed_state"] is None
+    catches = [catch for state in states.values() for catch in state.get("Catch", [])]
+    assert catches
+    for catch in catches:
+        assert catch["Assign"]["failed_state.$"] == "$$.State.Name", catch
+    for name, state in states.items():
+        if state.get("Resource") in (
+            "${RollbackFunctionArn}",
+            "${RecordOutcomeFunctionArn}",
+            "${UndoRotationFunctionArn}",
+            "${RecordRotationOutcomeFunctionArn}",
+        ):
+            assert state["Parameters"]["failed_state.$"] == "$failed_state", name
+
+
+def test_every_forward_step_of_the_onboarding_is_caught_into_the_rollback():
     order, name = [], ASL["StartAt"]
     while name in ASL["States"]:
         state = ASL["States"][name]
         if state["Type"] == "Task":
             order.append(name)
         if state["Type"] == "Choice":
-            # The forward path: the first choice, unless it leaves the flow (an id that is taken) or only
-            # plans (a dry run ends at Plan ready and creates nothing, so there is nothing to roll back).
             first = state["Choices"][0]["Next"]
             leaves = ASL["States"][first]["Type"] == "Fail" or first == "Plan onboarding"
             name = state["Default"] if leaves else first
         else:
             name = state.get("Next")
-    assert [step for step, _ in STEPS] == order
-    for step, key in STEPS[1:]:
-        assert ASL["States"][step]["ResultPath"] == f"$.{key}"
-    # Every forward step is caught into the rollback path.
-    for step, _ in STEPS:
-        assert ASL["States"][step]["Catch"][-1] == {
-            "ErrorEquals": ["States.ALL"],
-            "ResultPath": "$.failure",
-            "Next": "Rollback",
-        }
+    assert {"Register in Labellerr", "Record outcome"} <= set(order)
+    for step in order:
+        catch = ASL["States"][step]["Catch"][-1]
+        assert (catch["ErrorEquals"], catch["ResultPath"], catch["Next"]) == (
+            ["States.ALL"],
+            "$.failure",
+            "Rollback",
+        ), step
+    # Rollback asks Labellerr only for a run the hand-off state was entered for, succeeded or not.
+    handing_over = ASL["States"]["Register in Labellerr"]
+    assert handing_over["Assign"] == {"handed_to_labellerr": True}
+    assert handing_over["Catch"][-1]["Assign"]["handed_to_labellerr"] is True
+    assert ASL["States"][ASL["StartAt"]]["Assign"]["handed_to_labellerr"] is False
     assert ASL["States"]["Skip CORS"]["ResultPath"] == "$.cors"
 
 

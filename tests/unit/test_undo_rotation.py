@@ -27,7 +27,7 @@ def test_a_failure_before_the_hand_over_puts_the_connection_back_on_its_old_key(
     started = begin(iam, secrets, dynamodb, active)
     issued = issue_rotation_key(iam, secrets, dynamodb, connection, started, ROTATION_ARN)
     run = {"rotation": started, "new_key": issued, "failure": FAILURE}
-    outcome = undo_rotation(iam, s3, secrets, run, "failed", ROTATION_ARN)
+    outcome = undo_rotation(iam, s3, secrets, run, "failed", ROTATION_ARN, "Verify access")
     assert outcome["complete"] is True, outcome
     assert outcome["current_access_key_id"] == active.access_key_id
     assert _keys(iam, connection["iam_user_name"]) == {active.access_key_id: "Active"}
@@ -35,6 +35,7 @@ def test_a_failure_before_the_hand_over_puts_the_connection_back_on_its_old_key(
     assert [v for v, s in stages.items() if s] == [started["old_version_id"]]
     assert f"new access key {issued['access_key_id']}" in outcome["removed"]
     assert json.loads(outcome["cause"])["error"] == "AccessDeniedByPolicy"
+    assert json.loads(outcome["cause"])["failed_step"] == "Verify access"
 
 
 def test_a_rollback_in_the_grace_period_restores_the_old_key_as_current(
