@@ -6,16 +6,11 @@ import json
 
 import pytest
 
-from tests.flow.conftest import (
-    CUSTOMER_RULE,
-    SAMPLE_KEYS,
-    cors_rules,
-    key_client,
-    leftovers,
-    run_flow,
-    unique_id,
-)
-from tests.flow.test_front_doors import http, wait_for_status
+from tests.support.api import http, wait_for_status
+from tests.support.buckets import CUSTOMER_RULE, SAMPLE_KEYS
+from tests.support.clients import key_client
+from tests.support.executions import run_flow, unique_id
+from tests.support.residue import cors_rules, leftovers
 
 pytestmark = pytest.mark.flow
 
