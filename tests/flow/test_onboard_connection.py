@@ -11,6 +11,7 @@ from tests.support.buckets import CUSTOMER_RULE, SAMPLE_KEYS
 from tests.support.clients import key_client
 from tests.support.executions import run_flow, unique_id
 from tests.support.residue import cors_rules, leftovers
+from tests.support.secret_values import SecretValue
 
 pytestmark = pytest.mark.flow
 
@@ -35,26 +36,9 @@ def _denied(call, **kwargs):
     return raised.value.response["Error"]["Code"]
 
 
-class _SecretValue:
-    """A secret access key read from Secrets Manager, which never shows itself: pytest prints the repr of
-    locals and arguments, and an `in` it rewrote would print both operands."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        assert len(value) >= 20, "not a secret access key"
-        self._value = value
-
-    def __repr__(self) -> str:
-        return "<secret access key, not shown>"
-
-    def found_in(self, where: object) -> bool:
-        return self._value in json.dumps(where, default=str)
-
-
-def _secret_access_key(secrets, secret_id) -> _SecretValue:
+def _secret_access_key(secrets, secret_id) -> SecretValue:
     value = json.loads(secrets.get_secret_value(SecretId=secret_id)["SecretString"])["secret_access_key"]
-    return _SecretValue(value)
+    return SecretValue(value)
 
 
 def test_import_onboarding_issues_a_key_that_works_inside_its_prefix_only(

@@ -16,6 +16,7 @@ from tests.support.clients import key_of, signed_with
 from tests.support.executions import wait_for_run
 from tests.support.residue import leftovers
 from tests.support.rotations import keys_on_user, record, start_rotation, wait_for_stage
+from tests.support.secret_values import SecretValue
 
 pytestmark = pytest.mark.flow
 
@@ -67,8 +68,9 @@ def test_a_rotation_hands_over_a_verified_key_and_retires_the_old_one_only_after
         new["access_key_id"],
         old["access_key_id"],
     )
-    assert new["secret_access_key"] not in json.dumps(pending)
-    assert old["secret_access_key"] not in json.dumps(pending)
+    old_secret, new_secret = SecretValue(old["secret_access_key"]), SecretValue(new["secret_access_key"])
+    leaked = old_secret.found_in(pending), new_secret.found_in(pending)
+    assert leaked == (False, False), "(old, new) secret access key in the Pending event, marked True"
     # Both keys work until the consumer adopts the new one; the old one only until it is deactivated.
     assert _works(stack, old, bucket)
     assert _works(stack, new, bucket)
@@ -88,8 +90,8 @@ def test_a_rotation_hands_over_a_verified_key_and_retires_the_old_one_only_after
     assert run.status == "SUCCEEDED", run.cause
     # Only ids and ARNs travelled: neither secret is anywhere in the rotation's history or its log lines.
     history = json.dumps(run.history, default=str)
-    assert old["secret_access_key"] not in history
-    assert new["secret_access_key"] not in history
+    leaked = old_secret.found_in(history), new_secret.found_in(history)
+    assert leaked == (False, False), "(old, new) secret access key in the rotation's history, marked True"
     assert "secret_access_key" not in history
     assert keys_on_user(clients.iam, user) == {new["access_key_id"]: "Active"}
     done = record(clients, cid)
