@@ -19,55 +19,13 @@ import pytest
 
 from provisioner_core.cors_probe import REQUIRED_EXPOSE_HEADERS, check_rule_order
 from provisioner_local import s3_cors
-from tests.browser.conftest import PIXELS, chromium_binary, png
+from tests.support.browser import PAGE, chromium_binary, expected_pixels, png
 
 pytestmark = pytest.mark.browser
 
 BUCKET = "cors-browser"
 KEY = "images/sample.png"
 IMAGE = png()
-
-PAGE = """<!doctype html>
-<meta charset="utf-8"><title>Labellerr viewer, CORS</title>
-<script>
-const url = __URL__;
-async function loadImage() {
-  return new Promise((resolve) => {
-    const image = new Image();
-    image.crossOrigin = "anonymous";
-    image.onload = () => {
-      try {
-        const canvas = document.createElement("canvas");
-        canvas.width = image.naturalWidth;
-        canvas.height = image.naturalHeight;
-        const context = canvas.getContext("2d");
-        context.drawImage(image, 0, 0);
-        const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
-        resolve({loaded: true, pixels: Array.from(data)});
-      } catch (error) {
-        resolve({loaded: true, error: String(error)});
-      }
-    };
-    image.onerror = () => resolve({loaded: false, error: "the image did not load"});
-    image.src = url;
-  });
-}
-async function fetchRange() {
-  try {
-    const response = await fetch(url, {mode: "cors", headers: {"Range": "bytes=0-7", "X-Labellerr-Viewer": "1"}});
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    return {ok: true, status: response.status, contentRange: response.headers.get("Content-Range"),
-            bytes: Array.from(bytes)};
-  } catch (error) {
-    return {ok: false, error: String(error)};
-  }
-}
-(async () => {
-  const result = {origin: location.origin, image: await loadImage(), fetch: await fetchRange()};
-  await fetch("/result", {method: "POST", body: JSON.stringify(result)});
-})();
-</script>
-"""
 
 
 def our_rule(page_port: int) -> dict:
@@ -114,10 +72,6 @@ def visit(browser, s3, origin, rules):
     result = browser.visit(origin, f"/viewer-{uuid.uuid4().hex}.html", page)
     assert result["origin"] == origin
     return result
-
-
-def expected_pixels():
-    return [channel for pixel in PIXELS for channel in pixel]
 
 
 def test_an_allowed_origin_draws_the_image_and_reads_it_with_fetch(browser, s3, page_server, preflights):

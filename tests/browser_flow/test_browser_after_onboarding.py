@@ -9,7 +9,6 @@ tests/browser (one stack owns the process's environment at a time).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,8 +17,8 @@ import boto3
 import pytest
 
 from provisioner_local.emulator import LocalStack
-from tests.browser.conftest import Browser, PageServer, chromium_binary, png
-from tests.browser.test_browser_cors import PAGE, expected_pixels
+from tests.support.browser import PAGE, Browser, PageServer, chromium_binary, expected_pixels, png
+from tests.support.executions import wait_for_execution
 
 pytestmark = pytest.mark.browser
 
@@ -60,10 +59,7 @@ def onboard(stack: LocalStack, *, customer_rules: list[dict[str, Any]]) -> tuple
     }
     arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=request["connection_id"],
                               input=json.dumps(request))["executionArn"]  # fmt: skip
-    deadline = time.monotonic() + 60
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    described = wait_for_execution(sfn, arn, deadline_s=60)
     assert described["status"] == "SUCCEEDED", described.get("cause")
     output = json.loads(described["output"])
     secret = json.loads(

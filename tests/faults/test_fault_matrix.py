@@ -14,7 +14,6 @@ a rollback may be spent by the forward step's retry. Those cases still hold the 
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,12 @@ from typing import Any
 import pytest
 
 from provisioner_local.faults import parse_fault
-from tests.faults.conftest import Clients, http, new_bucket, record_of, wait_until_ended, world
+from tests.support.api import http, record_of
+from tests.support.buckets import new_bucket
+from tests.support.clients import Clients
+from tests.support.executions import wait_until_ended
+from tests.support.records import age_claim
+from tests.support.residue import world
 
 pytestmark = pytest.mark.faults
 
@@ -53,13 +57,13 @@ def _post(c: Clients, journey: Journey) -> None:
     headers = {"Idempotency-Key": journey.idempotency_key} if journey.idempotency_key else {}
     journey.post_status, journey.post_answer = http(c.stack, "POST", "/connections", journey.body, headers)
     if journey.post_status == 202:
-        wait_until_ended(c, journey.post_answer["execution_arn"])
+        wait_until_ended(c.sfn, journey.post_answer["execution_arn"])
 
 
 def _delete(c: Clients, connection_id: str) -> tuple[int, Any]:
     status, answer = http(c.stack, "DELETE", f"/connections/{connection_id}")
     if status == 202:
-        wait_until_ended(c, answer.get("execution_arn"))
+        wait_until_ended(c.sfn, answer.get("execution_arn"))
     return status, answer
 
 
@@ -78,7 +82,7 @@ def run_journey(
     c.stack.set_faults(onboard_faults)
     _post(c, journey)
     journey.fired = c.stack.injected_faults
-    record = record_of(c, connection_id)
+    record = record_of(c.stack, connection_id)
     if offboard_faults and record is not None and record["status"] == "ACTIVE":
         c.stack.set_faults(offboard_faults)
         _delete(c, connection_id)
@@ -190,7 +194,7 @@ def _uncertain(entry: str) -> bool:
 
 def truth_problems(c: Clients, journey: Journey, *, stale_allowed: bool) -> list[str]:
     """What is wrong with the end state as the record tells it, right after the journey."""
-    record = record_of(c, journey.connection_id)
+    record = record_of(c.stack, journey.connection_id)
     found = world(c, journey.connection_id, journey.bucket, PREFIX)
     if record is None or record["status"] in ("FAILED", "DELETED"):
         status = record and record["status"]
@@ -237,14 +241,15 @@ def finish_problems(c: Clients, journey: Journey) -> list[str]:
         allowed = (202, 409) if journey.idempotency_key else tuple(range(200, 500))
         if journey.post_status not in allowed:
             problems.append(f"POST answered {first}, its retry {journey.post_status}: {journey.post_answer}")
-    record = record_of(c, journey.connection_id)
+    record = record_of(c.stack, journey.connection_id)
     if record is None:
         found = world(c, journey.connection_id, journey.bucket, PREFIX)
         return problems + ([f"no record, yet {sorted(found)}"] if found else [])
     if record["status"] in ("PROVISIONING", "DEPROVISIONING"):
-        time.sleep(1.1)  # the stack's grace period for claims whose run never started
+        # A claim left behind: as a client would after the grace period for claims whose run never started.
+        age_claim(c, journey.connection_id)
     status, answer = _delete(c, journey.connection_id)
-    after = record_of(c, journey.connection_id)
+    after = record_of(c.stack, journey.connection_id)
     found = world(c, journey.connection_id, journey.bucket, PREFIX)
     if status != 202 or after is None or after["status"] != "DELETED" or found:
         problems.append(

@@ -12,7 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.faults.conftest import CUSTOMER_RULE, Clients, http, new_bucket, record_of, wait_until_ended, world
+from tests.support.api import http, record_of
+from tests.support.buckets import FAULTS_CUSTOMER_RULE, new_bucket
+from tests.support.clients import Clients
+from tests.support.executions import wait_until_ended
+from tests.support.residue import world
 
 pytestmark = pytest.mark.faults
 
@@ -23,7 +27,7 @@ def _onboard(c: Clients, bucket: str, connection_id: str) -> None:
         {"connection_name": "r", "connection_id": connection_id, "s3_uri": f"{bucket}/images/"},
     )  # fmt: skip
     assert status == 202, answer
-    wait_until_ended(c, answer["execution_arn"])
+    wait_until_ended(c.sfn, answer["execution_arn"])
 
 
 def test_ten_deletes_at_once_start_one_offboarding(clients: Clients) -> None:
@@ -48,8 +52,8 @@ def test_ten_deletes_at_once_start_one_offboarding(clients: Clients) -> None:
     assert [r["executionArn"] for r in runs if f":{connection_id}-offboard-" in r["executionArn"]] == list(
         arns
     )
-    assert wait_until_ended(c, arns.pop()) == "SUCCEEDED"
-    assert record_of(c, connection_id)["status"] == "DELETED"  # type: ignore[index]
+    assert wait_until_ended(c.sfn, arns.pop()) == "SUCCEEDED"
+    assert record_of(c.stack, connection_id)["status"] == "DELETED"  # type: ignore[index]
     assert world(c, connection_id, bucket, "images/") == set()
 
 
@@ -68,11 +72,11 @@ def test_a_connection_leaving_while_another_fails_on_the_same_bucket_leaves_no_r
         failing.result()
         status, answer = deleting.result()
     assert status == 202, answer
-    wait_until_ended(c, answer["execution_arn"])
+    wait_until_ended(c.sfn, answer["execution_arn"])
     c.stack.set_faults([])
-    assert record_of(c, first)["status"] == "DELETED"  # type: ignore[index]
-    assert record_of(c, second)["status"] == "FAILED"  # type: ignore[index]
-    assert c.s3.get_bucket_cors(Bucket=bucket)["CORSRules"] == [CUSTOMER_RULE]
+    assert record_of(c.stack, first)["status"] == "DELETED"  # type: ignore[index]
+    assert record_of(c.stack, second)["status"] == "FAILED"  # type: ignore[index]
+    assert c.s3.get_bucket_cors(Bucket=bucket)["CORSRules"] == [FAULTS_CUSTOMER_RULE]
 
 
 @pytest.mark.parametrize("raw", ["[1, 2]", '"satellite"', "7", "null", "true"], ids=str)
@@ -81,7 +85,7 @@ def test_a_non_object_input_at_start_execution_is_a_named_invalid_request(client
     c.stack.set_faults([])
     name = f"bad-{uuid.uuid4().hex[:8]}"
     onboard = c.sfn.start_execution(stateMachineArn=c.stack.state_machine_arn, name=name, input=raw)
-    assert wait_until_ended(c, onboard["executionArn"]) == "FAILED"
+    assert wait_until_ended(c.sfn, onboard["executionArn"]) == "FAILED"
     described = c.sfn.describe_execution(executionArn=onboard["executionArn"])
     assert described["error"] == "ValidateRequest.InvalidRequest"
     assert json.loads(described["cause"])["failed_step"] == "Validate request"
@@ -95,7 +99,7 @@ def test_a_non_object_input_at_start_execution_is_a_named_invalid_request(client
     offboard = c.sfn.start_execution(
         stateMachineArn=c.stack.state_machines["OffboardConnectionStateMachine"], name=name, input=raw
     )
-    assert wait_until_ended(c, offboard["executionArn"]) == "FAILED"
+    assert wait_until_ended(c.sfn, offboard["executionArn"]) == "FAILED"
     described = c.sfn.describe_execution(executionArn=offboard["executionArn"])
     assert described["error"] == "BeginOffboarding.InvalidRequest"
     assert json.loads(described["cause"])["errors"][0]["field"] == "request"

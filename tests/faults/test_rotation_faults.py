@@ -17,8 +17,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from provisioner_core import registry, rotation
-from tests.faults.conftest import Clients, new_bucket, wait_until_ended, world
-from tests.flow.test_front_doors import http
+from tests.support.api import http
+from tests.support.buckets import new_bucket
+from tests.support.clients import Clients
+from tests.support.executions import wait_until_ended
+from tests.support.residue import world
 
 ROTATION_FUNCTIONS = (
     "BeginRotationFunction", "IssueRotationKeyFunction", "VerifyAccessFunction", "HandOverRotationKeyFunction",
@@ -38,7 +41,7 @@ def _onboard(c: Clients) -> tuple[str, str]:
          "register_in_labellerr": True},
     )  # fmt: skip
     assert status == 202, accepted
-    assert wait_until_ended(c, accepted["execution_arn"]) == "SUCCEEDED"
+    assert wait_until_ended(c.sfn, accepted["execution_arn"]) == "SUCCEEDED"
     return str(accepted["connection_id"]), bucket
 
 
@@ -60,7 +63,7 @@ def _rotate(c: Clients, connection_id: str) -> str:
         name=name,
         input=json.dumps({"connection_id": connection_id}),
     )["executionArn"]
-    return str(wait_until_ended(c, arn))
+    return str(wait_until_ended(c.sfn, arn))
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +157,7 @@ def test_a_fault_in_any_rotation_call_leaves_a_working_key_and_nothing_unnamed(c
             _assert_promise(clients, connection_id, bucket, call)
             status, answer = http(clients.stack, "DELETE", f"/connections/{connection_id}")
             assert status == 202, answer
-            assert wait_until_ended(clients, answer["execution_arn"]) == "SUCCEEDED"
+            assert wait_until_ended(clients.sfn, answer["execution_arn"]) == "SUCCEEDED"
             assert world(clients, connection_id, bucket, PREFIX) == set()
         except AssertionError as error:
             failures.append(f"{spec}: {error}")

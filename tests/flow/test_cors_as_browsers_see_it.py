@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.flow.conftest import CUSTOMER_RULE, cors_rules, leftovers, run_flow, unique_id
+from tests.support.buckets import CUSTOMER_RULE
+from tests.support.executions import run_flow, unique_id
+from tests.support.residue import cors_rules, leftovers
 
 pytestmark = pytest.mark.flow
 

@@ -15,8 +15,8 @@ from provisioner_core.connection import probe_key_for
 from provisioner_local.emulator import LocalStack
 from provisioner_local.iam_propagation import FixedDelay
 from provisioner_local.secret_deletion import SecretDeletionLag
-from tests.flow.conftest import cors_rules, leftovers, run_flow, settled, unique_id
-from tests.flow.test_labellerr_handoff import offboard
+from tests.support.executions import offboard, run_flow, unique_id
+from tests.support.residue import cors_rules, leftovers, settled
 
 pytestmark = pytest.mark.flow
 

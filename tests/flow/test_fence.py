@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from provisioner_core.fence import TAG_FENCE_BUCKET, TAG_FENCE_PREFIX
-from tests.flow.conftest import SAMPLE_KEYS, key_client, run_flow
+from tests.support.buckets import SAMPLE_KEYS
+from tests.support.clients import key_client
+from tests.support.executions import run_flow
 
 pytestmark = pytest.mark.flow
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.flow.conftest import CUSTOMER_RULE, cors_rules, leftovers, run_flow, unique_id
+from tests.support.api import http, lifecycle, wait_for_status
+from tests.support.buckets import CUSTOMER_RULE
+from tests.support.executions import run_flow, unique_id
+from tests.support.residue import cors_rules, leftovers
 
 pytestmark = pytest.mark.flow
 LIFECYCLE_DETAIL = {
@@ -21,45 +21,6 @@ LIFECYCLE_DETAIL = {
 }  # fmt: skip
 # Connection Provisioned also names what Register in Labellerr created there (empty when nothing).
 PROVISIONED_DETAIL = LIFECYCLE_DETAIL | {"labellerr_connection_ids"}
-
-
-def http(stack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):
-    data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
-    request = urllib.request.Request(  # noqa: S310 - loopback URL of the local stack
-        stack.api_url + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def wait_for_status(stack, connection_id: str, wanted: set[str], deadline_s: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        status, record = http(stack, "GET", f"/connections/{connection_id}")
-        if status == 200 and record["status"] in wanted:
-            return record
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{connection_id} never reached {wanted}: last {status} {record}")
-        time.sleep(0.05)
-
-
-def lifecycle(stack, connection_id: str, detail_type: str) -> list[dict[str, Any]]:
-    """The flow writes the registry, then publishes: wait for the event before counting."""
-    stack.wait_for_event(
-        detail_type,
-        source="labellerr.provisioner",
-        where=lambda e: e["detail"].get("connection_id") == connection_id,
-    )
-    return [
-        e for e in stack.events(detail_type=detail_type)
-        if e["source"] == "labellerr.provisioner" and e["detail"].get("connection_id") == connection_id
-    ]  # fmt: skip
 
 
 def assert_provisioned(stack, secrets, record: dict[str, Any]) -> None:

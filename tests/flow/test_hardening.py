@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.flow.conftest import CUSTOMER_RULE, cors_rules, leftovers, run_flow, unique_id
-from tests.flow.test_front_doors import http, lifecycle, wait_for_status
+from tests.support.api import http, lifecycle, wait_for_status
+from tests.support.buckets import CUSTOMER_RULE
+from tests.support.executions import run_flow, unique_id
+from tests.support.residue import cors_rules, leftovers
 
 pytestmark = pytest.mark.flow
 OTHER_CUSTOMER_RULE = {

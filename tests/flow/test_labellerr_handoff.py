@@ -8,7 +8,6 @@ rollback or an offboarding; none when the request says no; never a second one af
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -24,7 +23,8 @@ from provisioner_core.labellerr import (
 from provisioner_local.emulator import LocalStack
 from provisioner_local.labellerr_access import AccessCheckFailed
 from provisioner_local.labellerr_standin import LabellerrStandIn, StoredConnection
-from tests.flow.conftest import FINAL, Run, leftovers, run_flow, unique_id
+from tests.support.executions import Run, offboard, run_flow, unique_id
+from tests.support.residue import leftovers
 
 pytestmark = pytest.mark.flow
 
@@ -50,21 +50,6 @@ def marked(labellerr: LabellerrStandIn, connection_id: str) -> list[StoredConnec
 def calls(labellerr: LabellerrStandIn, operation: str) -> list[dict[str, Any]]:
     path = f"/connectors/connections/{operation}"
     return [entry for entry in labellerr.request_log if entry["path"] == path]
-
-
-def offboard(stack: LocalStack, sfn: Any, connection_id: str) -> Run:
-    arn = sfn.start_execution(
-        stateMachineArn=stack.state_machines["OffboardConnectionStateMachine"],
-        name=unique_id("off"),
-        input=json.dumps({"connection_id": connection_id}),
-    )["executionArn"]
-    deadline = time.monotonic() + 60
-    while (described := sfn.describe_execution(executionArn=arn))["status"] not in FINAL:
-        assert time.monotonic() < deadline, f"{arn} did not end"
-        time.sleep(0.05)
-    history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    output = json.loads(described["output"]) if described.get("output") else None
-    return Run(described["status"], output, described.get("error"), described.get("cause"), history)
 
 
 def attempts(run: Run, state: str) -> int:

@@ -11,7 +11,9 @@ import pytest
 
 from provisioner_core.fence import TAG_FENCE_PREFIX
 from provisioner_core.policy import POLICY_DOCUMENT_PATTERN
-from tests.flow.conftest import key_client, leftovers, run_flow, unique_id
+from tests.support.clients import key_client
+from tests.support.executions import run_flow, unique_id
+from tests.support.residue import leftovers
 
 pytestmark = pytest.mark.flow
 

@@ -8,14 +8,15 @@ which must be a read. A plan publishes no event at all, by design: it is not a c
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 
 from provisioner_core import registry
-from tests.flow.conftest import CUSTOMER_RULE, FINAL, cors_rules, leftovers, run_flow, unique_id
-from tests.flow.test_front_doors import http
+from tests.support.api import http
+from tests.support.buckets import CUSTOMER_RULE
+from tests.support.executions import history_of, run_flow, start, unique_id, wait_for_execution
+from tests.support.residue import cors_rules, leftovers
 
 pytestmark = pytest.mark.flow
 PLAN_STATES = ["Receive request", "Dry run?", "Plan onboarding", "Plan made?", "Plan ready"]
@@ -31,16 +32,9 @@ SHADOWING_RULE = {
 def dry_run(stack: Any, sfn: Any, request: dict[str, Any]) -> tuple[dict[str, Any], list[str], str]:
     """(description, states entered, execution ARN) of a dry run started with `request`."""
     stack.settle()  # the test's bucket set-up is not seconds old
-    arn = sfn.start_execution(
-        stateMachineArn=stack.state_machine_arn,
-        name=unique_id("plan"),
-        input=json.dumps({**request, "dry_run": True}),
-    )["executionArn"]
-    deadline = time.monotonic() + 30
-    while (described := sfn.describe_execution(executionArn=arn))["status"] not in FINAL:
-        assert time.monotonic() < deadline, f"{arn} still running"
-        time.sleep(0.05)
-    history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    arn = start(sfn, stack.state_machine_arn, {**request, "dry_run": True}, name=unique_id("plan"))
+    described = wait_for_execution(sfn, arn, deadline_s=30)
+    history = history_of(sfn, arn)
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     return described, entered, arn
 

@@ -12,8 +12,11 @@ import boto3
 import pytest
 
 from provisioner_local.emulator import LocalStack
-from tests.flow.conftest import SAMPLE_KEYS, cors_rules, key_client, leftovers, run_flow, unique_id
-from tests.flow.test_front_doors import http
+from tests.support.api import http
+from tests.support.buckets import SAMPLE_KEYS
+from tests.support.clients import key_client
+from tests.support.executions import run_flow, unique_id
+from tests.support.residue import cors_rules, leftovers
 
 pytestmark = pytest.mark.flow
 

@@ -12,18 +12,7 @@ from typing import Any
 
 import pytest
 
-FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-
-
-def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 15.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if description["status"] in FINAL:
-            return description
-        if time.monotonic() > deadline:
-            pytest.fail(f"execution {execution_arn} still {description['status']} after {timeout} s")
-        time.sleep(0.02)
+from tests.support.executions import wait_for_execution
 
 
 @pytest.fixture
@@ -38,6 +27,6 @@ def run_execution() -> Callable[..., dict[str, Any]]:
         arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))[
             "executionArn"
         ]
-        return wait_for_execution(sfn, arn, timeout)
+        return wait_for_execution(sfn, arn, timeout, poll_s=0.02)
 
     return run

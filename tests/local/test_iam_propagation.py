@@ -67,12 +67,14 @@ def test_serve_takes_the_flag_and_refuses_a_bad_spec():
     import subprocess
 
     from provisioner_local.cli import build_parser
-    from tests.local.test_local_cli import FIXTURE_TEMPLATE, _command
+    from tests.support.local_cli import FIXTURE_TEMPLATE, cli_command
 
     args = build_parser().parse_args(["serve", "--propagation-delay", "lognormal:median=6,p95=15"])
     assert args.propagation_delay == "lognormal:median=6,p95=15"
     result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        _command("serve", "--port", "0", "--template", str(FIXTURE_TEMPLATE), "--propagation-delay", "soon"),
+        cli_command(
+            "serve", "--port", "0", "--template", str(FIXTURE_TEMPLATE), "--propagation-delay", "soon"
+        ),
         capture_output=True,
         text=True,
         timeout=60,

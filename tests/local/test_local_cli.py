@@ -24,36 +24,13 @@ import pytest
 
 from provisioner_core.labellerr import LabellerrClient, LabellerrCredentials
 from provisioner_local.cli import ExecutionTrace, build_parser, main, tiny_png
-from provisioner_local.template import SamTemplate, TemplateError
+from tests.support.local_cli import FIXTURE_TEMPLATE, REPO_ROOT, cli_command, needs_project
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
 FRONT_DOORS = Path(__file__).parent / "fixtures" / "front_doors.yaml"
 ONBOARD_API = Path(__file__).parent / "fixtures" / "onboard_api.yaml"
 READY_KEYS = {
     "aws_endpoint", "region", "state_machine_arn", "state_machines", "api_url", "event_bus_name", "labellerr",
 }  # fmt: skip
-
-
-def _project_problem() -> str | None:
-    """Why the project's own template cannot run yet (a handler still being written, say), or None."""
-    if not (REPO_ROOT / "template.yaml").exists() or not (REPO_ROOT / "functions").is_dir():
-        return "the project's template and functions are not there yet"
-    try:
-        SamTemplate.load(REPO_ROOT / "template.yaml").functions()
-    except TemplateError as error:
-        return f"the project's template cannot run yet: {error}"
-    return None
-
-
-needs_project = pytest.mark.skipif(_project_problem() is not None, reason=str(_project_problem()))
-
-
-def _command(*args: str) -> list[str]:
-    script = Path(sys.executable).with_name("provisioner-local")
-    if script.exists():
-        return [str(script), *args]
-    return [sys.executable, "-m", "provisioner_local.cli", *args]
 
 
 def _read_line(stream, timeout: float) -> str:
@@ -75,7 +52,7 @@ def _read_line(stream, timeout: float) -> str:
 def test_serve_prints_one_json_line_serves_and_stops_on_sigterm(template):
     extra = [] if template is None else ["--template", str(template)]
     process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
-        _command("serve", "--port", "0", *extra),
+        cli_command("serve", "--port", "0", *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -137,7 +114,7 @@ def test_serve_prints_one_json_line_serves_and_stops_on_sigterm(template):
 
 def test_serve_env_hands_its_values_to_a_shell_that_then_uses_them():
     process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
-        _command("serve", "--port", "0", "--env", "--template", str(FRONT_DOORS)),
+        cli_command("serve", "--port", "0", "--env", "--template", str(FRONT_DOORS)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
@@ -160,13 +137,13 @@ def test_serve_env_hands_its_values_to_a_shell_that_then_uses_them():
 
 
 def test_version_is_printed():
-    done = subprocess.run(_command("--version"), capture_output=True, text=True, timeout=60)  # noqa: S603
+    done = subprocess.run(cli_command("--version"), capture_output=True, text=True, timeout=60)  # noqa: S603
     assert done.stdout.startswith("provisioner-local ")
 
 
 def test_serve_reports_a_bad_fault_on_stderr():
     result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        _command("serve", "--port", "0", "--template", str(FIXTURE_TEMPLATE), "--fault", "iam:NoSuchCall"),
+        cli_command("serve", "--port", "0", "--template", str(FIXTURE_TEMPLATE), "--fault", "iam:NoSuchCall"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -191,7 +168,7 @@ def test_parameter_overrides_parse_as_pairs():
 
 def _onboard(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        _command("onboard", *args), capture_output=True, text=True, timeout=90, check=False, cwd=REPO_ROOT
+        cli_command("onboard", *args), capture_output=True, text=True, timeout=90, check=False, cwd=REPO_ROOT
     )
 
 

@@ -17,7 +17,7 @@ from provisioner_local.cli import ExecutionTrace, build_parser, main
 from provisioner_local.cli_trace import NAME_WIDTH, OUTCOME_WIDTH
 from provisioner_local.emulator import LocalStack, LocalStackError
 from provisioner_local.template import ACCOUNT_ID, SamTemplate
-from tests.local.test_local_cli import FIXTURE_TEMPLATE, needs_project
+from tests.support.local_cli import FIXTURE_TEMPLATE, needs_project
 
 
 def _objects() -> dict[str, set[str]]:

@@ -21,23 +21,12 @@ import pytest
 
 from provisioner_local.emulator import LAMBDA_OVER_HTTP_VARIABLE, LocalStack
 from provisioner_local.interpreter import ProgramCache, assign_heap_keys, fresh_result
+from tests.support.executions import wait_for_execution
 
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
 ROLE = "arn:aws:iam::123456789012:role/test"
 _VARYING = re.compile(r'(remaining_ms\\*"\s*:\s*)\d+')
 _REQUEST_ID = re.compile(r"Request ID: [^;]+")
-FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-
-
-def wait_for_execution(sfn, execution_arn: str, timeout: float = 15.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        description = sfn.describe_execution(executionArn=execution_arn)
-        if description["status"] in FINAL:
-            return description
-        if time.monotonic() > deadline:
-            pytest.fail(f"execution {execution_arn} still {description['status']} after {timeout} s")
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +57,7 @@ def _run(sfn, machine_arn: str, payload: dict[str, Any]) -> tuple[dict[str, Any]
     arn = sfn.start_execution(
         stateMachineArn=machine_arn, name=f"run-{uuid.uuid4().hex[:12]}", input=json.dumps(payload)
     )["executionArn"]
-    description = wait_for_execution(sfn, arn)
+    description = wait_for_execution(sfn, arn, deadline_s=15, poll_s=0.01)
     events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     return description, events
 
@@ -227,7 +216,7 @@ def test_concurrent_executions_of_one_program_keep_their_own_retry_counts(stack,
         thread.start()
     for thread in threads:
         thread.join()
-    descriptions = [wait_for_execution(sfn, arn, timeout=30) for arn in arns]
+    descriptions = [wait_for_execution(sfn, arn, deadline_s=30) for arn in arns]
 
     assert {d["status"] for d in descriptions} == {"FAILED"}
     assert {d["error"] for d in descriptions} == {"FlakyError"}

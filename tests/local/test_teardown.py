@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 
 import pytest
 
 from provisioner_local.emulator import LocalStack
 from provisioner_ops.teardown import offboard_all
+from tests.support.executions import wait_for_execution
 
 pytestmark = pytest.mark.flow
 
@@ -28,8 +28,7 @@ def _onboard(stack: LocalStack, bucket: str, connection_id: str, faults: list[st
         stateMachineArn=stack.state_machine_arn, name=connection_id,
         input=json.dumps({"connection_name": "t", "connection_id": connection_id, "bucket": bucket}),
     )["executionArn"]  # fmt: skip
-    while (status := sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING":
-        time.sleep(0.05)
+    status = wait_for_execution(sfn, arn)["status"]
     stack.set_faults([])
     return str(status)
 

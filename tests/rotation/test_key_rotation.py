@@ -11,17 +11,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from provisioner_core.connection import labellerr_marker
-from tests.flow.conftest import leftovers
-from tests.flow.test_front_doors import http
-from tests.rotation.conftest import (
-    key_of,
-    keys_on_user,
-    record,
-    s3_with,
-    start_rotation,
-    wait_for_run,
-    wait_for_stage,
-)
+from tests.support.api import http
+from tests.support.clients import key_of, signed_with
+from tests.support.executions import wait_for_run
+from tests.support.residue import leftovers
+from tests.support.rotations import keys_on_user, record, start_rotation, wait_for_stage
+from tests.support.secret_values import SecretValue
 
 pytestmark = pytest.mark.flow
 
@@ -29,7 +24,7 @@ pytestmark = pytest.mark.flow
 def _works(stack, key: dict[str, str], bucket: str) -> bool:
     """True when S3 accepts the key; False when it refuses it as unknown (Inactive or deleted)."""
     try:
-        s3_with(stack, key).list_objects_v2(Bucket=bucket, Prefix="images/")
+        signed_with(stack, key).list_objects_v2(Bucket=bucket, Prefix="images/")
     except ClientError as error:
         code = error.response["Error"]["Code"]
         if code != "InvalidAccessKeyId":
@@ -49,17 +44,20 @@ def test_a_rotation_hands_over_a_verified_key_and_retires_the_old_one_only_after
 ):
     cid, bucket, secret_arn = connection["connection_id"], connection["bucket"], connection["secret_arn"]
     user = connection["iam_user_name"]
-    old = key_of(clients, secret_arn)
+    old = key_of(clients.secrets, secret_arn)
     stack.labellerr.clear_log()
     status, started = http(stack, "POST", f"/connections/{cid}/rotations")
     assert status == 202, started
     assert started["status"] == "ROTATION_STARTED"
 
-    promoted = wait_for_stage(stack, clients, cid, "PROMOTED")
+    promoted = wait_for_stage(clients, cid, "PROMOTED")
     assert promoted["status"] == "ROTATING"
-    new = key_of(clients, secret_arn)  # AWSCURRENT now holds the new key
+    new = key_of(clients.secrets, secret_arn)  # AWSCURRENT now holds the new key
     assert new["access_key_id"] == promoted["rotation"]["new_access_key_id"] != old["access_key_id"]
-    assert key_of(clients, secret_arn, VersionStage="AWSPREVIOUS")["access_key_id"] == old["access_key_id"]
+    assert (
+        key_of(clients.secrets, secret_arn, VersionStage="AWSPREVIOUS")["access_key_id"]
+        == old["access_key_id"]
+    )
     stages = clients.secrets.describe_secret(SecretId=secret_arn)["VersionIdsToStages"]
     assert sorted(s for labels in stages.values() for s in labels) == ["AWSCURRENT", "AWSPREVIOUS"]
     # Labellerr tested the new key, for both connection types, before the hand-over.
@@ -70,29 +68,33 @@ def test_a_rotation_hands_over_a_verified_key_and_retires_the_old_one_only_after
         new["access_key_id"],
         old["access_key_id"],
     )
-    assert new["secret_access_key"] not in json.dumps(pending)
-    assert old["secret_access_key"] not in json.dumps(pending)
+    old_secret, new_secret = SecretValue(old["secret_access_key"]), SecretValue(new["secret_access_key"])
+    leaked = old_secret.found_in(pending), new_secret.found_in(pending)
+    assert leaked == (False, False), "(old, new) secret access key in the Pending event, marked True"
     # Both keys work until the consumer adopts the new one; the old one only until it is deactivated.
     assert _works(stack, old, bucket)
     assert _works(stack, new, bucket)
 
     # The consumer switches: its first request with the new key is the adoption.
-    s3_with(stack, new).get_object(Bucket=bucket, Key="images/cat.png")
-    inactive = wait_for_stage(stack, clients, cid, "OLD_KEY_INACTIVE")
+    signed_with(stack, new).get_object(Bucket=bucket, Key="images/cat.png")
+    inactive = wait_for_stage(clients, cid, "OLD_KEY_INACTIVE")
     assert inactive["rotation"]["adopted_by"] == "use"
-    assert keys_on_user(clients, user) == {old["access_key_id"]: "Inactive", new["access_key_id"]: "Active"}
+    assert keys_on_user(clients.iam, user) == {
+        old["access_key_id"]: "Inactive",
+        new["access_key_id"]: "Active",
+    }
     assert not _works(stack, old, bucket)
     assert _works(stack, new, bucket)
 
-    run = wait_for_run(clients, started["execution_arn"])
+    run = wait_for_run(clients.sfn, started["execution_arn"])
     assert run.status == "SUCCEEDED", run.cause
     # Only ids and ARNs travelled: neither secret is anywhere in the rotation's history or its log lines.
     history = json.dumps(run.history, default=str)
-    assert old["secret_access_key"] not in history
-    assert new["secret_access_key"] not in history
+    leaked = old_secret.found_in(history), new_secret.found_in(history)
+    assert leaked == (False, False), "(old, new) secret access key in the rotation's history, marked True"
     assert "secret_access_key" not in history
-    assert keys_on_user(clients, user) == {new["access_key_id"]: "Active"}
-    done = record(stack, clients, cid)
+    assert keys_on_user(clients.iam, user) == {new["access_key_id"]: "Active"}
+    done = record(clients, cid)
     assert (done["status"], done["access_key_id"], done["rotation"]["stage"]) == (
         "ACTIVE", new["access_key_id"], "ROTATED",
     )  # fmt: skip
@@ -109,12 +111,12 @@ def test_a_rotation_hands_over_a_verified_key_and_retires_the_old_one_only_after
 
 def test_a_consumer_that_never_adopts_stalls_the_rotation_with_both_keys_active(stack, clients, connection):
     cid, secret_arn, user = connection["connection_id"], connection["secret_arn"], connection["iam_user_name"]
-    old = key_of(clients, secret_arn)
-    run = wait_for_run(clients, start_rotation(stack, clients, cid))
+    old = key_of(clients.secrets, secret_arn)
+    run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
     assert (run.status, run.error) == ("FAILED", "RotationStalled")
-    new = key_of(clients, secret_arn)
-    assert keys_on_user(clients, user) == {old["access_key_id"]: "Active", new["access_key_id"]: "Active"}
-    stalled = record(stack, clients, cid)
+    new = key_of(clients.secrets, secret_arn)
+    assert keys_on_user(clients.iam, user) == {old["access_key_id"]: "Active", new["access_key_id"]: "Active"}
+    stalled = record(clients, cid)
     assert (stalled["status"], stalled["access_key_id"], stalled["rotation"]["stage"]) == (
         "ACTIVE", new["access_key_id"], "STALLED",
     )  # fmt: skip
@@ -126,34 +128,34 @@ def test_a_consumer_that_never_adopts_stalls_the_rotation_with_both_keys_active(
         == old["access_key_id"]
     )
     # The next rotation refuses to make room by deleting a key: the user must choose which one goes.
-    again = wait_for_run(clients, start_rotation(stack, clients, cid))
+    again = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
     assert (again.status, again.error) == ("FAILED", "BeginRotation.TooManyAccessKeys")
-    assert len(keys_on_user(clients, user)) == 2
+    assert len(keys_on_user(clients.iam, user)) == 2
 
 
 def test_a_rollback_in_the_grace_period_brings_the_old_key_back(stack, clients, connection):
     cid, bucket, secret_arn = connection["connection_id"], connection["bucket"], connection["secret_arn"]
-    old = key_of(clients, secret_arn)
+    old = key_of(clients.secrets, secret_arn)
     status, started = http(stack, "POST", f"/connections/{cid}/rotations")
     rotation_id = started["rotation_id"]
-    wait_for_stage(stack, clients, cid, "PROMOTED")
+    wait_for_stage(clients, cid, "PROMOTED")
     # Too early: the old key is still active, there is nothing to roll back yet.
     early, answer = http(stack, "POST", f"/connections/{cid}/rotations/{rotation_id}/rollback")
     assert early == 409
     assert "OLD_KEY_INACTIVE" in answer["errors"][0]["message"]
     status, answer = http(stack, "POST", f"/connections/{cid}/rotations/{rotation_id}/confirm")
     assert status == 202, answer
-    wait_for_stage(stack, clients, cid, "OLD_KEY_INACTIVE")
+    wait_for_stage(clients, cid, "OLD_KEY_INACTIVE")
     assert not _works(stack, old, bucket)
     status, answer = http(stack, "POST", f"/connections/{cid}/rotations/{rotation_id}/rollback")
     assert status == 202, answer
 
-    run = wait_for_run(clients, started["execution_arn"])
+    run = wait_for_run(clients.sfn, started["execution_arn"])
     assert run.status == "SUCCEEDED", run.cause
-    assert keys_on_user(clients, connection["iam_user_name"]) == {old["access_key_id"]: "Active"}
-    assert key_of(clients, secret_arn)["access_key_id"] == old["access_key_id"]
+    assert keys_on_user(clients.iam, connection["iam_user_name"]) == {old["access_key_id"]: "Active"}
+    assert key_of(clients.secrets, secret_arn)["access_key_id"] == old["access_key_id"]
     assert _works(stack, old, bucket)
-    rolled_back = record(stack, clients, cid)
+    rolled_back = record(clients, cid)
     assert (rolled_back["status"], rolled_back["access_key_id"], rolled_back["rotation"]["stage"]) == (
         "ACTIVE", old["access_key_id"], "ROLLED_BACK",
     )  # fmt: skip
@@ -164,17 +166,17 @@ def test_a_new_key_that_fails_verification_is_removed_and_the_old_one_stays(
     stack, clients, connection, faults
 ):
     cid, bucket, secret_arn = connection["connection_id"], connection["bucket"], connection["secret_arn"]
-    old = key_of(clients, secret_arn)
+    old = key_of(clients.secrets, secret_arn)
     faults(["S3:ListObjectsV2@VerifyAccessFunction"])
-    run = wait_for_run(clients, start_rotation(stack, clients, cid))
+    run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
     faults([])
     assert (run.status, run.error) == ("FAILED", "RotationFailed")
-    assert keys_on_user(clients, connection["iam_user_name"]) == {old["access_key_id"]: "Active"}
+    assert keys_on_user(clients.iam, connection["iam_user_name"]) == {old["access_key_id"]: "Active"}
     stages = clients.secrets.describe_secret(SecretId=secret_arn)["VersionIdsToStages"]
     assert [labels for labels in stages.values() if labels] == [["AWSCURRENT"]]
-    assert key_of(clients, secret_arn)["access_key_id"] == old["access_key_id"]
+    assert key_of(clients.secrets, secret_arn)["access_key_id"] == old["access_key_id"]
     assert _works(stack, old, bucket)
-    failed = record(stack, clients, cid)
+    failed = record(clients, cid)
     assert (failed["status"], failed["access_key_id"], failed["rotation"]["stage"]) == (
         "ACTIVE", old["access_key_id"], "FAILED",
     )  # fmt: skip
@@ -185,11 +187,11 @@ def test_a_user_with_two_keys_is_refused_and_keeps_both(stack, clients, connecti
     cid, user = connection["connection_id"], connection["iam_user_name"]
     extra = clients.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
     try:
-        run = wait_for_run(clients, start_rotation(stack, clients, cid))
+        run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
         assert (run.status, run.error) == ("FAILED", "BeginRotation.TooManyAccessKeys")
         assert "never deletes an active key" in json.loads(run.cause or "{}")["message"]
-        assert set(keys_on_user(clients, user)) == {connection["access_key_id"], extra}
-        assert record(stack, clients, cid)["status"] == "ACTIVE"
+        assert set(keys_on_user(clients.iam, user)) == {connection["access_key_id"], extra}
+        assert record(clients, cid)["status"] == "ACTIVE"
     finally:
         clients.iam.delete_access_key(UserName=user, AccessKeyId=extra)
 
@@ -198,28 +200,28 @@ def test_the_api_refuses_a_rotation_unless_active(stack, clients, connection):
     cid = connection["connection_id"]
     status, started = http(stack, "POST", f"/connections/{cid}/rotations")
     assert status == 202
-    wait_for_stage(stack, clients, cid, "PROMOTED")
+    wait_for_stage(clients, cid, "PROMOTED")
     again, answer = http(stack, "POST", f"/connections/{cid}/rotations")
     assert again == 409
     assert "ROTATING" in answer["errors"][0]["message"]
     assert http(stack, "POST", "/connections/no-such-connection/rotations")[0] == 404
     assert http(stack, "POST", f"/connections/{cid}/rotations/not-this-one/confirm")[0] == 404
     http(stack, "POST", f"/connections/{cid}/rotations/{started['rotation_id']}/confirm")
-    assert wait_for_run(clients, started["execution_arn"]).status == "SUCCEEDED"
+    assert wait_for_run(clients.sfn, started["execution_arn"]).status == "SUCCEEDED"
 
 
 def test_offboarding_during_a_rotation_stops_it_and_removes_both_keys(stack, clients, connection):
     cid = connection["connection_id"]
-    rotation_arn = start_rotation(stack, clients, cid)
-    wait_for_stage(stack, clients, cid, "PROMOTED")
-    assert len(keys_on_user(clients, connection["iam_user_name"])) == 2
+    rotation_arn = start_rotation(stack, clients.sfn, cid)
+    wait_for_stage(clients, cid, "PROMOTED")
+    assert len(keys_on_user(clients.iam, connection["iam_user_name"])) == 2
     status, answer = http(stack, "DELETE", f"/connections/{cid}")
     assert status == 202, answer
-    offboarding = wait_for_run(clients, answer["execution_arn"])
+    offboarding = wait_for_run(clients.sfn, answer["execution_arn"])
     assert offboarding.status == "SUCCEEDED", offboarding.cause
-    assert wait_for_run(clients, rotation_arn).status == "ABORTED"
+    assert wait_for_run(clients.sfn, rotation_arn).status == "ABORTED"
     assert leftovers(clients.iam, clients.secrets, cid) == []
-    assert record(stack, clients, cid)["status"] == "DELETED"
+    assert record(clients, cid)["status"] == "DELETED"
     assert not [c for c in stack.labellerr.connections() if labellerr_marker(cid) in c.description]
 
 
@@ -230,12 +232,12 @@ def test_a_rotation_requested_on_the_event_bus_runs_like_the_api(stack, clients,
         Entries=[{"EventBusName": stack.event_bus_name, "Source": "acme.security",
                   "DetailType": "Connection Key Rotation Requested", "Detail": json.dumps({"connection_id": cid})}]
     )  # fmt: skip
-    promoted = wait_for_stage(stack, clients, cid, "PROMOTED")
+    promoted = wait_for_stage(clients, cid, "PROMOTED")
     time.sleep(0.1)
     status, _ = http(
         stack, "POST", f"/connections/{cid}/rotations/{promoted['rotation']['rotation_id']}/confirm"
     )
     assert status == 202
-    run = wait_for_run(clients, promoted["rotation_execution_arn"])
+    run = wait_for_run(clients.sfn, promoted["rotation_execution_arn"])
     assert run.status == "SUCCEEDED", run.cause
-    assert record(stack, clients, cid)["rotation"]["adopted_by"] == "confirmation"
+    assert record(clients, cid)["rotation"]["adopted_by"] == "confirmation"

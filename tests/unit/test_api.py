@@ -11,39 +11,25 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
-from urllib.parse import urlencode
+from typing import Any
 
 # As Lambda imports it: `app` and its package provisioner_api from the function's directory (on pythonpath).
 import app as api
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from provisioner_api import onboarding
 from provisioner_core import aws as aws_clients
 from provisioner_core import idempotency, registry
 from provisioner_local import dynamodb_atomicity
-from provisioner_local.template import load_yaml
 from scripts.generate_openapi import OUTPUTS, build_document, render
+from tests.support.api_events import TEMPLATE, call, http_event
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = load_yaml(ROOT / "template.yaml")
 BODY: dict[str, Any] = {"connection_name": "Satellite images", "s3_uri": "acme-datasets/images/"}
 ROLE_ARN = "arn:aws:iam::123456789012:role/states"
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
-
-
-class FakeContext:
-    function_name = "ApiFunction"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ApiFunction"
-    aws_request_id = "11111111-2222-3333-4444-555555555555"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
 
 
 def _create_table(dynamodb: Any, logical_id: str) -> str:
@@ -82,60 +68,6 @@ def env(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     aws_clients.reset_clients()
     yield SimpleNamespace(dynamodb=dynamodb, sfn=sfn, onboard=onboard, offboard=offboard)
     aws_clients.reset_clients()
-
-
-def http_event(
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    raw_body: str | None = None,
-    headers: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-    base64_body: bool = False,
-) -> dict[str, Any]:
-    """An API Gateway HTTP API payload-format-2.0 event; `body` is sent as JSON unless `raw_body` is given."""
-    all_headers = {"content-type": "application/json"} if body is not None or raw_body is not None else {}
-    all_headers.update({k.lower(): v for k, v in (headers or {}).items()})
-    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-    if text is not None and base64_body:
-        text = base64.b64encode(text.encode()).decode()
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "headers": all_headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api1",
-            "domainName": "api1.execute-api.us-east-1.amazonaws.com",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.10",
-                "userAgent": "pytest",
-            },
-            "requestId": "req-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Jan/2025:12:00:00 +0000",
-            "timeEpoch": 1735732800000,
-        },
-        "isBase64Encoded": base64_body,
-    }
-    if query:
-        event["queryStringParameters"] = query
-    if text is not None:
-        event["body"] = text
-    return event
-
-
-def call(event: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-    response = api.lambda_handler(event, cast(LambdaContext, FakeContext()))
-    body = json.loads(response["body"]) if response.get("body") else None
-    return response["statusCode"], body, response.get("headers", {})
 
 
 def post(body: Any = None, **kwargs: Any) -> tuple[int, Any, dict[str, str]]:

@@ -18,8 +18,8 @@ from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from provisioner_core import aws as aws_clients
 from provisioner_core import plan_client
+from tests.support.api_events import TEMPLATE, FakeContext, call, http_event
 from tests.unit.conftest import SETTINGS
-from tests.unit.test_api import TEMPLATE, FakeContext, call, http_event
 
 PLAN = {"planned": True, "would_succeed": True, "failed_checks": [], "checks": [], "created": []}
 

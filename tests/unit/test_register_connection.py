@@ -19,8 +19,13 @@ def test_claims_the_id_with_the_connection_details(dynamodb, connection):
 
 
 def test_the_same_execution_may_claim_again(dynamodb, connection):
-    register_connection(dynamodb, connection)
-    register_connection(dynamodb, connection)
+    """A retried Register connection step (same execution) claims again: it is not told the id is taken."""
+    first = register_connection(dynamodb, connection)
+    again = register_connection(dynamodb, connection)
+    assert (first["claimed"], first["status"]) == (True, "PROVISIONING")
+    assert (again["claimed"], again["status"]) == (True, "PROVISIONING"), again.get("cause")
+    record = registry.get(dynamodb, connection["connection_id"])
+    assert (record["status"], record["execution_arn"]) == ("PROVISIONING", connection["execution_arn"])
 
 
 @pytest.mark.parametrize("status", ["PROVISIONING", "ACTIVE", "DEPROVISIONING", "ROLLBACK_FAILED"])

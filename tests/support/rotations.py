@@ -1,0 +1,47 @@
+"""Key rotations of a connection: starting one, and watching the registry record move through its stages."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from provisioner_core import registry
+from provisioner_local.emulator import LocalStack
+from tests.support.clients import Clients
+from tests.support.executions import start
+
+
+def record(c: Clients, connection_id: str) -> dict[str, Any]:
+    """The connection's registry record, read from the table itself ({} when there is none)."""
+    return registry.get(c.dynamodb, connection_id, c.stack.tables["ConnectionsTable"]) or {}
+
+
+def wait_for_stage(c: Clients, connection_id: str, stage: str, deadline_s: float = 30) -> dict[str, Any]:
+    """The record once its rotation has reached `stage`."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        current = record(c, connection_id)
+        if (current.get("rotation") or {}).get("stage") == stage:
+            return current
+        assert time.monotonic() < deadline, (
+            f"{connection_id} never reached {stage}: {current.get('rotation')}"
+        )
+        time.sleep(0.05)
+
+
+def start_rotation(stack: LocalStack, sfn: Any, connection_id: str) -> str:
+    """A rotation started on its state machine directly (not through the API); its execution ARN."""
+    return start(
+        sfn,
+        stack.state_machines["RotateConnectionKeyStateMachine"],
+        {"connection_id": connection_id},
+        name=f"{connection_id}-rotation-{uuid.uuid4().hex[:6]}",
+    )
+
+
+def keys_on_user(iam: Any, user_name: str) -> dict[str, str]:
+    """Access key id -> Active or Inactive, of every key the user has."""
+    return {
+        k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+    }
