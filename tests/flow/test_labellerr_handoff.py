@@ -8,6 +8,8 @@ rollback or an offboarding; none when the request says no; never a second one af
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from provisioner_core.labellerr import (
 from provisioner_local.emulator import LocalStack
 from provisioner_local.labellerr_access import AccessCheckFailed
 from provisioner_local.labellerr_standin import LabellerrStandIn, StoredConnection
-from tests.support.executions import Run, offboard, run_flow, unique_id
+from tests.support.executions import Run, history_of, offboard, run_flow, start, unique_id, wait_for_run
 from tests.support.residue import leftovers
 
 pytestmark = pytest.mark.flow
@@ -274,25 +276,50 @@ def test_labellerr_tests_the_prefix_only_while_no_other_runs_probe_is_there(
     assert generation is not None
     s3.put_object(Bucket=bucket, Key=other_probe, Body=b"another run's probe")
     connection_id = unique_id()
-    arn = sfn.start_execution(
-        stateMachineArn=stack.state_machine_arn, name=unique_id("run"),
-        input=json.dumps(request(bucket, connection_id)),
-    )["executionArn"]  # fmt: skip
+    arn = start(sfn, stack.state_machine_arn, request(bucket, connection_id))
     deadline = time.monotonic() + 60
     while not any(
         (e.get("stateEnteredEventDetails") or {}).get("name") == "Register in Labellerr"
-        for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        for e in history_of(sfn, arn)
     ):
         assert time.monotonic() < deadline, "the run never reached Register in Labellerr"
         time.sleep(0.05)
+    # Inside the step, the run waits for the lease (up to 20 s before it is BucketBusy).
     time.sleep(1.0)
     assert calls(labellerr, "test") == [], "Labellerr tested the prefix while another run's probe was there"
     # The other run's probe window ends as Verify access ends it: the object goes, then the lease.
     s3.delete_object(Bucket=bucket, Key=other_probe)
     objects_lease.release(leases, bucket, generation, table=table)
-    while (described := sfn.describe_execution(executionArn=arn))["status"] not in FINAL:
-        assert time.monotonic() < deadline, f"{arn} did not end"
-        time.sleep(0.05)
-    assert described["status"] == "SUCCEEDED", described.get("cause")
+    run = wait_for_run(sfn, arn)
+    assert run.status == "SUCCEEDED", run.cause
     assert seen_probes == [[]]
     assert len(marked(labellerr, connection_id)) == 1
+
+
+def test_a_storm_on_one_prefix_never_shows_labellerr_a_probe(stack, sfn, s3, bucket, labellerr, monkeypatch):
+    """Exporting and importing onboardings at once on one bucket and prefix: every probe and every Labellerr
+    test takes its turn, none starves, and Labellerr never lists an object that another run is about to
+    take away."""
+    seen_probes: list[str] = []
+    check = labellerr._checker.check
+
+    def check_and_look(*args: Any) -> Any:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="images/").get("Contents", [])
+        seen_probes.extend(o["Key"] for o in listed if PROBE_NAME_PREFIX in o["Key"])
+        return check(*args)
+
+    monkeypatch.setattr(labellerr._checker, "check", check_and_look)
+    accesses = ["import_export", "import"] * 4
+    ids = [unique_id("storm") for _ in accesses]
+    with ThreadPoolExecutor(max_workers=len(ids)) as pool:
+        runs = list(
+            pool.map(
+                lambda pair: run_flow(
+                    stack, sfn, request(bucket, pair[0], access=pair[1]), deadline_s=180, settle=False
+                ),
+                zip(ids, accesses, strict=True),
+            )
+        )
+    assert [r.status for r in runs] == ["SUCCEEDED"] * len(ids), [r.cause for r in runs]
+    assert seen_probes == []
+    assert len(calls(labellerr, "test")) == accesses.count("import_export") * 2 + accesses.count("import")

@@ -7,12 +7,12 @@ resolved) in which one state has another name, on the same functions.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
 from provisioner_local.emulator import LocalStack
-from tests.flow.conftest import FINAL, leftovers, unique_id
+from tests.support.executions import start, unique_id, wait_for_run
+from tests.support.residue import leftovers
 
 
 def renamed(definition: dict[str, Any], old: str, new: str) -> dict[str, Any]:
@@ -38,17 +38,6 @@ def renamed(definition: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     return copy
 
 
-def _run(sfn: Any, machine_arn: str, request: dict[str, Any]) -> dict[str, Any]:
-    arn = sfn.start_execution(stateMachineArn=machine_arn, name=unique_id("run"), input=json.dumps(request))[
-        "executionArn"
-    ]
-    deadline = time.monotonic() + 60
-    while (described := sfn.describe_execution(executionArn=arn))["status"] not in FINAL:
-        assert time.monotonic() < deadline, f"{arn} still running"
-        time.sleep(0.05)
-    return dict(described)
-
-
 def test_renaming_a_state_renames_the_failing_step_and_the_error(
     stack: LocalStack, sfn: Any, iam: Any, secrets: Any, bucket: str, faults: Any
 ) -> None:
@@ -62,15 +51,18 @@ def test_renaming_a_state_renames_the_failing_step_and_the_error(
     faults(["iam:CreateAccessKey@IssueAccessKey"])
     stack.settle()
 
-    described = _run(
+    run = wait_for_run(
         sfn,
-        machine_arn,
-        {"connection_name": "x", "connection_id": connection_id, "s3_uri": f"{bucket}/images/"},
+        start(
+            sfn,
+            machine_arn,
+            {"connection_name": "x", "connection_id": connection_id, "s3_uri": f"{bucket}/images/"},
+        ),
     )
 
-    assert described["status"] == "FAILED"
-    assert described["error"] == "MintAccessKey.InjectedFault", described.get("cause")
-    cause = json.loads(described["cause"])
+    assert run.status == "FAILED"
+    assert run.error == "MintAccessKey.InjectedFault", run.cause
+    cause = run.cause_json
     assert (cause["failed_step"], cause["error"]) == ("Mint access key", "InjectedFault")
     # What the run made is still found and removed: cleanup never depended on the state's name.
     assert any(item.startswith("IAM user ") for item in cause["rolled_back"])
