@@ -34,6 +34,7 @@ from provisioner_core.labellerr import (
     S3Credentials,
     load_credentials,
 )
+from provisioner_core.labellerr_transport import MAX_BODY
 
 # Slashes and plus signs, like real AWS secrets, so escaping in an echoed body is covered.
 S3_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYzEXAMPLEKEY"
@@ -388,6 +389,59 @@ def test_redirects_are_not_followed(fake: Fake) -> None:
     with pytest.raises(LabellerrRejected, match="HTTP 302"):
         fake.client().list_connections()
     assert hops == ["/connectors/connections/list"]
+
+
+def test_an_answer_over_1_mib_is_cut(fake: Fake) -> None:
+    fake.reply = lambda seen: (200, b" " * (MAX_BODY + 1))
+    with pytest.raises(LabellerrUnavailable, match="larger than 1 MiB"):
+        fake.client().list_connections()
+    # An error status says enough without its body.
+    fake.reply = lambda seen: (503, b" " * (MAX_BODY + 1))
+    with pytest.raises(LabellerrUnavailable, match=r"HTTP 503 \(request"):
+        fake.client().list_connections()
+
+
+# -- proxies: urllib3 reads no environment variable, the transport does as botocore and urllib do
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+    def set_env(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+
+    return set_env
+
+
+def test_a_proxy_from_the_environment_carries_the_call(fake: Fake, proxy_env: Callable[..., None]) -> None:
+    fake.reply = lambda seen: (200, {"response": [{"connection_id": "c-1"}]})
+    # Nothing listens on port 9: only the proxy (the fake, which reads the absolute-form path) can answer.
+    proxy_env(HTTP_PROXY=fake.url)
+    assert LabellerrClient(CREDENTIALS, "http://127.0.0.1:9").list_connections() == ["c-1"]
+    (seen,) = fake.seen
+    assert (seen.path, seen.headers["host"]) == ("/connectors/connections/list", "127.0.0.1:9")
+
+
+def test_no_proxy_exempts_the_host(fake: Fake, proxy_env: Callable[..., None]) -> None:
+    fake.reply = lambda seen: (200, {"response": []})
+    proxy_env(HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="127.0.0.1")
+    assert fake.client().list_connections() == []
+
+
+def test_an_unreachable_proxy_is_retryable_and_never_named(
+    proxy_env: Callable[..., None], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    proxy_env(HTTP_PROXY="http://someone:pr0xy-pass@127.0.0.1:9")
+    with pytest.raises(LabellerrUnavailable, match=r"could not connect \(ConnectionRefusedError\)") as caught:
+        LabellerrClient(CREDENTIALS, "http://127.0.0.1:8").list_connections()
+    for text in (str(caught.value), repr(caught.value.args), caplog.text):
+        assert "pr0xy-pass" not in text
+        assert "someone" not in text
 
 
 # -- https: the production path, with a throwaway certificate for 127.0.0.1

@@ -5,18 +5,15 @@ method and requested headers match, so a customer's earlier rule can answer inst
 is too broad serves origins it should not. These checks send what a browser sends and read what it would.
 
 Each check is a verify_access check: {"operation", "outcome", "detail"}, outcome "passed", "failed",
-"warning" or "not_tried". Only the standard library: this runs in every Verify access invocation.
+"warning" or "not_tried". The unsigned requests go out through cors_http (urllib3, which botocore ships).
 """
 
 from __future__ import annotations
 
-import http.client
 import os
 import shlex
-import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -24,6 +21,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 # Defined with the rule (Apply CORS imports cors.py without this module's HTTP client); re-exported here.
 from provisioner_core.cors import REQUIRED_EXPOSE_HEADERS
+
+# The wire (urllib3) is cors_http's; its names are re-exported, and cors_checks looks send_request up here.
+from provisioner_core.cors_http import CONNECT_TIMEOUT_SECONDS as CONNECT_TIMEOUT_SECONDS
+from provisioner_core.cors_http import READ_TIMEOUT_SECONDS as READ_TIMEOUT_SECONDS
+from provisioner_core.cors_http import HttpAnswer as HttpAnswer
+from provisioner_core.cors_http import send_request as send_request
 from provisioner_core.partition_dns import s3_host
 
 DEFAULT_PROBE_ORIGINS = ("https://pro.labellerr.com",)
@@ -31,24 +34,9 @@ DEFAULT_PROBE_ORIGINS = ("https://pro.labellerr.com",)
 REQUEST_METHOD = "GET"
 REQUEST_HEADERS = ("range",)
 REQUIRED_METHODS = ("GET", "HEAD")
-CONNECT_TIMEOUT_SECONDS = 3.0
-READ_TIMEOUT_SECONDS = 5.0
 PROBE_KEY_NAME = "labellerr-cors-probe"
-_MAX_BODY = 4096
 
 Check = dict[str, str]
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    """An HTTP answer with lower-case header names; status 0 when no answer came (`error` says why)."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    error: str = ""
-
-    def header_list(self, name: str) -> list[str]:
-        return [item.strip() for item in self.headers.get(name, "").split(",") if item.strip()]
 
 
 Sender = Callable[[str, Mapping[str, str]], HttpAnswer]
@@ -115,44 +103,6 @@ def foreign_origin(origin: str) -> str:
 
 
 # -- sending
-
-
-def send_request(
-    url: str,
-    headers: Mapping[str, str],
-    *,
-    method: str = "OPTIONS",
-    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-    read_timeout: float = READ_TIMEOUT_SECONDS,
-) -> HttpAnswer:
-    """One unsigned request, no redirects followed (a 301 from the wrong region is an answer to report).
-
-    http.client rather than urllib.request: urllib has one timeout for both, and a probe must not hang a
-    Lambda on a slow read after a quick connect.
-    """
-    parts = urlsplit(url)
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            parts.netloc, timeout=connect_timeout, context=ssl.create_default_context()
-        )
-    elif parts.scheme == "http":
-        connection = http.client.HTTPConnection(parts.netloc, timeout=connect_timeout)
-    else:
-        return HttpAnswer(0, error=f"unsupported URL scheme {parts.scheme!r}")
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    try:
-        connection.connect()
-        if connection.sock is not None:
-            connection.sock.settimeout(read_timeout)
-        connection.request(method, target or "/", headers=dict(headers))
-        response = connection.getresponse()
-        response.read(_MAX_BODY)
-        return HttpAnswer(response.status, {name.lower(): value for name, value in response.getheaders()})
-    except (OSError, http.client.HTTPException) as error:
-        return HttpAnswer(0, error=f"{type(error).__name__}: {error}")
-    finally:
-        connection.close()
 
 
 def preflight_headers(origin: str, method: str = REQUEST_METHOD) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""A small client for Labellerr's connector API, as Labellerr's own SDK calls it (stdlib only).
+"""A small client for Labellerr's connector API, as Labellerr's own SDK calls it (wire: labellerr_transport).
 
 The SDK pulls in `requests` and is not on PyPI; the handlers need five calls, so this speaks the wire format
 itself (../shared/notes/labellerr-api.md). Errors are typed for the state machine: LabellerrUnavailable
@@ -12,7 +12,6 @@ import json
 import logging
 import time
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -154,7 +153,7 @@ def _api_base(api_url: str) -> str:
 
 
 class LabellerrClient:
-    """Labellerr's S3 connector calls for one workspace. Cheap to build; holds no connection."""
+    """Labellerr's S3 connector calls for one workspace. Cheap to build; the connections are http_pool's."""
 
     def __init__(
         self,
@@ -173,7 +172,6 @@ class LabellerrClient:
         self.read_timeout = read_timeout
         self.deadline = deadline
         self._time_left = time_left
-        self._opener = transport.build_opener(read_timeout)
 
     def __repr__(self) -> str:
         return f"LabellerrClient(api_url={self.api_url!r}, client_id={self._credentials.client_id!r})"
@@ -356,7 +354,6 @@ class LabellerrClient:
             data, headers["content-type"] = json.dumps(json_body).encode(), "application/json"
         url = f"{self.api_url}{path}?{urllib.parse.urlencode(params)}"
         hidden = (credentials.api_secret, *secrets)
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         deadline = self.deadline
         if self._time_left is not None:
             deadline = min(deadline, self._time_left() - INVOCATION_MARGIN_S)
@@ -366,7 +363,13 @@ class LabellerrClient:
         started = time.monotonic()
         try:
             status, raw = transport.send(
-                self._opener, request, connect_timeout=min(self.connect_timeout, deadline), deadline=deadline
+                method,
+                url,
+                headers=headers,
+                body=data,
+                connect_timeout=min(self.connect_timeout, deadline),
+                read_timeout=self.read_timeout,
+                deadline=deadline,
             )
         except transport.TransportFailure as failure:
             logger.warning("Labellerr %s %s: %s (request %s)", method, path, failure.reason, request_id)

@@ -1,22 +1,32 @@
-"""The wire below the Labellerr client, stdlib only: separate connect and read timeouts, a whole-call
-deadline, no redirects, multipart/form-data encoded by hand, and the text helpers for error answers."""
+"""The wire below the Labellerr client, on urllib3 (http_pool): separate connect and read timeouts, a
+whole-call deadline, a 1 MiB cap on the answer, no redirects, the multipart form as `requests` sends it,
+HTTPS_PROXY honoured, and the text helpers for error answers."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from http.client import HTTPException
 from typing import Any, Final
+
+import urllib3
+
+from provisioner_core.http_pool import discard, manager_for, root_cause
 
 MAX_BODY: Final = 1 << 20
 REDACTED: Final = "***"
 _CHUNK = 65536
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+# Before the request is answered: no connection (refused, DNS, TLS, proxy) or no answer in time.
+_CONNECTING = (
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    urllib3.exceptions.SSLError,
+    urllib3.exceptions.ProxyError,
+)
+_BROKEN = (urllib3.exceptions.HTTPError, OSError, HTTPException)
 
 
 class TransportFailure(Exception):
@@ -28,122 +38,84 @@ class TransportFailure(Exception):
         super().__init__(reason)
 
 
-class _TimedHTTPConnection(http.client.HTTPConnection):
-    """Connects (TCP, proxy tunnel, TLS) under the connect timeout, then reads under the read timeout."""
-
-    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._read_timeout = read_timeout
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(self._read_timeout)
-
-
-class _TimedHTTPSConnection(_TimedHTTPConnection, http.client.HTTPSConnection):
-    """HTTPSConnection.connect (TLS) runs inside the read-timeout override above, through the MRO."""
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, read_timeout: float) -> None:
-        super().__init__()
-        self._read_timeout = read_timeout
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        def connection(host: str, **kwargs: Any) -> http.client.HTTPSConnection:
-            return _TimedHTTPSConnection(host, read_timeout=self._read_timeout, **kwargs)
-
-        return self.do_open(connection, req, context=self._context)  # type: ignore[attr-defined]
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, read_timeout: float) -> None:
-        super().__init__()
-        self._read_timeout = read_timeout
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-            return _TimedHTTPConnection(host, read_timeout=self._read_timeout, **kwargs)
-
-        return self.do_open(connection, req)
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would resend every header, the api_secret too, to wherever a redirect points.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def build_opener(read_timeout: float) -> urllib.request.OpenerDirector:
-    # ProxyHandler stays in: a function in a VPC may reach Labellerr through HTTPS_PROXY.
-    return urllib.request.build_opener(
-        _HTTPHandler(read_timeout), _HTTPSHandler(read_timeout), _NoRedirects()
-    )
+class _TooLarge(Exception):
+    pass
 
 
 def multipart(fields: Iterable[tuple[str, str]]) -> tuple[bytes, str]:
-    """Body and Content-Type of plain text fields, as `requests` encodes `files={name: (None, value)}`."""
-    boundary = uuid.uuid4().hex
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        + value.encode("utf-8")
-        + b"\r\n"
-        for name, value in fields
-    ]
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+    """Body and Content-Type of plain text fields, as `requests` encodes `files={name: (None, value)}`:
+    one part per field with only a Content-Disposition (no filename, no Content-Type), UTF-8 values."""
+    return urllib3.encode_multipart_formdata(list(fields))
 
 
 def send(
-    opener: urllib.request.OpenerDirector,
-    request: urllib.request.Request,
+    method: str,
+    url: str,
     *,
+    headers: Mapping[str, str],
+    body: bytes | None = None,
     connect_timeout: float,
+    read_timeout: float,
     deadline: float,
 ) -> tuple[int, bytes]:
-    """(status, body) of any HTTP answer, 4xx and 5xx included; TransportFailure when there is none."""
+    """(status, body) of any HTTP answer, 4xx and 5xx included; TransportFailure when there is none.
+
+    Callers build only https:// URLs, or http:// on loopback (check_api_url).
+    """
     started = time.monotonic()
     try:
-        # Callers build only https:// URLs, or http:// on loopback.
-        response = opener.open(request, timeout=connect_timeout)
-    except urllib.error.HTTPError as error:
-        try:
-            return error.code, _read(error, started, deadline)
-        except (OSError, http.client.HTTPException):
-            return error.code, b""  # the status says enough
-        finally:
-            error.close()
-    except urllib.error.URLError as error:
-        timed_out = isinstance(error.reason, TimeoutError)
+        response = manager_for(url).request(
+            method,
+            url,
+            body=body,
+            headers=dict(headers),
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            # Retries are the state machine's; a redirect would carry the api_secret to wherever it points.
+            retries=False,
+            redirect=False,
+            # Read in chunks below, so the deadline and the cap apply while the body arrives.
+            preload_content=False,
+        )
+    except _CONNECTING as error:
+        cause = root_cause(error)
+        timed_out = isinstance(cause, TimeoutError)
         kind = "timed out connecting" if timed_out else "could not connect"
-        raise TransportFailure(f"{kind} ({type(error.reason).__name__})", timed_out=timed_out) from None
-    except TimeoutError:
+        raise TransportFailure(f"{kind} ({type(cause).__name__})", timed_out=timed_out) from None
+    except urllib3.exceptions.ReadTimeoutError:
         raise TransportFailure("timed out waiting for the answer", timed_out=True) from None
-    except (OSError, http.client.HTTPException) as error:
-        raise TransportFailure(f"connection failed ({type(error).__name__})", timed_out=False) from None
+    except _BROKEN as error:
+        name = type(root_cause(error)).__name__
+        raise TransportFailure(f"connection failed ({name})", timed_out=False) from None
     try:
-        with response:
-            return response.status, _read(response, started, deadline)
-    except TimeoutError:
-        raise TransportFailure("timed out reading the answer", timed_out=True) from None
-    except (OSError, http.client.HTTPException) as error:
-        raise TransportFailure(f"the answer broke off ({type(error).__name__})", timed_out=False) from None
+        return response.status, _read(response, started, deadline)
+    except (_TooLarge, *_BROKEN) as error:
+        if response.status >= 400:
+            return response.status, b""  # the status says enough
+        if isinstance(error, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+            raise TransportFailure("timed out reading the answer", timed_out=True) from None
+        name = (
+            "answer larger than 1 MiB" if isinstance(error, _TooLarge) else type(root_cause(error)).__name__
+        )
+        raise TransportFailure(f"the answer broke off ({name})", timed_out=False) from None
+    finally:
+        if not response.closed:
+            discard(response)
 
 
-def _read(response: Any, started: float, deadline: float) -> bytes:
+def _read(response: urllib3.BaseHTTPResponse, started: float, deadline: float) -> bytes:
     # A server that trickles bytes resets the read timeout with every chunk; the deadline bounds the call.
+    # read1 returns what has arrived, where read(n) would wait for n bytes under the read timeout alone.
     chunks: list[bytes] = []
     size = 0
-    read = getattr(response, "read1", None) or response.read
     while True:
         if time.monotonic() - started > deadline:
             raise TimeoutError("call deadline passed")
-        chunk = read(_CHUNK)
+        chunk = response.read1(_CHUNK)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)
         if size > MAX_BODY:
-            raise http.client.HTTPException("answer larger than 1 MiB")
+            raise _TooLarge
         chunks.append(chunk)
 
 
