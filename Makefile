@@ -106,8 +106,10 @@ build: $(SAM) ## sam build (needs python3.13 on PATH)
 	@test -n "$(PYTHON313)" || { echo "error: sam build needs python3.13 (the Lambda runtime) on PATH or in ~/.pyenv/versions; install it (e.g. 'pyenv install 3.13') and rerun" >&2; exit 1; }
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build
 
-pytest: $(BIN)/provisioner-local $(AWSCLI_VENV)/bin/aws ## the test suite alone
-	PATH="$(CURDIR)/$(AWSCLI_VENV)/bin:$$PATH" $(BIN)/pytest
+# One worker per core; tests/conftest.py keeps each module (its stack) on one worker and spreads the shards.
+PYTEST_WORKERS ?= auto
+pytest: $(BIN)/provisioner-local $(AWSCLI_VENV)/bin/aws ## the test suite alone, on every core (PYTEST_WORKERS=0: in this process)
+	PATH="$(CURDIR)/$(AWSCLI_VENV)/bin:$$PATH" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint typecheck validate scan build pytest ## everything CI runs: ruff, mypy, sam validate --lint, cfn-lint, checkov, bandit, sam build, the tests
 

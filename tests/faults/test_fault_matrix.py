@@ -27,6 +27,7 @@ from tests.support.clients import Clients
 from tests.support.executions import wait_until_ended
 from tests.support.records import age_claim
 from tests.support.residue import world
+from tests.support.shards import Shard
 
 pytestmark = pytest.mark.faults
 
@@ -262,7 +263,10 @@ def finish_problems(c: Clients, journey: Journey) -> list[str]:
 Case = tuple[str, list[str], list[str], bool]
 
 
-def run_cases(c: Clients, cases: list[Case], *, minimum: int = 20) -> None:
+def run_cases(c: Clients, cases: list[Case], shard: Shard, *, minimum: int = 20) -> None:
+    """Run this shard's share of `cases` (every shard together runs each case once)."""
+    assert len(cases) >= minimum, cases
+    cases = shard.of(cases)
     failures = []
     for label, onboard, offboard, with_key in cases:
         spec = (onboard + offboard)[-1]
@@ -280,7 +284,6 @@ def run_cases(c: Clients, cases: list[Case], *, minimum: int = 20) -> None:
         problems += finish_problems(c, journey)
         if problems:
             failures.append(f"{label}: " + "; ".join(problems))
-    assert len(cases) >= minimum, cases
     assert not failures, f"{len(failures)} of {len(cases)} cases broke the promise:\n" + "\n".join(failures)
     print(f"{len(cases)} cases kept the promise")
 
@@ -292,7 +295,8 @@ def _spec(call: tuple[str, str, str], kind: str) -> str:
     return f"{service}:{operation}{KINDS[kind]}@{function}"
 
 
-def test_forward_faults_in_onboarding(clients: Clients, discovered: Discovered) -> None:
+@pytest.mark.parametrize("shard", Shard.all(4), ids=str)
+def test_forward_faults_in_onboarding(clients: Clients, discovered: Discovered, shard: Shard) -> None:
     cases: list[Case] = [
         (_spec(call, kind), [_spec(call, kind)], [], True) for call in discovered.onboarding for kind in KINDS
     ]
@@ -301,25 +305,27 @@ def test_forward_faults_in_onboarding(clients: Clients, discovered: Discovered) 
         for call in discovered.api_without_key
         for kind in KINDS
     ]
-    run_cases(clients, cases)
+    run_cases(clients, cases, shard)
 
 
-def test_faults_in_offboarding(clients: Clients, discovered: Discovered) -> None:
+@pytest.mark.parametrize("shard", Shard.all(2), ids=str)
+def test_faults_in_offboarding(clients: Clients, discovered: Discovered, shard: Shard) -> None:
     cases: list[Case] = [
         (_spec(call, kind), [], [_spec(call, kind)], True)
         for call in discovered.offboarding
         for kind in KINDS
     ]
-    run_cases(clients, cases)
+    run_cases(clients, cases, shard)
 
 
-def test_compensation_faults_in_rollback(clients: Clients, discovered: Discovered) -> None:
+@pytest.mark.parametrize("shard", Shard.all(2), ids=str)
+def test_compensation_faults_in_rollback(clients: Clients, discovered: Discovered, shard: Shard) -> None:
     cases: list[Case] = [
         (f"{LATE_TRIGGER} + {_spec(call, kind)}", [LATE_TRIGGER, _spec(call, kind)], [], True)
         for call in discovered.rollback
         for kind in KINDS
     ]
-    run_cases(clients, cases)
+    run_cases(clients, cases, shard)
 
 
 def test_compensation_faults_in_a_rollback_after_register_in_labellerr(
@@ -330,4 +336,4 @@ def test_compensation_faults_in_a_rollback_after_register_in_labellerr(
         for call in discovered.labellerr_rollback
         for kind in KINDS
     ]
-    run_cases(clients, cases, minimum=9)
+    run_cases(clients, cases, Shard(0, 1), minimum=9)

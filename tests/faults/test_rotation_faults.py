@@ -22,6 +22,7 @@ from tests.support.buckets import new_bucket
 from tests.support.clients import Clients
 from tests.support.executions import wait_until_ended
 from tests.support.residue import world
+from tests.support.shards import Shard
 
 ROTATION_FUNCTIONS = (
     "BeginRotationFunction", "IssueRotationKeyFunction", "VerifyAccessFunction", "HandOverRotationKeyFunction",
@@ -125,10 +126,13 @@ def _assert_promise(c: Clients, connection_id: str, bucket: str, call: str) -> N
         assert record["access_key_id"] == current["access_key_id"], record
 
 
+@pytest.mark.parametrize("shard", Shard.all(2), ids=str)
 @pytest.mark.parametrize("kind", ["permanent", "lost"])
-def test_a_fault_in_any_rotation_call_leaves_a_working_key_and_nothing_unnamed(clients, rotation_calls, kind):
+def test_a_fault_in_any_rotation_call_leaves_a_working_key_and_nothing_unnamed(
+    clients, rotation_calls, kind, shard
+):
     failures, endings = [], []
-    for function, call in rotation_calls:
+    for function, call in shard.of(rotation_calls):
         connection_id, bucket = _onboard(clients)
         spec = _fault_spec(function, call, kind)
         clients.stack.set_faults([spec])
