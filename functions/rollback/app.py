@@ -27,14 +27,10 @@ from provisioner_core.connection import Connection, made_by, probe_key
 from provisioner_core.cors import rule_id_for
 from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
-from provisioner_core.step import caught_error, translate_aws_errors
+from provisioner_core.step import aws_code_in, caught_error, translate_aws_errors
 
 logger = Logger()
 SETTINGS = Settings.from_env()
-
-# Errors whose message keeps the AWS error code that caused them ("... failed with <Code>: ...").
-_CARRY_AWS_CODE = frozenset({"AwsCallFailed", "AwsThrottled", "VerificationFailed"})
-_AWS_CODE = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
 
 
 def claimed(run: dict[str, Any]) -> bool:
@@ -47,8 +43,7 @@ def claimed(run: dict[str, Any]) -> bool:
 def original_error(failure: dict[str, Any]) -> tuple[str, str]:
     """(error code, message) of what the failed step raised; for AWS calls, the AWS error code."""
     error, message = caught_error(failure)
-    match = _AWS_CODE.search(message) if error in _CARRY_AWS_CODE else None
-    return (match.group(1) if match else error), message
+    return aws_code_in(error, message), message
 
 
 def step_stem(step: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, TextIO
 
+from provisioner_core.step import aws_code_in, caught_error
 from provisioner_local.cli_common import emit
 
 FINAL_STATUSES: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -19,9 +20,6 @@ POLL_SECONDS: Final = 0.05
 # Columns of a trace line (81 characters in all): longer names and outcomes wrap inside their column.
 NAME_WIDTH: Final = 28
 OUTCOME_WIDTH: Final = 40
-# Errors whose message keeps the AWS error code that caused them (functions/rollback/app.py reads them so).
-_CARRY_AWS_CODE: Final = frozenset({"AwsCallFailed", "VerificationFailed"})
-_AWS_CODE: Final = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
 _FAILURE_EVENTS: Final = frozenset(
     {
         "TaskFailed",
@@ -37,19 +35,10 @@ _FAILURE_EVENTS: Final = frozenset(
 
 
 def error_name(details: dict[str, Any], kind: str) -> str:
-    """What a failed attempt raised, named as the flow names it: for AwsCallFailed and VerificationFailed,
-    the AWS error code their message keeps ("CreateAccessKey failed with InjectedFault: ..."), as Rollback
-    reads it."""
-    error = str(details.get("error") or kind)
-    if error not in _CARRY_AWS_CODE:
-        return error
-    try:
-        envelope = json.loads(str(details.get("cause") or ""))
-    except json.JSONDecodeError:
-        envelope = None
-    message = str(envelope.get("errorMessage") or "") if isinstance(envelope, dict) else ""
-    match = _AWS_CODE.search(message)
-    return match.group(1) if match else error
+    """What a failed attempt raised, named as the flow names it: for the errors that keep an AWS code in
+    their message ("CreateAccessKey failed with InjectedFault: ..."), that code, as Rollback reads it."""
+    error, message = caught_error({"Error": details.get("error") or kind, "Cause": details.get("cause")})
+    return aws_code_in(error, message)
 
 
 def step_stem(state_name: str) -> str:

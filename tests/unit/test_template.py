@@ -184,10 +184,10 @@ def test_a_throttled_call_is_retried_longer_and_with_jitter_wherever_aws_failure
         assert retry["MaxDelaySeconds"], name
 
 
-def test_only_throttling_becomes_aws_throttled():
+def test_throttling_refusals_and_the_rest_are_three_errors_decided_in_one_place():
     from botocore.exceptions import ClientError
 
-    from provisioner_core.errors import AwsCallFailed, AwsThrottled
+    from provisioner_core.errors import AwsCallFailed, AwsCallRefused, AwsThrottled
     from provisioner_core.step import aws_failure
 
     def error(code: str) -> ClientError:
@@ -195,8 +195,25 @@ def test_only_throttling_becomes_aws_throttled():
 
     assert type(aws_failure(error("Throttling"))) is AwsThrottled
     assert type(aws_failure(error("ThrottlingException"))) is AwsThrottled
-    assert type(aws_failure(error("AccessDenied"))) is AwsCallFailed
+    for refused in ("AccessDenied", "AccessDeniedException", "MalformedPolicyDocument", "LimitExceeded"):
+        assert type(aws_failure(error(refused))) is AwsCallRefused, refused
+    # What may fade stays retryable: IAM's eventual consistency, a fault nobody named, a 5xx.
+    for fading in ("NoSuchEntity", "InjectedFault", "ServiceUnavailable", "InternalError"):
+        assert type(aws_failure(error(fading))) is AwsCallFailed, fading
     assert isinstance(aws_failure(error("Throttling")), AwsCallFailed)
+    assert isinstance(aws_failure(error("AccessDenied")), AwsCallFailed)
+
+
+def test_no_state_machine_retries_a_refusal_and_every_step_still_catches_it():
+    """Step Functions matches error names, not Python's classes: AwsCallRefused, a subclass in Python, is
+    retried by no Retry, and every Catch of States.ALL takes it to the rollback path."""
+    tasks = _task_states()
+    assert tasks
+    for name, state in tasks.items():
+        for retrier in state.get("Retry", []):
+            assert "AwsCallRefused" not in retrier["ErrorEquals"], name
+            assert "States.ALL" not in retrier["ErrorEquals"], name
+        assert any("States.ALL" in catcher["ErrorEquals"] for catcher in state.get("Catch", [])), name
 
 
 def test_a_cors_rule_just_written_is_waited_for_by_the_function_not_cut_short_by_the_retrier():

@@ -74,6 +74,11 @@ class AwsThrottled(AwsCallFailed):
     """AWS throttled the call past the SDK's retries: retried by the state machine longer and with jitter."""
 
 
+class AwsCallRefused(AwsCallFailed):
+    """AWS refused the call for a reason only a person changes (a permission, the request, a quota, a
+    disabled key): no state machine retries it, so the run fails at once and rolls back."""
+
+
 class ConnectionAlreadyExists(ProvisionerError):
     """Another run holds this connection id (PROVISIONING, ACTIVE, DEPROVISIONING or ROLLBACK_FAILED)."""
 

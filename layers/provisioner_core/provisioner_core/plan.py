@@ -190,13 +190,13 @@ def headroom(
             "failed" if users >= users_quota else "passed",
             f"{users} of {users_quota} IAM users in the account ({users_on_path} on {iam_path}); "
             "a connection adds 1",
-            "CreateUser.AwsCallFailed",
+            "CreateUser.LimitExceeded",
         ),
         check(
             "managed_policies_quota",
             "failed" if policies >= policies_quota else "passed",
             f"{policies} of {policies_quota} customer managed policies in the account; a connection adds 1",
-            "CreatePolicy.AwsCallFailed",
+            "CreatePolicy.LimitExceeded",
         ),
     ]
     return found, checks

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner_core.aws import error_code
-from provisioner_core.errors import AwsCallFailed, AwsThrottled
+from provisioner_core.errors import AwsCallFailed, AwsCallRefused, AwsThrottled
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -21,12 +22,61 @@ THROTTLING_CODES = frozenset(
 )
 
 
+# Refusals that waiting does not change: the caller's permissions, the request itself, an account quota, a
+# key or bucket that is gone or disabled. Codes that can fade (NoSuchEntity right after a create, IAM's
+# eventual consistency; ResourceNotFoundException; unknown codes, injected faults among them) stay retryable.
+REFUSAL_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "AuthorizationError",
+        "UnauthorizedOperation",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "MalformedPolicyDocument",
+        "ValidationError",
+        "ValidationException",
+        "InvalidInput",
+        "InvalidParameterValue",
+        "InvalidParameterException",
+        "InvalidArgument",
+        "InvalidRequest",
+        "InvalidBucketName",
+        "MalformedXML",
+        "LimitExceeded",
+        "LimitExceededException",
+        "NoSuchBucket",
+        "DisabledException",
+        "KMSInvalidStateException",
+        "KMSDisabledException",
+        "KMSAccessDeniedException",
+    }
+)
+
+# The errors whose message keeps the AWS code that caused them ("<Operation> failed with <Code>: ..."), so
+# that the run's error name can say the code (CreateUser.AccessDenied); Step Functions sees only the class
+# name and the message.
+CARRIES_AWS_CODE = frozenset({"AwsCallFailed", "AwsThrottled", "AwsCallRefused", "VerificationFailed"})
+_AWS_CODE = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
+
+
 def aws_failure(error: ClientError) -> AwsCallFailed:
+    """The one place that decides whether a failed AWS call is worth another attempt: the state machines
+    retry AwsThrottled (longer, with jitter) and AwsCallFailed, never AwsCallRefused."""
     message = str(error.response.get("Error", {}).get("Message", ""))
     code = error_code(error)
     if code in THROTTLING_CODES:
         return AwsThrottled(error.operation_name, code, message)
+    if code in REFUSAL_CODES:
+        return AwsCallRefused(error.operation_name, code, message)
     return AwsCallFailed(error.operation_name, code, message)
+
+
+def aws_code_in(error: str, message: str) -> str:
+    """The AWS code an error's message keeps (see CARRIES_AWS_CODE), else the error's own name."""
+    match = _AWS_CODE.search(message) if error in CARRIES_AWS_CODE else None
+    return match.group(1) if match else error
 
 
 def translate_aws_errors(handler: Handler) -> Handler:
