@@ -19,8 +19,7 @@ credentials, stack not found, 403 from the gateway, no answer).
 examples:
   provisioner connect acme-datasets/images/ --name "Satellite images"
   provisioner --api-url "$PROVISIONER_API_URL" status satellite-images-k3x9qa
-  provisioner-local serve --port 0 --env > stack.env &   # the local stack: then, once stack.env is written,
-  source stack.env; provisioner connect my-bucket         # (or eval "$(cat stack.env)")
+  eval "$(provisioner-local serve --port 0 --env --detach)"; provisioner connect my-bucket  # the local stack
 """
 
 
