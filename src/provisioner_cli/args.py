@@ -51,7 +51,7 @@ def _wait(parser: argparse.ArgumentParser, what: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provisioner",
-        description="Drive a deployed Labellerr S3 provisioner stack through its HTTP API. Every request "
+        description="Drive a deployed Labellerr S3 provisioner stack through its HTTP API.\nEvery request "
         "is SigV4-signed with your AWS credentials (the standard chain: profiles, SSO, environment).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
