@@ -95,6 +95,8 @@ def connect(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     )
     emit(out, f"Connection {connection_id}: {accepted.get('status')}{replayed}")
     emit(out, f"  execution {execution_arn}")
+    for warning in accepted.get("warnings") or []:
+        emit(out, f"  warning: {warning}")
     if not waits(args, out):
         emit(out, f"Follow it with: provisioner status {connection_id}")
         return EXIT_OK

@@ -312,6 +312,32 @@ def test_a_stack_that_does_not_exist_is_named(monkeypatch):
     assert len(err.splitlines()) == 1
 
 
+def test_the_stack_is_found_by_name_from_its_outputs_or_samconfig(stack, active, monkeypatch, tmp_path):
+    """--stack-name, PROVISIONER_STACK and samconfig.toml's stack_name each lead to the stack's ApiUrl."""
+    monkeypatch.delenv("PROVISIONER_API_URL")
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"ApiUrl": {"Value": stack.api_url}},
+    }
+    stack.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
+    code, out, err = run("--stack-name", name, "status", active)
+    assert code == 0, err
+    assert out.startswith(f"Connection {active}: ACTIVE")
+    monkeypatch.setenv("PROVISIONER_STACK", name)
+    assert run("status", active)[0] == 0
+    monkeypatch.delenv("PROVISIONER_STACK")
+    (tmp_path / "samconfig.toml").write_text(
+        f'version = 0.1\n[default.global.parameters]\nstack_name = "{name}"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert run("status", active)[0] == 0
+    (tmp_path / "samconfig.toml").unlink()
+    code, _, err = run("status", active)
+    assert code == 3
+    assert "which stack?" in err
+
+
 def test_no_credentials_is_said_in_words(monkeypatch, tmp_path):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
