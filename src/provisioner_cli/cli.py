@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
@@ -44,6 +45,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return EXIT_UNABLE
     except (BotoCoreError, ClientError) as error:
         print(f"provisioner: {describe_client_error(error)}", file=err)
+        return EXIT_UNABLE
+    except BrokenPipeError:
+        # stdout went away (| head): nothing left to tell; keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_UNABLE
     except KeyboardInterrupt:
         print("provisioner: stopped waiting; the run goes on in the stack (provisioner status ID)", file=err)
