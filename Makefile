@@ -39,21 +39,35 @@ help: ## this list
 	@echo "The environments, built on first use by the targets above (or by name):"
 	@echo "  make $(BIN)/provisioner-local  $(SAM)  $(SCAN_VENV)/bin/checkov  $(AWSCLI_VENV)/bin/aws"
 
-# Two stages, so the demo installs only what it runs: the local stack's packages, then the test tools.
+# Stages, so each target installs only what it runs: the client alone (`pip install .`: provisioner, the
+# deploy tools; boto3, no moto) for preflight, smoke and delete; the local stack's extra for the demo; the
+# test tools on top of it for the checks and the tests.
+CLIENT_STAMP := $(VENV)/.client-installed
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-$(RUN_STAMP): pyproject.toml
+define make_venv
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed on PATH (python3.11, python3.12, python3.13 or python3)" >&2; exit 1; }
-	@echo "Setting up $(VENV) with what the local stack runs (moto, boto3, Powertools, pydantic); the first time takes a minute or two"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+endef
+
+$(CLIENT_STAMP): pyproject.toml
+	@echo "Setting up $(VENV) with the client and the deploy tools (boto3, PyYAML)"
+	$(make_venv)
 	$(BIN)/python -m pip install --quiet -e .
 	@touch $@
 
+# The local stack's environment holds the client too: it marks both installed.
+$(RUN_STAMP): pyproject.toml
+	@echo "Setting up $(VENV) with what the local stack runs (moto, boto3, Powertools, pydantic); the first time takes a minute or two"
+	$(make_venv)
+	$(BIN)/python -m pip install --quiet -e '.[local]'
+	@touch $@ $(CLIENT_STAMP)
+
 $(DEV_STAMP): $(RUN_STAMP)
 	@echo "Adding the test tools to $(VENV) (pytest, ruff, mypy, hypothesis, schemathesis, bandit, type stubs)"
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
 	@touch $@
 
 $(BIN)/provisioner-local: $(DEV_STAMP)
@@ -118,7 +132,7 @@ bench: $(BIN)/provisioner-local ## time, calls, cold starts and cost of onboardi
 	$(BIN)/python -m bench.run
 
 # Offline: it reads template.yaml and samconfig.toml (and, with credentials, asks STS who you are).
-preflight: $(RUN_STAMP) ## check what sam deploy would deploy, print what the stack may do; PREFLIGHT_ARGS=... adds options
+preflight: $(CLIENT_STAMP) ## check what sam deploy would deploy, print what the stack may do; PREFLIGHT_ARGS=... adds options
 	$(BIN)/provisioner-preflight $(PREFLIGHT_ARGS)
 
 # Guided every time: it asks each parameter with samconfig.toml's answers as defaults, and saves yours back.
@@ -126,12 +140,12 @@ deploy: preflight build ## preflight, sam build, then sam deploy --guided
 	$(SAM) deploy --guided
 
 # Only its own scratch connection (smoke-<random>, prefix labellerr-smoke-<random>/) is made, then offboarded.
-smoke: $(RUN_STAMP) ## onboard, check and offboard a scratch prefix on the deployed STACK: make smoke BUCKET=<bucket>
+smoke: $(CLIENT_STAMP) ## onboard, check and offboard a scratch prefix on the deployed STACK: make smoke BUCKET=<bucket>
 	@test -n "$(BUCKET)" || { echo "error: make smoke needs BUCKET=<a bucket of yours within AllowedBuckets>" >&2; exit 2; }
 	$(BIN)/provisioner-smoke --stack-name "$(STACK)" --region "$(REGION)" --bucket "$(BUCKET)" $(SMOKE_ARGS)
 
 # The connections' users, policies, secrets and CORS rules are not stack resources: remove them first.
-delete: $(RUN_STAMP) $(SAM) ## offboard every connection of STACK (default: samconfig's), then sam delete; refuses if any remain
+delete: $(CLIENT_STAMP) $(SAM) ## offboard every connection of STACK (default: samconfig's), then sam delete; refuses if any remain
 	$(BIN)/provisioner-offboard-all --stack-name "$(STACK)" --region "$(REGION)"
 	$(SAM) delete --stack-name "$(STACK)" --region "$(REGION)"
 

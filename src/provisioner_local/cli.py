@@ -17,13 +17,13 @@ import os
 import sys
 from collections.abc import Sequence
 
+from provisioner_cli.trace import ExecutionTrace, follow_execution
 from provisioner_local import cli_rotate, plan_command
 from provisioner_local.cli_args import DEFAULT_SERVE_PORT, DEMO_PREFIX, build_parser
 from provisioner_local.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from provisioner_local.cli_demo import SAMPLE_IMAGES, tiny_png
 from provisioner_local.cli_onboard import await_record, http_json, onboard, preflight_curl
 from provisioner_local.cli_serve import serve, shell_exports
-from provisioner_local.cli_trace import ExecutionTrace, follow_execution
 from provisioner_local.emulator import LocalStackError
 from provisioner_local.faults import FaultSpecError
 from provisioner_local.labellerr_wire import LabellerrFaultSpecError

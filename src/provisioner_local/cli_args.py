@@ -118,8 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--env",
         action="store_true",
-        help="print `export NAME=value` lines for a shell (AWS_ENDPOINT_URL, API_URL, ONBOARD_ARN, "
-        "OFFBOARD_ARN, EVENT_BUS_NAME, made-up AWS credentials and the region) instead of the JSON line",
+        help="print `export NAME=value` lines for a shell (AWS_ENDPOINT_URL, API_URL and "
+        "PROVISIONER_API_URL, ONBOARD_ARN, OFFBOARD_ARN, EVENT_BUS_NAME, made-up AWS credentials and the "
+        "region) instead of the JSON line: what `provisioner` and the AWS CLI need to use this stack",
+    )
+    serve.add_argument(
+        "--detach",
+        action="store_true",
+        help="serve in the background: print the values once the stack is up and return, so "
+        '`eval "$(provisioner-local serve --env --detach)"` works; the stack runs until `kill '
+        "$PROVISIONER_LOCAL_PID` (--env prints it), its logs go to the file --env names",
     )
     _add_common(serve)
 

@@ -11,6 +11,7 @@ import time
 from types import FrameType
 from typing import Any, Final, TextIO
 
+from provisioner_cli.render import emit as emit
 from provisioner_local.emulator import LocalStack
 
 EXIT_OK: Final = 0
@@ -33,11 +34,6 @@ def claim_stdout(verbose: bool) -> TextIO:
         logging.getLogger("werkzeug").setLevel(logging.INFO)
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.WARNING)
     return real_stdout
-
-
-def emit(stream: TextIO, text: str = "") -> None:
-    stream.write(text + "\n")
-    stream.flush()
 
 
 class StopSignal:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, TextIO
 from urllib.parse import quote
 
+from provisioner_cli.trace import POLL_SECONDS, ExecutionTrace, follow_execution, pretty
 from provisioner_local.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -23,7 +24,6 @@ from provisioner_local.cli_common import (
     make_stack,
 )
 from provisioner_local.cli_demo import choose_bucket, prepare_bucket
-from provisioner_local.cli_trace import POLL_SECONDS, ExecutionTrace, follow_execution, pretty
 from provisioner_local.emulator import LocalStack, LocalStackError
 
 # A connection's registry status once its onboarding has ended.

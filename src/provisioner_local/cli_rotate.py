@@ -14,30 +14,18 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Final, TextIO
 
 import boto3
 
+from provisioner_cli.trace import POLL_SECONDS, RotationTrace, execution_history
 from provisioner_local.cli_common import EXIT_FAILED, EXIT_OK, StopSignal, claim_stdout, emit, make_stack
 from provisioner_local.cli_demo import choose_bucket, prepare_bucket
 from provisioner_local.cli_onboard import http_json
-from provisioner_local.cli_trace import POLL_SECONDS, ExecutionTrace, _history
 from provisioner_local.emulator import LocalStackError
 from provisioner_local.stack_common import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 
 FINAL: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-# The states a rotation repeats while it waits: one line each, with how often they ran.
-LOOP_STATES: Final = frozenset(
-    {
-        "Check key adoption",
-        "Adopted?",
-        "Wait for adoption",
-        "Check rotation grace",
-        "Grace over?",
-        "Wait during grace",
-    }
-)
 HANDED_OVER_STATE: Final = "Hand over rotation key"
 
 
@@ -70,28 +58,6 @@ def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], No
         "--timeout", type=float, default=120.0, help="seconds to wait for the rotation (default 120)"
     )
     add_common(rotate)
-
-
-class RotationTrace(ExecutionTrace):
-    """The execution trace, with each waiting loop on one line: its states and how often they ran."""
-
-    def __init__(self, out: TextIO) -> None:
-        super().__init__(out)
-        self.loop_counts: dict[str, int] = {}
-
-    def _finish(self, state: Any, left: datetime, outcome: str) -> None:
-        if state.name in LOOP_STATES and outcome == "succeeded":
-            self.loop_counts[state.name] = self.loop_counts.get(state.name, 0) + 1
-            return
-        self.flush_loop()
-        super()._finish(state, left, outcome)
-
-    def flush_loop(self) -> None:
-        if self.loop_counts:
-            line = "  " + ", ".join(f"{name} x{count}" for name, count in self.loop_counts.items())
-            self.lines.append(line)
-            emit(self.out, line)
-            self.loop_counts = {}
 
 
 def _clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
@@ -170,7 +136,7 @@ def follow_rotation(
     deadline = time.monotonic() + timeout
     while True:
         description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        history = _history(sfn, execution_arn)
+        history = execution_history(sfn, execution_arn)
         trace.feed(history)
         if consumer_switches and not switched and _handed_over(history):
             status, record = http_json("GET", f"{api_url}/connections/{connection_id}")

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final, TextIO
 
+from provisioner_cli.render import plan_lines as summary_lines
 from provisioner_local.cli_args import add_access
 from provisioner_local.cli_common import claim_stdout, emit, make_stack
 from provisioner_local.cli_demo import choose_bucket, prepare_bucket
@@ -22,7 +23,6 @@ from provisioner_local.emulator import LocalStackError
 EXIT_OK: Final = 0
 EXIT_CHECK_FAILED: Final = 1
 EXIT_INVALID: Final = 2
-_MARKS: Final = {"passed": "ok  ", "failed": "FAIL", "warning": "warn", "not_checked": "--  "}
 
 
 def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -64,35 +64,6 @@ def request_of(args: argparse.Namespace, bucket: str, prefix: str | None) -> dic
     if args.connection_id is not None:
         request["connection_id"] = args.connection_id
     return request
-
-
-def summary_lines(plan: dict[str, Any]) -> list[str]:
-    connection = plan["connection"]
-    verdict = "would succeed" if plan["would_succeed"] else "would FAIL: " + ", ".join(plan["failed_checks"])
-    lines = [
-        f"Plan for connection {connection['connection_id']} (s3://{connection['s3_uri']}, "
-        f"{connection['access']}): {verdict}",
-        f"  IAM user  {plan['iam_user']['arn']}",
-        f"  boundary  {plan['permissions_boundary']['arn'] or '(none)'}",
-        f"  policy    {plan['policy']['arn']} ({plan['policy']['characters']} characters)",
-        f"  secret    {plan['secret']['name']} ({plan['secret']['arn_prefix']}??????)",
-        f"  CORS      {plan['cors'].get('change') or 'cannot be planned: the bucket could not be read'}",
-    ]
-    account = plan["account"]
-    lines.append(
-        f"  account   {account['iam_users_left']} IAM users and {account['managed_policies_left']} "
-        f"managed policies left ({account['iam_users_on_path']} users on {account['iam_path']})"
-    )
-    lines.append("Checks:")
-    for each in plan["checks"]:
-        after = f" -> {each['would_fail_with']}" if each.get("would_fail_with") else ""
-        lines.append(
-            f"  {_MARKS.get(each['outcome'], each['outcome'])} {each['check']}: {each['detail']}{after}"
-        )
-    if connection.get("note"):
-        lines.append(f"Note: {connection['note']}")
-    lines.append("Nothing was created or changed.")
-    return lines
 
 
 def show(out: TextIO, emit: Callable[[TextIO, str], None], status: int, body: Any, only_json: bool) -> int:

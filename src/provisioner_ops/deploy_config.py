@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner_local.template import TemplateError, load_yaml
+from provisioner_ops.cfn_yaml import TemplateError, load_yaml
 
 # The IAM resources CloudFormation deploys only with CAPABILITY_NAMED_IAM when they carry a custom name.
 NAME_PROPERTIES = ("ManagedPolicyName", "RoleName", "UserName", "GroupName", "InstanceProfileName")

@@ -35,7 +35,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _send(method: str, url: str, headers: Mapping[str, str], body: bytes | None = None) -> Answer:
+def send(method: str, url: str, headers: Mapping[str, str], body: bytes | None = None) -> Answer:
     """One request, no redirects followed; header names lower-case, the body parsed when it is JSON."""
     parts = urlsplit(url)
     connection: http.client.HTTPConnection
@@ -92,7 +92,7 @@ class SignedApi:
             },
         )
         SigV4Auth(self.credentials, "execute-api", self.region).add_auth(request)
-        return _send(method, str(request.url), dict(request.headers.items()), body)
+        return send(method, str(request.url), dict(request.headers.items()), body)
 
     def connection_path(self, connection_id: str) -> str:
         return f"/connections/{quote(connection_id, safe='')}"
@@ -116,4 +116,4 @@ def cors_preflight(url: str, origin: str, method: str = "GET", request_headers: 
         "Access-Control-Request-Method": method,
         "Access-Control-Request-Headers": request_headers,
     }
-    return _send("OPTIONS", url, headers)
+    return send("OPTIONS", url, headers)

@@ -1,7 +1,7 @@
-"""The one exception of the template reader."""
+"""The one exception of the template reader, shared with the deploy tools (provisioner_ops.cfn_yaml)."""
 
 from __future__ import annotations
 
+from provisioner_ops.cfn_yaml import TemplateError
 
-class TemplateError(ValueError):
-    """The template (or a definition it points to) cannot be turned into a local stack."""
+__all__ = ["TemplateError"]

@@ -1,4 +1,8 @@
-"""onboard's trace: one line per finished state of the execution, read from its history as it runs."""
+"""A run's trace: one line per finished state of the execution, read from its history as it runs.
+
+Shared by `provisioner` (the deployed stack's client) and `provisioner-local onboard` / `rotate`; it needs
+only a Step Functions client, never the local stack.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, TextIO
 
-from provisioner_core.step import aws_code_in, caught_error
-from provisioner_local.cli_common import emit
+from provisioner_cli.render import emit
 
 FINAL_STATUSES: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 POLL_SECONDS: Final = 0.05
@@ -34,11 +37,25 @@ _FAILURE_EVENTS: Final = frozenset(
 )
 
 
+# The product's rule (provisioner_core.step.CARRIES_AWS_CODE), copied because the client installs without
+# the layer; tests/unit/test_provisioner_cli_trace.py keeps the two equal.
+CARRIES_AWS_CODE: Final = frozenset({"AwsCallFailed", "AwsThrottled", "AwsCallRefused", "VerificationFailed"})
+_AWS_CODE: Final = re.compile(r" failed with ([A-Za-z0-9_.]+): ")
+
+
 def error_name(details: dict[str, Any], kind: str) -> str:
     """What a failed attempt raised, named as the flow names it: for the errors that keep an AWS code in
     their message ("CreateAccessKey failed with InjectedFault: ..."), that code, as Rollback reads it."""
-    error, message = caught_error({"Error": details.get("error") or kind, "Cause": details.get("cause")})
-    return aws_code_in(error, message)
+    error = str(details.get("error") or kind)
+    if error not in CARRIES_AWS_CODE:
+        return error
+    try:
+        envelope = json.loads(str(details.get("cause") or ""))
+    except json.JSONDecodeError:
+        envelope = None
+    message = str(envelope.get("errorMessage") or "") if isinstance(envelope, dict) else ""
+    match = _AWS_CODE.search(message)
+    return match.group(1) if match else error
 
 
 def step_stem(state_name: str) -> str:
@@ -135,7 +152,7 @@ class ExecutionTrace:
             emit(self.out, line)
 
 
-def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
     while True:
@@ -146,24 +163,62 @@ def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
         kwargs["nextToken"] = page["nextToken"]
 
 
+# The states a rotation repeats while it waits: one line each, with how often they ran.
+LOOP_STATES: Final = frozenset(
+    {
+        "Check key adoption",
+        "Adopted?",
+        "Wait for adoption",
+        "Check rotation grace",
+        "Grace over?",
+        "Wait during grace",
+    }
+)
+
+
+class RotationTrace(ExecutionTrace):
+    """The execution trace, with each waiting loop on one line: its states and how often they ran."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(out)
+        self.loop_counts: dict[str, int] = {}
+
+    def _finish(self, state: _OpenState, left: datetime, outcome: str) -> None:
+        if state.name in LOOP_STATES and outcome == "succeeded":
+            self.loop_counts[state.name] = self.loop_counts.get(state.name, 0) + 1
+            return
+        self.flush_loop()
+        super()._finish(state, left, outcome)
+
+    def flush_loop(self) -> None:
+        if self.loop_counts:
+            line = "  " + ", ".join(f"{name} x{count}" for name, count in self.loop_counts.items())
+            self.lines.append(line)
+            emit(self.out, line)
+            self.loop_counts = {}
+
+
 def follow_execution(
     sfn: Any,
     execution_arn: str,
     trace: ExecutionTrace,
     timeout: float,
     cancelled: Callable[[], bool] | None = None,
+    poll_seconds: float = POLL_SECONDS,
 ) -> dict[str, Any] | None:
     """Feed the trace until the execution is final; None when the deadline passes or it is cancelled."""
     deadline = time.monotonic() + timeout
     while True:
         # Status first: when it is final, the history read after it is complete.
         description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        trace.feed(_history(sfn, execution_arn))
+        trace.feed(execution_history(sfn, execution_arn))
         if description["status"] in FINAL_STATUSES:
+            if isinstance(trace, RotationTrace):
+                trace.flush_loop()
             return description
         if time.monotonic() >= deadline or (cancelled is not None and cancelled()):
             return None
-        time.sleep(POLL_SECONDS)
+        time.sleep(poll_seconds)
 
 
 def pretty(text: str | None) -> str:
