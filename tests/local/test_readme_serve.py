@@ -1,8 +1,9 @@
-"""The README's `serve` section runs as pasted: its bash blocks, in order, against a fresh stack.
+"""The local stack page's `serve` section runs as pasted: its bash blocks, in order, against a fresh stack.
 
-The blocks are read from README.md each run, so they cannot drift from what works. Two substitutions only:
-`.venv/bin/provisioner-local` runs this checkout's code (the test's own interpreter), and the env file the
-snippet writes goes to a temporary directory instead of /tmp, so concurrent runs keep apart.
+The blocks are read from docs/local-stack.md (the README links to it) each run, so they cannot drift from
+what works. Two substitutions only: `.venv/bin/provisioner-local` runs this checkout's code (the test's own
+interpreter), and the env file the snippet writes goes to a temporary directory instead of /tmp, so
+concurrent runs keep apart.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-README = REPO_ROOT / "README.md"
-SECTION = "### Serving the stack to other processes"
-ENV_FILE = "/tmp/local-stack.env"  # noqa: S108 - the path the README's snippet uses, replaced below
+PAGE = REPO_ROOT / "docs" / "local-stack.md"
+SECTION = "## Serving the stack to other processes"
+ENV_FILE = "/tmp/local-stack.env"  # noqa: S108 - the path the page's snippet uses, replaced below
 # The connections the snippet asks for: through the HTTP API, EventBridge and Step Functions.
 EXPECTED_CONNECTIONS = {"Local", "Ev", "Cli"}
 
 
 def serve_section_blocks() -> list[str]:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     start = text.index(SECTION)
     following = re.compile(r"^#{2,3} ", re.MULTILINE).search(text, start + len(SECTION))
     section = text[start : following.start() if following else len(text)]
@@ -64,13 +65,13 @@ def test_the_serve_snippets_run_as_pasted_against_a_fresh_stack(tmp_path, region
     # `make pytest` puts .venv-awscli/bin first; a user's own aws works too. Missing tools fail, never skip.
     environment["PATH"] = f"{REPO_ROOT / '.venv-awscli' / 'bin'}:{environment.get('PATH', '')}"
     missing = [tool for tool in ("aws", "curl") if shutil.which(tool, path=environment["PATH"]) is None]
-    assert not missing, f"the README's snippets need {missing}: `make .venv-awscli/bin/aws`, and curl"
+    assert not missing, f"the page's snippets need {missing}: `make .venv-awscli/bin/aws`, and curl"
     if region is not None:
         environment.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
     # Files, not pipes: the snippet's background serve keeps its stdout and stderr open after bash ends.
     out_path, err_path = tmp_path / "stdout", tmp_path / "stderr"
     with out_path.open("w") as out, err_path.open("w") as err:
-        process = subprocess.Popen(  # noqa: S603 - bash running the README's own lines
+        process = subprocess.Popen(  # noqa: S603 - bash running the page's own lines
             ["bash", "-c", script],  # noqa: S607
             cwd=REPO_ROOT,
             env=environment,
@@ -90,7 +91,7 @@ def test_the_serve_snippets_run_as_pasted_against_a_fresh_stack(tmp_path, region
         assert '"status":"PROVISIONING"' in stdout.replace(" ", "")
         assert '"FailedEntryCount": 0' in stdout
         assert "executionArn" in stdout
-        # What each front door started ends ACTIVE: the snippet did what the README says.
+        # What each front door started ends ACTIVE: the snippet did what the page says.
         deadline = time.monotonic() + 60
         while True:
             records = _connections(exports["API_URL"])
