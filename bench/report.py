@@ -1,4 +1,4 @@
-"""Plain-text tables for the terminal and a Markdown table for the README."""
+"""Plain-text tables for the terminal and a Markdown table for docs/performance.md."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def usd(value: float) -> str:
 
 
 def usd_short(value: float) -> str:
-    """Two significant figures: what a README needs."""
+    """Two significant figures: what docs/performance.md needs."""
     if value == 0:
         return "$0"
     decimals = max(2, 1 - math.floor(math.log10(abs(value))))
@@ -286,7 +286,7 @@ def print_report(report: Mapping[str, Any]) -> None:
         print(
             "  " + budgets.describe(budgets.BudgetResult(**{k: v for k, v in entry.items() if k != "passed"}))
         )
-    print(heading("Markdown summary (for the README)"))
+    print(heading("Markdown summary (for docs/performance.md)"))
     print(markdown_summary(report))
 
 

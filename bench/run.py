@@ -7,7 +7,7 @@ DynamoDB and EventBridge call of its functions, in its order, with its parameter
 sequential boto3 script without orchestration; the benchmark checks at the emulator, run by run, that the
 floor's calls are the flow's, and fails when they drift. The 9-call minimum is reported for information.
 
-Prints the machine, the tables and a Markdown summary for the README, and writes every figure to the JSON
+Prints the machine, the tables and a Markdown summary for the docs, and writes every figure to the JSON
 file. Exit status: 0 when every budget and check passes, 1 when one is missed (listed under "Budgets" and
 "Checks"), 2 when the benchmark cannot run (the stack does not start, the warm-up onboarding fails).
 """

@@ -100,7 +100,7 @@ def _onboarding_state_machine(stack: LocalStack) -> str:
 
 
 def shell_exports(ready: dict[str, Any], extra: dict[str, str] | None = None) -> str:
-    """serve's values as lines a shell can `source`, so README snippets need no copying by hand, and
+    """serve's values as lines a shell can `source`, so the docs' snippets need no copying by hand, and
     `provisioner` finds the stack (PROVISIONER_API_URL; AWS_ENDPOINT_URL for the runs' history)."""
     machines = ready["state_machines"]
     values = {

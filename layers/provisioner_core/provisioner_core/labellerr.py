@@ -32,7 +32,7 @@ CALL_DEADLINE_S: Final = 10.0
 INVOCATION_MARGIN_S: Final = 1.5
 CONNECTION_TYPES: Final = ("import", "export")
 DATA_TYPES: Final = ("image", "video", "audio", "document", "text")
-# One import connection feeds datasets, one export connection receives annotations (see README).
+# One import connection feeds datasets, one export connection receives annotations (see docs/).
 CONNECTION_TYPES_BY_ACCESS: Final[Mapping[str, tuple[str, ...]]] = {
     "import": ("import",),
     "import_export": ("import", "export"),
