@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import signal
@@ -21,10 +22,22 @@ EXIT_USAGE: Final = 2
 # --- output plumbing
 
 
+class _Discard(io.TextIOBase):
+    """Where the functions' own prints go without -v: Powertools Metrics flushes its EMF JSON with print(),
+    which in AWS lands in CloudWatch Logs, not in front of the person reading the trace."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 def claim_stdout(verbose: bool) -> TextIO:
-    """Give the caller the real stdout and send everything else (logs, Powertools' stdout) to stderr."""
+    """Give the caller the real stdout; the functions' own output (Powertools' logs and metrics) goes to
+    stderr with -v, and nowhere without it. Warnings and errors are logged to stderr either way."""
     real_stdout = sys.stdout
-    sys.stdout = sys.stderr
+    sys.stdout = sys.stderr if verbose else _Discard()
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO if verbose else logging.WARNING,

@@ -184,6 +184,8 @@ def test_onboard_demo_succeeds_and_never_prints_the_secret():
     assert "secretsmanager get-secret-value --secret-id" in result.stdout
     assert "SecretAccessKey" not in result.stdout
     assert "secret_access_key" not in result.stdout
+    # The functions' own output (Powertools' EMF metrics, their logs) is for -v, not the trace.
+    assert "CloudWatchMetrics" not in result.stdout + result.stderr
 
 
 @pytest.mark.flow
