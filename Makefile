@@ -28,7 +28,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 PYTHON313 ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 
-.PHONY: help demo test lint typecheck validate scan build pytest bench preflight deploy smoke delete clean
+.PHONY: help demo test system-tools lint typecheck validate scan build pytest bench preflight deploy smoke delete clean
 
 # `make help` prints each target with its `## ` comment, and any .PHONY target that has none yet.
 help: ## this list
@@ -125,7 +125,10 @@ PYTEST_WORKERS ?= auto
 pytest: $(BIN)/provisioner-local $(AWSCLI_VENV)/bin/aws ## the test suite alone, on every core (PYTEST_WORKERS=0: in this process)
 	PATH="$(CURDIR)/$(AWSCLI_VENV)/bin:$$PATH" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-test: lint typecheck validate scan build pytest ## everything CI runs: ruff, mypy, sam validate --lint, cfn-lint, checkov, bandit, sam build, the tests
+system-tools: ## Chromium and curl for the browser tiers and the snippets: installed if this user may, else the command to run
+	@scripts/ensure_system_tools.sh
+
+test: system-tools lint typecheck validate scan build pytest ## everything CI runs: ruff, mypy, sam validate --lint, cfn-lint, checkov, bandit, sam build, the tests
 
 # Budgets are checked by the benchmark itself (non-zero exit when one is missed), never by timed tests.
 bench: $(BIN)/provisioner-local ## time, calls, cold starts and cost of onboardings against the local stack

@@ -1,6 +1,6 @@
 """The real-browser tier: headless Chromium loads a bucket's image from a page on another origin.
 
-Chromium comes from the system's packages (Debian: `apt-get install -y chromium`; .ci/run installs it). When
+Chromium comes from the system's packages (Debian: `apt-get install -y chromium`; `make test` installs it when it may). When
 it is missing the tier fails and says how to install it: CORS that was never tried in a browser is not proven.
 
 Nothing is downloaded at run time and no driver is needed: Chromium opens the page, the page posts what it
