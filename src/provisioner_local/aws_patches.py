@@ -7,7 +7,8 @@ against IAM (provisioner_local.issued_keys); IAM's propagation delay and its thr
 and a secret's asynchronous deletion (secret_deletion) are modelled; Retry intervals and Wait states are
 shortened; EventBridge delivers to state machines and functions (provisioner_local.event_delivery);
 DynamoDB writes are atomic; the ASL interpreter is made faster (provisioner_local.interpreter) and reads
-workflow variables in JSONPath states (provisioner_local.workflow_variables).
+workflow variables in JSONPath states (provisioner_local.workflow_variables). Each moto attribute replaced
+is a target of provisioner_local.moto_targets, which says why.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 
-from provisioner_local import event_delivery, issued_keys
+from provisioner_local import event_delivery, issued_keys, moto_targets
 from provisioner_local.interpreter import (
     ClientCache,
     InProcessLambda,
@@ -30,6 +31,7 @@ from provisioner_local.interpreter import (
     cached_path_parser,
     fresh_result,
 )
+from provisioner_local.moto_targets import MotoTarget
 
 if TYPE_CHECKING:
     from provisioner_local.emulator import LocalStack
@@ -54,14 +56,16 @@ _put_events_request = threading.local()
 
 
 class Patches:
-    """setattr that remembers, so stop() can put moto back the way it was."""
+    """setattr on moto's targets (provisioner_local.moto_targets) that remembers, so stop() can put moto
+    back the way it was."""
 
     def __init__(self) -> None:
         self._undo: list[tuple[Any, str, Any]] = []
 
-    def set(self, target: Any, name: str, value: Any) -> None:
-        self._undo.append((target, name, getattr(target, name)))
-        setattr(target, name, value)
+    def set(self, target: MotoTarget, value: Any) -> None:
+        owner = target.owner()
+        self._undo.append((owner, target.name, getattr(owner, target.name)))
+        setattr(owner, target.name, value)
 
     def undo(self) -> None:
         while self._undo:
@@ -106,16 +110,6 @@ def uninstall_globals(stacks: type[LocalStack]) -> None:
 
 
 def install_patches(stacks: type[LocalStack]) -> None:
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-    from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.events.models import EventsBackend, Rule
-    from moto.events.responses import EventsHandler
-    from moto.iam.models import IAMBackend
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
-        WaitFunction,
-    )
-
     patches = stacks._global_patches
     from provisioner_local.s3_cors import install as install_s3_cors
 
@@ -152,15 +146,15 @@ def install_patches(stacks: type[LocalStack]) -> None:
     ) -> bytes:
         return stacks._dispatch_invoke(function_name, qualifier, body, headers, response_headers)
 
-    patches.set(LambdaSimpleBackend, "invoke", invoke)
+    patches.set(moto_targets.LAMBDA_INVOKE, invoke)
 
     def authenticate_and_authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
         authorize(stacks, response, iam_request_cls, resource)
 
-    patches.set(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", authenticate_and_authorize)
+    patches.set(moto_targets.AUTHORIZE, authenticate_and_authorize)
 
-    original_create_access_key = IAMBackend.create_access_key
-    original_create_temp_access_key = IAMBackend.create_temp_access_key
+    original_create_access_key = moto_targets.IAM_CREATE_ACCESS_KEY.original()
+    original_create_temp_access_key = moto_targets.IAM_CREATE_TEMP_ACCESS_KEY.original()
 
     def create_access_key(backend: Any, *args: Any, **kwargs: Any) -> Any:
         key = original_create_access_key(backend, *args, **kwargs)
@@ -175,7 +169,7 @@ def install_patches(stacks: type[LocalStack]) -> None:
         stacks._issued_keys.add(key.access_key_id)
         return key
 
-    original_attach_user_policy = IAMBackend.attach_user_policy
+    original_attach_user_policy = moto_targets.IAM_ATTACH_USER_POLICY.original()
 
     def attach_user_policy(backend: Any, policy_arn: str, user_name: str) -> None:
         original_attach_user_policy(backend, policy_arn, user_name)
@@ -183,9 +177,9 @@ def install_patches(stacks: type[LocalStack]) -> None:
         if propagation is not None:
             propagation.policy_attached(user_name, policy_arn)
 
-    patches.set(IAMBackend, "attach_user_policy", attach_user_policy)
-    patches.set(IAMBackend, "create_access_key", create_access_key)
-    patches.set(IAMBackend, "create_temp_access_key", create_temp_access_key)
+    patches.set(moto_targets.IAM_ATTACH_USER_POLICY, attach_user_policy)
+    patches.set(moto_targets.IAM_CREATE_ACCESS_KEY, create_access_key)
+    patches.set(moto_targets.IAM_CREATE_TEMP_ACCESS_KEY, create_temp_access_key)
 
     def fast() -> bool:
         return fast_waits(stacks)
@@ -196,9 +190,9 @@ def install_patches(stacks: type[LocalStack]) -> None:
     def sleep(seconds: float) -> None:
         shortened_sleep(stacks, seconds)
 
-    patches.set(retrier_decl, "time", SimpleNamespace(sleep=sleep))
+    patches.set(moto_targets.RETRIER_TIME, SimpleNamespace(sleep=sleep))
 
-    original_wait_interval = WaitFunction._wait_interval
+    original_wait_interval = moto_targets.WAIT_INTERVAL.original()
 
     def wait_interval(wait: Any, env: Any, wait_seconds: int) -> None:
         if not fast():
@@ -207,19 +201,19 @@ def install_patches(stacks: type[LocalStack]) -> None:
             env.program_state_event.wait(min(wait_seconds, FAST_WAIT_SECONDS))
             skip(wait_seconds - FAST_WAIT_SECONDS)
 
-    patches.set(WaitFunction, "_wait_interval", wait_interval)
+    patches.set(moto_targets.WAIT_INTERVAL, wait_interval)
 
     # EventBridge: state machine and Lambda targets (moto raises NotImplementedError for both).
-    original_send_to_targets = Rule.send_to_targets
+    original_send_to_targets = moto_targets.EVENTS_SEND_TO_TARGETS.original()
 
     def send_to_targets(rule: Any, event: Any, transform_input: bool = True) -> None:
         event_delivery.send_to_targets(stacks, rule, event, transform_input, original_send_to_targets)
 
-    patches.set(Rule, "send_to_targets", send_to_targets)
+    patches.set(moto_targets.EVENTS_SEND_TO_TARGETS, send_to_targets)
 
     # EventBridge: the event log, for PutEvents requests that reach a running stack's server.
-    original_backend_put_events = EventsBackend.put_events
-    original_handler_put_events = EventsHandler.put_events
+    original_backend_put_events = moto_targets.EVENTS_BACKEND_PUT_EVENTS.original()
+    original_handler_put_events = moto_targets.EVENTS_HANDLER_PUT_EVENTS.original()
 
     def backend_put_events(backend: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = original_backend_put_events(backend, events)
@@ -237,8 +231,8 @@ def install_patches(stacks: type[LocalStack]) -> None:
         finally:
             _put_events_request.logged = previous
 
-    patches.set(EventsBackend, "put_events", backend_put_events)
-    patches.set(EventsHandler, "put_events", handler_put_events)
+    patches.set(moto_targets.EVENTS_BACKEND_PUT_EVENTS, backend_put_events)
+    patches.set(moto_targets.EVENTS_HANDLER_PUT_EVENTS, handler_put_events)
 
     from provisioner_local import dynamodb_atomicity
 
@@ -278,12 +272,7 @@ def install_interpreter_patches(stacks: type[LocalStack], patches: Patches) -> N
     # The parser's imports reach moto.ec2, which makes a boto3 Session at import: without the variables
     # a stack unsets (AWS_PROFILE naming a profile this machine lacks would fail it).
     with environment_without(SHADOWING_VARIABLES):
-        from moto.stepfunctions.parser.asl.component.common.path import result_path
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-        from moto.stepfunctions.parser.asl.component.state.state_pass.result import Result
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-        from moto.stepfunctions.parser.asl.utils import json_path
-        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     # Parse each definition once, not for every execution (50-100 ms each for the onboarding machine):
     # Step Functions does not re-parse per execution either, and a program's components keep nothing
@@ -293,18 +282,18 @@ def install_interpreter_patches(stacks: type[LocalStack], patches: Patches) -> N
     def evaluation_entrypoint(worker: Any) -> Any:
         return programs.get(worker._evaluation_details.state_machine_details.definition)
 
-    patches.set(ExecutionWorker, "_get_evaluation_entrypoint", evaluation_entrypoint)
+    patches.set(moto_targets.EVALUATION_ENTRYPOINT, evaluation_entrypoint)
     # A shared program's Pass `Result` literal must not be handed to an execution to change.
-    patches.set(Result, "_eval_body", fresh_result)
+    patches.set(moto_targets.PASS_RESULT, fresh_result)
 
     # Parse each JSONPath text once (about 0.5 ms a parse, some 40 per onboarding), not at every use.
-    patches.set(json_path, "parse", cached_path_parser(json_path.parse))
-    patches.set(result_path, "parse", cached_path_parser(result_path.parse))
+    for parse in (moto_targets.JSON_PATH_PARSE, moto_targets.RESULT_PATH_PARSE):
+        patches.set(parse, cached_path_parser(parse.original()))
 
     # Lambda tasks: the stack's dispatch called directly instead of a new boto3 client per task and an
     # HTTP request to moto's Invoke handler, which only called that dispatch (5-10 ms a task).
     # PROVISIONER_LOCAL_LAMBDA_OVER_HTTP=1 keeps the request, through one reused client.
-    original_client_for = lambda_eval_utils.boto_client_for
+    original_client_for = moto_targets.LAMBDA_CLIENT_FOR.original()
     in_process = InProcessLambda(stacks._dispatch_invoke)
     clients = ClientCache(original_client_for)
 
@@ -317,7 +306,7 @@ def install_interpreter_patches(stacks: type[LocalStack], patches: Patches) -> N
         endpoint = f"http://localhost:{moto_server_port()}"
         return clients.get(region, service, state_credentials, endpoint)
 
-    patches.set(lambda_eval_utils, "boto_client_for", interpreter_client)
+    patches.set(moto_targets.LAMBDA_CLIENT_FOR, interpreter_client)
 
     # The flows' Catches record the failing state in a workflow variable, which moto parses but cannot read.
     from provisioner_local import workflow_variables

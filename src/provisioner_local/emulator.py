@@ -75,7 +75,6 @@ __all__ = [
     "LoadedFunction",
     "LocalStack",
     "LocalStackError",
-    "_Patches",
     "default_project_root",
     "lambda_error_payload",
     "running",
@@ -83,9 +82,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("provisioner_local")
-
-# The name the tests knew it by.
-_Patches = Patches
 
 _REGION_NAME: Final = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
