@@ -11,7 +11,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bench.workload import FLOOR_ID_PREFIX, PREFIX, Clients, Execution
+from bench.clients import Clients
+from bench.customer_bucket import PREFIX
+from bench.floor import FLOOR_ID_PREFIX
+from bench.workload import Execution
 
 DENIED = frozenset({"AccessDenied"})
 

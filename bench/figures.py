@@ -9,9 +9,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from bench import analysis, budgets, coldstart, cost, prices
+from bench.clients import ADMIN_ACCESS_KEY_ID, FLOOR_ACCESS_KEY_ID
+from bench.floor import FloorRun, call_mismatch
 from bench.recorder import ASL_PARSE, KEYED_CLIENT, LAMBDA_TASK_CALL, Call, Recorder
 from bench.stats import median, percentile
-from bench.workload import ADMIN_ACCESS_KEY_ID, FLOOR_ACCESS_KEY_ID, Execution, FloorRun, call_mismatch
+from bench.workload import Execution
 
 OWN_KEYS: Final = frozenset({ADMIN_ACCESS_KEY_ID, FLOOR_ACCESS_KEY_ID})
 

@@ -29,27 +29,24 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench import budgets, checks, coldstart, propagation, throttle
+from bench.clients import ADMIN_ACCESS_KEY_ID, FLOOR_ACCESS_KEY_ID, Clients
+from bench.customer_bucket import seed_bucket
 from bench.figures import Measured, build_report, cold_start_ratios, run_figures
+from bench.floor import FloorRun, run_floor, run_minimal_floor
 from bench.machine import machine_info
 from bench.recorder import KEYED_CLIENT, LogSink, Recorder
 from bench.report import heading, print_report
 from bench.workload import (
-    ADMIN_ACCESS_KEY_ID,
-    FLOOR_ACCESS_KEY_ID,
-    Clients,
     Execution,
-    FloorRun,
     StatusReader,
     execution_result,
     history_of,
     onboard,
-    run_floor,
-    run_minimal_floor,
-    seed_bucket,
     start_execution,
     wait_for_final,
 )
-from provisioner_local.emulator import DUMMY_ACCESS_KEY_ID, LocalStack
+from provisioner_local.emulator import LocalStack
+from provisioner_local.stack_common import DUMMY_ACCESS_KEY_ID
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 DEFAULT_JSON: Final = ROOT / "bench" / "results" / "latest.json"

@@ -13,52 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bench.clients import ADMIN_ACCESS_KEY_ID, FLOOR_ACCESS_KEY_ID, Clients, session_for
-from bench.customer_bucket import OUTSIDE_KEY, PREFIX, SAMPLE_KEYS, onboarding_request, seed_bucket
-from bench.floor import (
-    FLOOR_IAM_PATH,
-    FLOOR_ID_PREFIX,
-    FLOOR_SECRET_PREFIX,
-    LISTED_KEYS,
-    MINIMAL_IAM_PATH,
-    FloorRun,
-    call_mismatch,
-    floor_connection_id,
-    run_floor,
-    run_minimal_floor,
-)
+from bench.customer_bucket import onboarding_request
 from bench.history import HistorySummary, summarize
-
-# What the benchmark's runner, figures, checks and tests import from here, wherever it lives now.
-__all__ = [
-    "ADMIN_ACCESS_KEY_ID",
-    "FINAL_STATUSES",
-    "FLOOR_ACCESS_KEY_ID",
-    "FLOOR_IAM_PATH",
-    "FLOOR_ID_PREFIX",
-    "FLOOR_SECRET_PREFIX",
-    "LISTED_KEYS",
-    "MINIMAL_IAM_PATH",
-    "OUTSIDE_KEY",
-    "PREFIX",
-    "SAMPLE_KEYS",
-    "Clients",
-    "Execution",
-    "FloorRun",
-    "StatusReader",
-    "call_mismatch",
-    "execution_result",
-    "floor_connection_id",
-    "history_of",
-    "onboard",
-    "onboarding_request",
-    "run_floor",
-    "run_minimal_floor",
-    "seed_bucket",
-    "session_for",
-    "start_execution",
-    "wait_for_final",
-]
 
 FINAL_STATUSES: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 

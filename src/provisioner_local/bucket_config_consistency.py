@@ -20,13 +20,15 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from provisioner_local.iam_propagation import DelayModel, EmulatedClock
-
-
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
+from provisioner_local.moto_targets import (
+    S3_DELETE_BUCKET_CORS,
+    S3_GET_BUCKET_CORS,
+    S3_PUT_BUCKET_CORS,
+    PatchSet,
+)
 
 
 @dataclass
@@ -64,13 +66,12 @@ class BucketConfigLag:
             self._stale.clear()
 
 
-def install(patches: _PatchSet, lag_of: Callable[[], BucketConfigLag | None]) -> None:
+def install(patches: PatchSet, lag_of: Callable[[], BucketConfigLag | None]) -> None:
     """`lag_of` finds the running stacks' model when a call comes (None: reads see every write at once)."""
-    from moto.s3.models import S3Backend
 
-    original_get = S3Backend.get_bucket_cors
-    original_put = S3Backend.put_bucket_cors
-    original_delete = S3Backend.delete_bucket_cors
+    original_get = S3_GET_BUCKET_CORS.original()
+    original_put = S3_PUT_BUCKET_CORS.original()
+    original_delete = S3_DELETE_BUCKET_CORS.original()
 
     def get_bucket_cors(backend: Any, bucket_name: str) -> list[Any]:
         current = original_get(backend, bucket_name)
@@ -87,6 +88,6 @@ def install(patches: _PatchSet, lag_of: Callable[[], BucketConfigLag | None]) ->
 
         return write
 
-    patches.set(S3Backend, "get_bucket_cors", get_bucket_cors)
-    patches.set(S3Backend, "put_bucket_cors", writing(original_put))
-    patches.set(S3Backend, "delete_bucket_cors", writing(original_delete))
+    patches.set(S3_GET_BUCKET_CORS, get_bucket_cors)
+    patches.set(S3_PUT_BUCKET_CORS, writing(original_put))
+    patches.set(S3_DELETE_BUCKET_CORS, writing(original_delete))

@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from provisioner_local.moto_targets import S3_GET_PERMISSION, PatchSet
 from provisioner_local.policy_conditions import (
     action_matches,
     as_list,
@@ -28,10 +29,6 @@ from provisioner_local.policy_conditions import (
     principal_matches,
     resource_matches,
 )
-
-
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -100,16 +97,15 @@ def check(policy_text: bytes | str | None, request: S3Request) -> str | None:
     return denied_message(request.principal_arn, request.action, request.resource)
 
 
-def install(patches: _PatchSet) -> None:
+def install(patches: PatchSet) -> None:
     """moto's own object-request check (conditions and Principal ignored, everyone refused) is replaced by
     `check`, which the stack applies to issued keys; an Allow moto finds still counts (public reads)."""
     from moto.iam.access_control import PermissionResult
-    from moto.s3.models import FakeBucket
 
-    original = FakeBucket.get_permission
+    original = S3_GET_PERMISSION.original()
 
     def get_permission(bucket: Any, action: str, resource: str) -> Any:
         result = original(bucket, action, resource)
         return PermissionResult.NEUTRAL if result == PermissionResult.DENIED else result
 
-    patches.set(FakeBucket, "get_permission", get_permission)
+    patches.set(S3_GET_PERMISSION, get_permission)

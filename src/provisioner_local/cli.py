@@ -13,42 +13,24 @@ cli_onboard, cli_demo (onboard's bucket) and cli_trace (onboard's state-by-state
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
 
-from provisioner_cli.trace import ExecutionTrace, follow_execution
-from provisioner_local import cli_rotate, plan_command
-from provisioner_local.cli_args import DEFAULT_SERVE_PORT, DEMO_PREFIX, build_parser
-from provisioner_local.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from provisioner_local.cli_demo import SAMPLE_IMAGES, tiny_png
-from provisioner_local.cli_onboard import await_record, http_json, onboard, preflight_curl
-from provisioner_local.cli_serve import serve, shell_exports
+from provisioner_local import cli_args, cli_rotate, plan_command
+from provisioner_local.cli_common import EXIT_FAILED, EXIT_USAGE
+from provisioner_local.cli_onboard import onboard
+from provisioner_local.cli_serve import serve
 from provisioner_local.emulator import LocalStackError
 from provisioner_local.faults import FaultSpecError
 from provisioner_local.labellerr_wire import LabellerrFaultSpecError
 from provisioner_local.template import TemplateError
 
-# What the tests and other callers import from here, wherever it lives now.
-__all__ = [
-    "DEFAULT_SERVE_PORT",
-    "DEMO_PREFIX",
-    "EXIT_FAILED",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "SAMPLE_IMAGES",
-    "ExecutionTrace",
-    "await_record",
-    "build_parser",
-    "follow_execution",
-    "http_json",
-    "main",
-    "onboard",
-    "preflight_curl",
-    "serve",
-    "shell_exports",
-    "tiny_png",
-]
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command's options: cli_args's serve and onboard, plan_command's plan, cli_rotate's rotate."""
+    return cli_args.build_parser((plan_command.add_parser, cli_rotate.add_parser))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

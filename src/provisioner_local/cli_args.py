@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+# A command's module adds its subparser: (the subparsers, the options every command takes) -> None.
+AddCommand = Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]
 
 DEFAULT_SERVE_PORT: Final = 4566
 DEMO_PREFIX: Final = "images/"
@@ -57,7 +61,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show the functions' and moto's logs")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(more_commands: Sequence[AddCommand] = ()) -> argparse.ArgumentParser:
+    """serve and onboard, and each of `more_commands` (plan_command's, cli_rotate's: see cli.build_parser)."""
     parser = argparse.ArgumentParser(
         prog="provisioner-local",
         description="Run the S3 provisioner's state machine and functions locally on an embedded moto.",
@@ -161,11 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the local stack up afterwards (until Ctrl-C) to inspect what was created",
     )
     _add_common(onboard)
-    # Imported here: those commands' modules import this one's constants.
-    from provisioner_local import cli_rotate, plan_command
-
-    plan_command.add_parser(commands, _add_common)
-    cli_rotate.add_parser(commands, _add_common)
+    for add_command in more_commands:
+        add_command(commands, _add_common)
     return parser
 
 

@@ -10,25 +10,20 @@ test of them could pass by luck or fail by chance.
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any
+
+from provisioner_local.moto_targets import DYNAMODB_OPERATIONS, PatchSet
 
 # Reentrant: a transaction's own reads run inside it.
 LOCK = threading.RLock()
-OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query", "scan")
 
 
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
-
-
-def install(patches: _PatchSet) -> None:
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in OPERATIONS:
-        original = getattr(DynamoDBBackend, name)
+def install(patches: PatchSet) -> None:
+    for target in DYNAMODB_OPERATIONS:
+        original = target.original()
 
         def atomic(backend: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
             with LOCK:
                 return _original(backend, *args, **kwargs)
 
-        patches.set(DynamoDBBackend, name, atomic)
+        patches.set(target, atomic)

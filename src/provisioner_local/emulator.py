@@ -9,22 +9,22 @@ This module is the LocalStack itself: what it is asked, its start and stop, and 
 rest lives by concern:
 
     lambda_runtime      loading the functions (handlers and their modules) and invoking them
+    running_stacks      the stacks running in the process and what they share (clock, issued keys)
     aws_patches         what the stacks patch in moto while any runs (Invoke, IAM, waits, EventBridge, ...)
+    moto_targets        every moto internal those patches replace or read, and why
     event_delivery      EventBridge targets moto does not deliver, and the event log
-    stack_startup       start-up in the order that matters: checks first, then moto, the functions, resources
+    stack_startup       what start-up checks first, and the hooks on the functions' clients
     stack_resources     the template's state machines, tables, event buses and rules, created in moto
     stack_labellerr     the Labellerr stand-in, its credentials' secret and the parameters pointing at it
     stack_environment   os.environ for the functions while the stack runs, put back at stop
     stack_observations  the events on the buses, the faults injected, the functions' AWS calls
-    stack_common        LocalStackError, the admin credentials, the project root
+    stack_common        LocalStackError, the admin credentials, the project root, StackFacts
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,27 +33,23 @@ from typing import Any, ClassVar, Final
 
 import boto3
 
-from provisioner_local import aws_patches, lambda_runtime, stack_labellerr, stack_startup
-from provisioner_local.aws_patches import (
-    FAST_WAIT_SECONDS,
-    LAMBDA_OVER_HTTP_VARIABLE,
-    Patches,
+from provisioner_local import (
+    lambda_runtime,
+    permissions_boundary,
+    stack_labellerr,
+    stack_resources,
+    stack_startup,
 )
+from provisioner_local.aws_patches import SHADOWING_VARIABLES, MotoPatches
 from provisioner_local.bucket_config_consistency import BucketConfigLag
 from provisioner_local.eventbridge import EventLog
 from provisioner_local.faults import FaultInjector
 from provisioner_local.http_api import LocalHttpApi
 from provisioner_local.iam_propagation import DelayModel, EmulatedClock, Propagation, parse_delay
 from provisioner_local.iam_throttle import IamThrottle
-from provisioner_local.labellerr_standin import LabellerrStandIn
-from provisioner_local.lambda_runtime import (
-    FunctionModules,
-    LambdaContext,
-    LoadedFunction,
-    lambda_error_payload,
-    split_function_name,
-)
+from provisioner_local.lambda_runtime import FunctionModules, LoadedFunction
 from provisioner_local.role_enforcement import RoleEnforcer
+from provisioner_local.running_stacks import RUNNING
 from provisioner_local.secret_deletion import SecretDeletionLag
 from provisioner_local.stack_common import (
     DUMMY_ACCESS_KEY_ID,
@@ -61,31 +57,12 @@ from provisioner_local.stack_common import (
     LocalStackError,
     default_project_root,
 )
-from provisioner_local.stack_environment import ProcessEnvironment
+from provisioner_local.stack_environment import ProcessEnvironment, warn_about_other_stacks
+from provisioner_local.stack_labellerr import LabellerrHandoff
 from provisioner_local.stack_observations import StackObservations
-from provisioner_local.template import ACCOUNT_ID, REGION, SamTemplate, function_arn
-
-# What other modules and the tests import from here, wherever it lives now.
-__all__ = [
-    "DUMMY_ACCESS_KEY_ID",
-    "DUMMY_SECRET_ACCESS_KEY",
-    "FAST_WAIT_SECONDS",
-    "LAMBDA_OVER_HTTP_VARIABLE",
-    "LambdaContext",
-    "LoadedFunction",
-    "LocalStack",
-    "LocalStackError",
-    "_Patches",
-    "default_project_root",
-    "lambda_error_payload",
-    "running",
-    "split_function_name",
-]
+from provisioner_local.template import ACCOUNT_ID, REGION, SamTemplate
 
 logger = logging.getLogger("provisioner_local")
-
-# The name the tests knew it by.
-_Patches = Patches
 
 _REGION_NAME: Final = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
@@ -119,18 +96,10 @@ class LocalStack(StackObservations):
     `secret_deletion_delay` (a force-deleted secret's name, provisioner_local.secret_deletion).
     """
 
-    # Running stacks, oldest first; the patches below look functions and ports up here.
-    _running: ClassVar[list[LocalStack]] = []
-    _lock: ClassVar[threading.RLock] = threading.RLock()
-    # Installed by the first stack to start, removed when the last one stops.
-    _global_patches: ClassVar[Patches] = Patches()
-    _saved_moto_config: ClassVar[dict[str, Any]] = {}
-    _saved_log_levels: ClassVar[dict[str, int]] = {}
-    # Every access key moto issued in this process: a deleted key must be rejected, not waved through.
-    _issued_keys: ClassVar[set[str]] = set()
-    # Real time plus every wait the stacks shortened. One for the process, as moto's data is: a secret
-    # deleted through one stack is still being deleted when another reads it.
-    clock: ClassVar[EmulatedClock] = EmulatedClock()
+    # moto's patches, installed by the first stack to start (running_stacks.RUNNING), undone by the last.
+    _moto: ClassVar[MotoPatches] = MotoPatches()
+    # Real time plus every wait the stacks shortened: one for the process (running_stacks).
+    clock: ClassVar[EmulatedClock] = RUNNING.clock
 
     account_id: Final = ACCOUNT_ID
 
@@ -169,7 +138,6 @@ class LocalStack(StackObservations):
         self.enforce_iam = enforce_iam
         # Each function's calls are authorized against its own role (role_enforcement), as on AWS.
         self.enforce_roles = enforce_roles
-        self.roles: RoleEnforcer | None = None
         self.fast_waits = fast_waits
 
         # IAM's propagation delay for issued keys and attachments (iam_propagation); None: none.
@@ -185,14 +153,11 @@ class LocalStack(StackObservations):
         except ValueError as error:
             raise LocalStackError(f"--iam-throttle {error}") from None
         self._faults = FaultInjector()
-        self.labellerr_enabled = labellerr
-        self.labellerr: LabellerrStandIn | None = None
-        self._labellerr_overrides: dict[str, str] = {}
-        self._labellerr_secret_arn = ""  # nosec B105 - an ARN, empty until the stand-in starts
+        self._labellerr = LabellerrHandoff(enabled=labellerr, faults=())
         # Parse now: a typo in --fault should fail before anything starts.
-        aws_faults, self._labellerr_faults = self._split_faults(faults)
+        aws_faults, self._labellerr.faults = self._split_faults(faults)
         self._faults.set(aws_faults)
-        stack_labellerr.check_faults(self._labellerr_faults)
+        stack_labellerr.check_faults(self._labellerr.faults)
 
         self.template: SamTemplate | None = None
         self.functions: dict[str, LoadedFunction] = {}
@@ -210,7 +175,7 @@ class LocalStack(StackObservations):
         self._server: Any = None
         self._environment = ProcessEnvironment()
         self._modules = FunctionModules()
-        self._aws_module: Any = None
+        self._hooks = stack_startup.ClientHooks()
         self._event_log = EventLog()
 
     # -- public API
@@ -218,8 +183,13 @@ class LocalStack(StackObservations):
     @classmethod
     def current(cls) -> LocalStack | None:
         """The LocalStack started last of those running in this process, if any."""
-        with cls._lock:
-            return cls._running[-1] if cls._running else None
+        running = RUNNING.running()
+        return running[-1] if running else None  # type: ignore[return-value]  # only LocalStacks run
+
+    @property
+    def roles(self) -> RoleEnforcer | None:
+        """The functions' roles, checked on their calls (enforce_roles), once the stack runs."""
+        return self._hooks.roles
 
     @property
     def state_machine_arn(self) -> str:
@@ -268,93 +238,128 @@ class LocalStack(StackObservations):
         self.stop()
 
     def start(self) -> LocalStack:
-        with LocalStack._lock:
-            if self in LocalStack._running:
-                raise LocalStackError("this LocalStack is already running")
+        if RUNNING.is_running(self):
+            raise LocalStackError("this LocalStack is already running")
         # A bad template or a taken port fails here, before anything process-wide changes.
-        prepared = stack_startup.prepare(self)
+        prepared = self._prepare()
         stack_startup.check_port_free(self.requested_port)
         if prepared.http_apis:
             stack_startup.check_port_free(self.requested_api_port)
-        with LocalStack._lock:
-            if not LocalStack._running:
+        with RUNNING.lock:
+            if RUNNING.add(self):
                 try:
-                    aws_patches.install_globals(LocalStack)
+                    LocalStack._moto.install(RUNNING)
                 except BaseException:
                     # Half-installed patches would be installed again, over themselves, by the next start.
-                    aws_patches.uninstall_globals(LocalStack)
+                    RUNNING.remove(self)
+                    LocalStack._moto.uninstall()
                     raise
-            LocalStack._running.append(self)
         try:
-            stack_startup.build(self, prepared)
+            self._build(prepared)
         except BaseException:
             self.stop()
             raise
         return self
 
+    def _prepare(self) -> stack_startup.Prepared:
+        overrides = {**self.parameter_overrides, **self._labellerr.overrides}
+        prepared = stack_startup.prepare(self.template_path, overrides, self.region)
+        warn_about_other_stacks(self.region, prepared.environment, RUNNING.others(self))
+        return prepared
+
+    def _build(self, prepared: stack_startup.Prepared) -> None:
+        """Everything the stack runs, on `prepared`; what it leaves half-made, stop() takes down."""
+        self.template = prepared.template
+        permissions_boundary.remember(prepared.template.managed_policies())
+        self.function_environment = dict(prepared.environment)
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.requested_port, verbose=False)
+        self._server.start()
+        _, self.port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        if self._labellerr.wanted(prepared.template, self.template_path):
+            self._labellerr.start(self.endpoint_url, self.region, self.client("secretsmanager"))
+            # The secret's ARN exists only once moto serves, so the template is resolved again with it.
+            prepared = self._prepare()
+            self.template = prepared.template
+        # Handlers read their configuration at import, so the environment comes first; the interpreter's
+        # own Lambda client targets localhost:$MOTO_PORT.
+        self._environment.set(
+            {
+                "MOTO_PORT": str(self.port),
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+                **prepared.environment,
+                **self.environment_overrides,
+            },
+            unset=SHADOWING_VARIABLES,
+        )
+        self._modules.add_layers_to_path(prepared.functions)
+        self._modules.add_function_code_to_path(prepared.functions)
+        self._hooks.attach(prepared.template, self._faults, enforce_roles=self.enforce_roles)
+        others = RUNNING.others(self)
+        for table in prepared.tables:
+            self.tables[table.logical_id] = stack_resources.create_table(self.client, others, table)
+        for bus in prepared.event_buses:
+            self.event_buses[bus.logical_id] = stack_resources.create_event_bus(self.client, bus)
+        for spec in prepared.functions:
+            self.functions[spec.name] = self._modules.load(spec)
+        for machine in prepared.state_machines:
+            definition = prepared.definitions[machine.logical_id]
+            self.state_machines[machine.logical_id] = stack_resources.create_state_machine(
+                self.client, others, machine, definition
+            )
+        for rule in prepared.event_rules:
+            self.event_rules[f"{rule.owner_logical_id}.{rule.event_id}"] = stack_resources.create_event_rule(
+                self.client, rule
+            )
+        for index, api in enumerate(prepared.http_apis):
+            port = self.requested_api_port if index == 0 else 0
+            self.http_apis[api.logical_id] = LocalHttpApi(api, self._invoke_for_http, port=port).start()
+        logger.info(
+            "Local stack on %s: %d functions, state machines %s, tables %s, buses %s, APIs %s",
+            *(self.endpoint_url, len(self.functions), ", ".join(self.state_machines) or "none"),
+            ", ".join(self.tables.values()) or "none",
+            ", ".join(self.event_buses.values()) or "none",
+            ", ".join(f"{name} {url}" for name, url in self.api_urls.items()) or "none",
+        )
+
     def stop(self) -> None:
         for api in self.http_apis.values():
             api.stop()
         self.http_apis.clear()
-        stack_labellerr.stop(self)
+        self._labellerr.stop(self.client("secretsmanager") if self._server is not None else None)
         if self._server is not None:
             self._server.stop()
             self._server = None
-        if self._aws_module is not None:
-            hooks = self._aws_module.SESSION_HOOKS
-            if self._faults.attach in hooks:
-                hooks.remove(self._faults.attach)
-            if self.roles is not None and self.roles.attach in hooks:
-                hooks.remove(self.roles.attach)
-            self._aws_module.reset_clients()
-            if not self._others():
-                self._aws_module.PAUSE = time.sleep
-            self._aws_module = None
+        self._hooks.detach(last=not RUNNING.others(self))
         self._modules.restore()
         self._environment.restore()
-        self.functions.clear()
-        self.state_machines.clear()
-        self.tables.clear()
-        self.event_buses.clear()
-        self.event_rules.clear()
-        with LocalStack._lock:
-            if self in LocalStack._running:
-                LocalStack._running.remove(self)
-                if not LocalStack._running:
-                    aws_patches.uninstall_globals(LocalStack)
+        for resources in (
+            self.functions,
+            self.state_machines,
+            self.tables,
+            self.event_buses,
+            self.event_rules,
+        ):
+            resources.clear()
+        with RUNNING.lock:
+            if RUNNING.remove(self):
+                LocalStack._moto.uninstall()
 
-    # -- what the patches call (provisioner_local.aws_patches, .event_delivery)
+    # -- what the running stacks' patches call (running_stacks.RunningStack)
 
-    def _others(self) -> list[LocalStack]:
-        """The other stacks running in this process, oldest first."""
-        with LocalStack._lock:
-            return [stack for stack in LocalStack._running if stack is not self]
+    def record_event(self, record: dict[str, Any]) -> None:
+        self._event_log.append(record)
 
-    def _invoke_for_http(self, function_name: str, event: dict[str, Any]) -> tuple[bool, Any]:
-        """The HTTP API's integration: a synchronous invocation, the function's result or its error type."""
-        return lambda_runtime.invoke_for_http(self.functions, self.invocations, function_name, event)
-
-    @classmethod
-    def _dispatch_invoke(
-        cls, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+    def invoke(
+        self, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
     ) -> bytes:
-        from moto.awslambda.exceptions import UnknownFunctionException
-
-        name, _ = split_function_name(function_name)
-        with cls._lock:
-            owner = next((stack for stack in reversed(cls._running) if name in stack.functions), None)
-        if owner is None:
-            raise UnknownFunctionException(function_arn(name))
-        return owner._invoke(function_name, qualifier, body, headers, response_headers)
-
-    def _invoke(
-        self,
-        function_name: str,
-        qualifier: str | None,
-        body: Any,
-        headers: Any,
-        response_headers: Any,
-    ) -> bytes:
+        """Lambda's Invoke of one of this stack's functions, as moto's Invoke handler asks it."""
         return lambda_runtime.invoke(
             self.functions,
             self.invocations,
@@ -366,6 +371,10 @@ class LocalStack(StackObservations):
             region=self.region,
         )
 
+    def _invoke_for_http(self, function_name: str, event: dict[str, Any]) -> tuple[bool, Any]:
+        """The HTTP API's integration: a synchronous invocation, the function's result or its error type."""
+        return lambda_runtime.invoke_for_http(self.functions, self.invocations, function_name, event)
+
     def settle(self) -> None:
         """Every modelled S3 and Secrets Manager delay over, as if the world had been left alone a while: what
         a test's setup does before the run it sets up (a customer's CORS rule is not seconds old). IAM's
@@ -373,37 +382,6 @@ class LocalStack(StackObservations):
         for lag in (self.bucket_config, self.secret_deletion):
             if lag is not None:
                 lag.settle()
-
-    @classmethod
-    def _bucket_config(cls) -> BucketConfigLag | None:
-        """The bucket configuration model of the oldest running stack that has one."""
-        with cls._lock:
-            return next((s.bucket_config for s in cls._running if s.bucket_config is not None), None)
-
-    @classmethod
-    def _secret_deletion(cls) -> SecretDeletionLag | None:
-        """The secret deletion model of the oldest running stack that has one."""
-        with cls._lock:
-            return next((s.secret_deletion for s in cls._running if s.secret_deletion is not None), None)
-
-    @classmethod
-    def _propagation(cls) -> Propagation | None:
-        """The propagation model of the oldest running stack that has one."""
-        with cls._lock:
-            return next((s.propagation for s in cls._running if s.propagation is not None), None)
-
-    @classmethod
-    def _iam_throttle_for(cls, host: str) -> IamThrottle | None:
-        """The throttle of the running stack whose server a request with this Host header reached."""
-        with cls._lock:
-            return next(
-                (
-                    stack.iam_throttle
-                    for stack in cls._running
-                    if stack.iam_throttle is not None and stack.port and host.endswith(f":{stack.port}")
-                ),
-                None,
-            )
 
 
 def _delay(option: str, spec: str | None) -> DelayModel | None:

@@ -8,31 +8,20 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from provisioner_local.eventbridge import InputPathError, log_entry, target_input
-
-if TYPE_CHECKING:
-    from provisioner_local.emulator import LocalStack
+from provisioner_local.running_stacks import RunningStacks
 
 logger = logging.getLogger("provisioner_local")
 
 
-def is_stack_host(stacks: type[LocalStack], host: str) -> bool:
-    """Whether a request came to a running stack's server (its Host header names the port)."""
-    with stacks._lock:
-        ports = {stack.port for stack in stacks._running if stack.port}
-    return any(host.endswith(f":{port}") for port in ports)
-
-
 def log_events(
-    stacks: type[LocalStack],
+    stacks: RunningStacks,
     backend: Any,
     events: Sequence[Mapping[str, Any]],
     entries: Sequence[Mapping[str, Any]],
 ) -> None:
-    with stacks._lock:
-        running = list(stacks._running)
     for event, entry in zip(events, entries, strict=False):
         if "EventId" not in entry:
             continue
@@ -43,12 +32,11 @@ def log_events(
             backend.account_id,
             backend.region_name,
         )
-        for stack in running:
-            stack._event_log.append(record)
+        stacks.record_event(record)
 
 
 def send_to_targets(
-    stacks: type[LocalStack], rule: Any, event: Any, transform_input: bool, original: Callable[..., None]
+    stacks: RunningStacks, rule: Any, event: Any, transform_input: bool, original: Callable[..., None]
 ) -> None:
     """moto's Rule.send_to_targets, plus `states` and `lambda` targets, `Input`/`InputPath` for SQS
     targets (moto ignores both), and disabled rules stay quiet."""
@@ -66,7 +54,7 @@ def send_to_targets(
         deliver(stacks, rule, target, event)
 
 
-def deliver(stacks: type[LocalStack], rule: Any, target: Mapping[str, Any], event: Any) -> None:
+def deliver(stacks: RunningStacks, rule: Any, target: Mapping[str, Any], event: Any) -> None:
     """EventBridge's invocation of a state machine (StartExecution) or a function (asynchronous Invoke).
 
     Like EventBridge, a failed delivery never fails PutEvents: it is logged as a warning.
@@ -101,7 +89,7 @@ def deliver(stacks: type[LocalStack], rule: Any, target: Mapping[str, Any], even
             logger.warning("%s: cannot send to %s: %s", where, arn, error)
         return
     try:
-        stacks._dispatch_invoke(arn, None, text.encode("utf-8"), {"X-Amz-Invocation-Type": "Event"}, {})
+        stacks.dispatch_invoke(arn, None, text.encode("utf-8"), {"X-Amz-Invocation-Type": "Event"}, {})
     except Exception as error:
         logger.warning("%s: cannot invoke %s: %s", where, arn, error)
 

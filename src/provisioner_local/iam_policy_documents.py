@@ -20,17 +20,20 @@ looser reading), so a document the provisioner counts as fitting (it counts thos
 from __future__ import annotations
 
 import re
-from typing import Any, Final, Protocol
+from typing import Any, Final
+
+from provisioner_local.moto_targets import (
+    IAM_CREATE_POLICY,
+    IAM_CREATE_POLICY_VERSION,
+    IAM_PUT_USER_POLICY,
+    PatchSet,
+)
 
 CHARACTER_PATTERN: Final = r"[\u0009\u000A\u000D\u0020-\u00FF]+"
 MANAGED_POLICY_MAX: Final = 6144
 USER_INLINE_POLICIES_MAX: Final = 2048
 _DOCUMENT = re.compile(CHARACTER_PATTERN)
 _WHITE_SPACE = re.compile(r"\s")
-
-
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
 
 
 def counted_size(document: str) -> int:
@@ -61,17 +64,16 @@ def inline_size_problem(user_name: str, documents: list[str]) -> str | None:
     return f"Maximum policy size of {USER_INLINE_POLICIES_MAX} bytes exceeded for user {user_name}"
 
 
-def install(patches: _PatchSet) -> None:
+def install(patches: PatchSet) -> None:
     from moto.iam.exceptions import LimitExceededException, ValidationError
-    from moto.iam.models import IAMBackend
 
     def refuse_characters(document: str) -> None:
         if problem := character_problem(document):
             raise ValidationError(problem)
 
-    original_create_policy = IAMBackend.create_policy
-    original_create_policy_version = IAMBackend.create_policy_version
-    original_put_user_policy = IAMBackend.put_user_policy
+    original_create_policy = IAM_CREATE_POLICY.original()
+    original_create_policy_version = IAM_CREATE_POLICY_VERSION.original()
+    original_put_user_policy = IAM_PUT_USER_POLICY.original()
 
     def create_policy(
         backend: Any,
@@ -101,6 +103,6 @@ def install(patches: _PatchSet) -> None:
             raise LimitExceededException(problem)
         original_put_user_policy(backend, user_name, policy_name, policy_json)
 
-    patches.set(IAMBackend, "create_policy", create_policy)
-    patches.set(IAMBackend, "create_policy_version", create_policy_version)
-    patches.set(IAMBackend, "put_user_policy", put_user_policy)
+    patches.set(IAM_CREATE_POLICY, create_policy)
+    patches.set(IAM_CREATE_POLICY_VERSION, create_policy_version)
+    patches.set(IAM_PUT_USER_POLICY, put_user_policy)

@@ -31,17 +31,15 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
+
+from provisioner_local.moto_targets import IAM_CALL_ACTION, PatchSet
 
 MUTATING: Final = "mutating"
 READ: Final = "read"
 READ_PREFIXES: Final = ("Get", "List")
 # botocore's header on every attempt of a call in standard and adaptive modes: "attempt=2; max=4".
 _ATTEMPT = re.compile(r"attempt=(\d+)")
-
-
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
 
 
 def api_class(action: str) -> str:
@@ -170,11 +168,10 @@ def throttling_answer() -> tuple[int, dict[str, str], str]:
     return 400, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body
 
 
-def install(patches: _PatchSet, throttle_for: Callable[[str], IamThrottle | None]) -> None:
+def install(patches: PatchSet, throttle_for: Callable[[str], IamThrottle | None]) -> None:
     """moto's IAM asks `throttle_for(Host header)` before every action; None: not throttled."""
-    from moto.iam.responses import IamResponse
 
-    original_call_action = IamResponse.call_action
+    original_call_action = IAM_CALL_ACTION.original()
 
     def call_action(response: Any) -> Any:
         throttle = throttle_for(str(response.headers.get("Host") or ""))
@@ -182,4 +179,4 @@ def install(patches: _PatchSet, throttle_for: Callable[[str], IamThrottle | None
             return throttling_answer()
         return original_call_action(response)
 
-    patches.set(IamResponse, "call_action", call_action)
+    patches.set(IAM_CALL_ACTION, call_action)

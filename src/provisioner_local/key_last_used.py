@@ -10,24 +10,20 @@ Active and the signature matches. Whether the request is then allowed does not m
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
+
+from provisioner_local.moto_targets import IAM_MARK_ACCOUNT_AS_VISITED, PatchSet
 
 
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
-
-
-def install(patches: _PatchSet, is_issued: Any) -> None:
+def install(patches: PatchSet, is_issued: Any) -> None:
     """Stop moto's own recording for issued keys (`is_issued(key_id)`); `record_use` records them."""
-    from moto.iam import models
-
-    original = models.mark_account_as_visited
+    original = IAM_MARK_ACCOUNT_AS_VISITED.original()
 
     def mark_account_as_visited(account_id: str, access_key: str, service: str, region: str) -> None:
         if not is_issued(access_key):
             original(account_id, access_key, service, region)
 
-    patches.set(models, "mark_account_as_visited", mark_account_as_visited)
+    patches.set(IAM_MARK_ACCOUNT_AS_VISITED, mark_account_as_visited)
 
 
 def record_use(iam_request: Any, now: datetime | None = None) -> None:

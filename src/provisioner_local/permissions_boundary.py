@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from provisioner_local.bucket_policy_enforcement import S3Request
+from provisioner_local.moto_targets import IAM_CREATE_USER_RESPONSE, PatchSet
 from provisioner_local.policy_evaluation import AuthorizationRequest, effects
-
-
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
-
 
 BOUNDARY_ATTRIBUTE = "permissions_boundary_arn"
 # The template's managed policies by ARN, for every running stack (they share one moto).
@@ -35,11 +31,9 @@ def remember(managed_policies: Mapping[str, Mapping[str, Any]]) -> None:
     _TEMPLATE_POLICIES.update({arn: dict(document) for arn, document in managed_policies.items()})
 
 
-def install(patches: _PatchSet) -> None:
+def install(patches: PatchSet) -> None:
     """Keep CreateUser's PermissionsBoundary on moto's user, where `check` finds it."""
-    from moto.iam.responses import IamResponse
-
-    original = IamResponse.create_user
+    original = IAM_CREATE_USER_RESPONSE.original()
 
     def create_user(response: Any) -> Any:
         result = original(response)
@@ -49,7 +43,7 @@ def install(patches: _PatchSet) -> None:
             setattr(user, BOUNDARY_ATTRIBUTE, boundary)
         return result
 
-    patches.set(IamResponse, "create_user", create_user)
+    patches.set(IAM_CREATE_USER_RESPONSE, create_user)
 
 
 def context(request: S3Request, tags: list[dict[str, str]]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
+
+from provisioner_local.moto_targets import S3_BUCKET_RESPONSE_GET, S3_BUCKET_RESPONSE_PUT, PatchSet
 
 PAYER_HEADER = "x-amz-request-payer"
 _PAYER = re.compile(rb"<Payer>\s*(Requester|BucketOwner)\s*</Payer>")
@@ -24,10 +26,6 @@ _ANSWER = (
     '<RequestPaymentConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Payer>{payer}</Payer>'
     "</RequestPaymentConfiguration>"
 )
-
-
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
 
 
 def refused(payer: str, headers: Mapping[str, str], query: Mapping[str, Any] | None = None) -> bool:
@@ -46,12 +44,11 @@ def parse_payer(body: bytes) -> str | None:
     return match.group(1).decode() if match else None
 
 
-def install(patches: _PatchSet) -> None:
+def install(patches: PatchSet) -> None:
     from moto.s3.exceptions import MalformedXML
-    from moto.s3.responses import S3Response
 
-    original_get = S3Response._bucket_response_get
-    original_put = S3Response._bucket_response_put
+    original_get = S3_BUCKET_RESPONSE_GET.original()
+    original_put = S3_BUCKET_RESPONSE_PUT.original()
 
     def bucket_get(response: Any, bucket_name: str, querystring: dict[str, Any]) -> Any:
         if "requestPayment" not in querystring:
@@ -70,5 +67,5 @@ def install(patches: _PatchSet) -> None:
         response.backend.get_bucket(bucket_name).payer = payer
         return 200, {}, ""
 
-    patches.set(S3Response, "_bucket_response_get", bucket_get)
-    patches.set(S3Response, "_bucket_response_put", bucket_put)
+    patches.set(S3_BUCKET_RESPONSE_GET, bucket_get)
+    patches.set(S3_BUCKET_RESPONSE_PUT, bucket_put)

@@ -23,7 +23,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Any, Protocol
+from typing import Any
+
+from provisioner_local.moto_targets import (
+    S3_BUCKET_RESPONSE,
+    S3_KEY_RESPONSE,
+    SERVER_GLOBAL_CORS,
+    SETTINGS_GLOBAL_CORS,
+    PatchSet,
+)
 
 ANSWER_HEADERS = (
     "Access-Control-Allow-Origin",
@@ -42,10 +50,6 @@ NOT_ALLOWED = (
 _VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
 
 Response = tuple[int, dict[str, Any], Any]
-
-
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -224,16 +228,12 @@ def _with_cors(
     return respond
 
 
-def install(patches: _PatchSet) -> None:
+def install(patches: PatchSet) -> None:
     """Patch moto's S3 responses (and its server's global CORS off) through the local stack's `Patches`."""
-    from moto import settings
-    from moto.moto_server import werkzeug_app
-    from moto.s3.responses import S3Response
-
     # flask-cors would answer every preflight 200 before S3 saw it; MOTO_DISABLE_GLOBAL_CORS is read only
     # when moto is first imported, so the switch is set where moto reads it when building its server's apps.
-    patches.set(werkzeug_app, "DISABLE_GLOBAL_CORS", True)
-    patches.set(settings, "DISABLE_GLOBAL_CORS", True)
+    patches.set(SERVER_GLOBAL_CORS, True)
+    patches.set(SETTINGS_GLOBAL_CORS, True)
     # Instance methods: moto's URL map holds the *_dispatch classmethods, which call these at request time.
-    patches.set(S3Response, "key_response", _with_cors(S3Response.key_response, "OBJECT"))
-    patches.set(S3Response, "bucket_response", _with_cors(S3Response.bucket_response, "BUCKET"))
+    patches.set(S3_KEY_RESPONSE, _with_cors(S3_KEY_RESPONSE.original(), "OBJECT"))
+    patches.set(S3_BUCKET_RESPONSE, _with_cors(S3_BUCKET_RESPONSE.original(), "BUCKET"))

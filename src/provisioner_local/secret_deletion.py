@@ -22,17 +22,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from provisioner_local.iam_propagation import DelayModel, EmulatedClock
+from provisioner_local.moto_targets import (
+    SECRETS_CREATE_SECRET,
+    SECRETS_DELETE_SECRET,
+    SECRETS_FINISHING_FIRST,
+    MotoTarget,
+    PatchSet,
+)
 
 SCHEDULED_FOR_DELETION: Final = (
     "You can't create this secret because a secret with this name is already scheduled for deletion."
 )
-
-
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
 
 
 @dataclass
@@ -68,13 +71,12 @@ class SecretDeletionLag:
         self.finish_due(everything=True)
 
 
-def install(patches: _PatchSet, lag_of: Callable[[], SecretDeletionLag | None]) -> None:
+def install(patches: PatchSet, lag_of: Callable[[], SecretDeletionLag | None]) -> None:
     """`lag_of` finds the running stacks' model when a call comes (None: forced deletions finish at once)."""
     from moto.secretsmanager.exceptions import InvalidRequestException
-    from moto.secretsmanager.models import SecretsManagerBackend
 
-    def finishing(name: str) -> None:
-        original = getattr(SecretsManagerBackend, name)
+    def finishing(target: MotoTarget) -> None:
+        original = target.original()
 
         def call(backend: Any, *args: Any, **kwargs: Any) -> Any:
             lag = lag_of()
@@ -82,12 +84,12 @@ def install(patches: _PatchSet, lag_of: Callable[[], SecretDeletionLag | None]) 
                 lag.finish_due()
             return original(backend, *args, **kwargs)
 
-        patches.set(SecretsManagerBackend, name, call)
+        patches.set(target, call)
 
-    for name in ("describe_secret", "get_secret_value", "put_secret_value", "list_secrets"):
-        finishing(name)
+    for target in SECRETS_FINISHING_FIRST:
+        finishing(target)
 
-    original_create = SecretsManagerBackend.create_secret
+    original_create = SECRETS_CREATE_SECRET.original()
 
     def create_secret(backend: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         lag = lag_of()
@@ -98,7 +100,7 @@ def install(patches: _PatchSet, lag_of: Callable[[], SecretDeletionLag | None]) 
             raise InvalidRequestException(SCHEDULED_FOR_DELETION)
         return original_create(backend, name, *args, **kwargs)
 
-    original_delete = SecretsManagerBackend.delete_secret
+    original_delete = SECRETS_DELETE_SECRET.original()
 
     def delete_secret(
         backend: Any,
@@ -121,5 +123,5 @@ def install(patches: _PatchSet, lag_of: Callable[[], SecretDeletionLag | None]) 
         lag.deleting(backend, secret.name)
         return secret.arn, secret.name, now
 
-    patches.set(SecretsManagerBackend, "create_secret", create_secret)
-    patches.set(SecretsManagerBackend, "delete_secret", delete_secret)
+    patches.set(SECRETS_CREATE_SECRET, create_secret)
+    patches.set(SECRETS_DELETE_SECRET, delete_secret)

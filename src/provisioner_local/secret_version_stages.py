@@ -10,21 +10,17 @@ stack keeps its default version on whichever version holds AWSCURRENT.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-
-class _PatchSet(Protocol):
-    def set(self, target: Any, name: str, value: Any) -> None: ...
+from provisioner_local.moto_targets import SECRETS_UPDATE_VERSION_STAGE, PatchSet
 
 
 def current_version(secret: Any) -> str | None:
     return next((v for v, data in secret.versions.items() if "AWSCURRENT" in data["version_stages"]), None)
 
 
-def install(patches: _PatchSet) -> None:
-    from moto.secretsmanager.models import SecretsManagerBackend
-
-    original = SecretsManagerBackend.update_secret_version_stage
+def install(patches: PatchSet) -> None:
+    original = SECRETS_UPDATE_VERSION_STAGE.original()
 
     def update_secret_version_stage(
         backend: Any, secret_id: str, version_stage: str, *args: Any, **kwargs: Any
@@ -35,4 +31,4 @@ def install(patches: _PatchSet) -> None:
             secret.default_version_id = current_version(secret) or secret.default_version_id
         return answer
 
-    patches.set(SecretsManagerBackend, "update_secret_version_stage", update_secret_version_stage)
+    patches.set(SECRETS_UPDATE_VERSION_STAGE, update_secret_version_stage)

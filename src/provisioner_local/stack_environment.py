@@ -6,13 +6,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-from provisioner_local.stack_common import LocalStackError
+from provisioner_local.stack_common import LocalStackError, StackFacts
 from provisioner_local.template import FunctionSpec
-
-if TYPE_CHECKING:
-    from provisioner_local.emulator import LocalStack
 
 logger = logging.getLogger("provisioner_local")
 
@@ -55,13 +51,15 @@ def merged_function_environment(specs: Sequence[FunctionSpec]) -> dict[str, str]
     return merged
 
 
-def warn_about_other_stacks(stack: LocalStack, environment: Mapping[str, str]) -> None:
+def warn_about_other_stacks(
+    region: str, environment: Mapping[str, str], others: Sequence[StackFacts]
+) -> None:
     """os.environ is one for the process: what this stack sets replaces what a running one set."""
-    for other in stack._others():
-        if other.region != stack.region:
+    for other in others:
+        if other.region != region:
             logger.warning(
                 "AWS_REGION=%s replaces %s of the stack already running (%s) while this one runs",
-                stack.region,
+                region,
                 other.region,
                 other.template_path,
             )

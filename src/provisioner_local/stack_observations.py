@@ -10,6 +10,7 @@ from provisioner_local.eventbridge import EventLog
 from provisioner_local.faults import FaultInjector
 from provisioner_local.labellerr_standin import LabellerrStandIn, split_faults
 from provisioner_local.stack_common import LocalStackError
+from provisioner_local.stack_labellerr import LabellerrHandoff
 
 
 class StackObservations:
@@ -17,9 +18,16 @@ class StackObservations:
 
     _event_log: EventLog
     _faults: FaultInjector
-    _labellerr_faults: list[str]
-    labellerr: LabellerrStandIn | None
-    labellerr_enabled: bool
+    _labellerr: LabellerrHandoff
+
+    @property
+    def labellerr(self) -> LabellerrStandIn | None:
+        """The Labellerr stand-in while it runs (labellerr=True and a template with the hand-off)."""
+        return self._labellerr.standin
+
+    @property
+    def labellerr_enabled(self) -> bool:
+        return self._labellerr.enabled
 
     def events(
         self, bus_name: str | None = None, detail_type: str | None = None, source: str | None = None
@@ -72,13 +80,13 @@ class StackObservations:
     @property
     def faults(self) -> tuple[str, ...]:
         aws = tuple(str(rule) for rule in self._faults.rules)
-        return aws + (self.labellerr.faults if self.labellerr is not None else tuple(self._labellerr_faults))
+        return aws + (self.labellerr.faults if self.labellerr is not None else tuple(self._labellerr.faults))
 
     def set_faults(self, faults: Sequence[str]) -> None:
         aws_faults, labellerr_faults = self._split_faults(faults)
         if self.labellerr is not None:
             self.labellerr.set_faults(labellerr_faults)
-        self._labellerr_faults = labellerr_faults
+        self._labellerr.faults = labellerr_faults
         self._faults.set(aws_faults)
 
     def _split_faults(self, faults: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioner_local.stack_common import LocalStackError
+from provisioner_local.stack_common import LocalStackError, StackFacts
 from provisioner_local.template import EventBusSpec, EventRuleSpec, StateMachineSpec, TableSpec
-
-if TYPE_CHECKING:
-    from provisioner_local.emulator import LocalStack
 
 logger = logging.getLogger("provisioner_local")
 
+# The stack's admin clients, by service name.
+Clients = Callable[[str], Any]
 
-def create_state_machine(stack: LocalStack, machine: StateMachineSpec, definition: str) -> str:
-    sfn = stack.client("stepfunctions")
+
+def create_state_machine(
+    client: Clients, others: Sequence[StackFacts], machine: StateMachineSpec, definition: str
+) -> str:
+    sfn = client("stepfunctions")
     arn = str(
         sfn.create_state_machine(name=machine.name, definition=definition, roleArn=machine.role_arn)[
             "stateMachineArn"
@@ -31,7 +33,7 @@ def create_state_machine(stack: LocalStack, machine: StateMachineSpec, definitio
     # this template's. Like a deployment, this stack puts its own definition in place.
     current = sfn.describe_state_machine(stateMachineArn=arn)
     if current["definition"] != definition or current["roleArn"] != machine.role_arn:
-        owners = [other.template_path for other in stack._others() if arn in other.state_machines.values()]
+        owners = [other.template_path for other in others if arn in other.state_machines.values()]
         if owners:
             logger.warning(
                 "%s: state machine %s of the stack running %s now has this template's definition",
@@ -43,8 +45,8 @@ def create_state_machine(stack: LocalStack, machine: StateMachineSpec, definitio
     return arn
 
 
-def create_table(stack: LocalStack, table: TableSpec) -> str:
-    dynamodb = stack.client("dynamodb")
+def create_table(client: Clients, others: Sequence[StackFacts], table: TableSpec) -> str:
+    dynamodb = client("dynamodb")
     kept = False
     try:
         dynamodb.create_table(**table.create_arguments)
@@ -52,7 +54,7 @@ def create_table(stack: LocalStack, table: TableSpec) -> str:
         if error.response["Error"]["Code"] != "ResourceInUseException":
             raise LocalStackError(f"{table.logical_id}: cannot create table {table.name}: {error}") from error
         # moto's data outlives a stack: another stack (or an earlier one) of this process made it.
-        kept = _keep_or_replace_table(stack, dynamodb, table)
+        kept = _keep_or_replace_table(others, dynamodb, table)
     try:
         if table.ttl_attribute is not None:
             dynamodb.update_time_to_live(
@@ -73,7 +75,7 @@ def create_table(stack: LocalStack, table: TableSpec) -> str:
     return table.name
 
 
-def _keep_or_replace_table(stack: LocalStack, dynamodb: Any, table: TableSpec) -> bool:
+def _keep_or_replace_table(others: Sequence[StackFacts], dynamodb: Any, table: TableSpec) -> bool:
     """A table of this name exists: kept when its keys and indexes are the template's, or while another
     running stack uses it; replaced (its items dropped) when an earlier stack made it differently, as a
     deployment replaces a table whose keys change. True when kept."""
@@ -81,7 +83,7 @@ def _keep_or_replace_table(stack: LocalStack, dynamodb: Any, table: TableSpec) -
     if _table_shape(existing) == _table_shape(table.create_arguments):
         logger.info("%s: table %s already exists; kept as it is", table.logical_id, table.name)
         return True
-    users = [other.template_path for other in stack._others() if table.name in other.tables.values()]
+    users = [other.template_path for other in others if table.name in other.tables.values()]
     if users:
         logger.warning(
             "%s: table %s of the running stack %s has other keys or indexes than this template's; kept",
@@ -96,17 +98,17 @@ def _keep_or_replace_table(stack: LocalStack, dynamodb: Any, table: TableSpec) -
     return False
 
 
-def create_event_bus(stack: LocalStack, bus: EventBusSpec) -> str:
+def create_event_bus(client: Clients, bus: EventBusSpec) -> str:
     try:
-        stack.client("events").create_event_bus(Name=bus.name)
+        client("events").create_event_bus(Name=bus.name)
     except ClientError as error:
         if error.response["Error"]["Code"] != "ResourceAlreadyExistsException":
             raise LocalStackError(f"{bus.logical_id}: cannot create event bus {bus.name}: {error}") from error
     return bus.name
 
 
-def create_event_rule(stack: LocalStack, rule: EventRuleSpec) -> str:
-    events = stack.client("events")
+def create_event_rule(client: Clients, rule: EventRuleSpec) -> str:
+    events = client("events")
     where = f"{rule.owner_logical_id}.Events.{rule.event_id}"
     try:
         arn = events.put_rule(

@@ -1,23 +1,24 @@
-"""A local stack's start, in the order that matters: everything that can fail on the template or a port
-checked first (prepare, check_port_free), before anything process-wide changes; then moto's server, the
-Labellerr stand-in, the functions' environment and modules, and the template's resources (build)."""
+"""What a local stack's start checks before anything process-wide changes (prepare, check_port_free), and the
+hooks it puts on the functions' clients (ClientHooks). LocalStack.start does the rest, in the order that
+matters: moto's server, the Labellerr stand-in, the functions' environment and modules, the resources."""
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import socket
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-from provisioner_local import aws_patches, permissions_boundary, stack_labellerr, stack_resources
-from provisioner_local.aws_patches import SHADOWING_VARIABLES
-from provisioner_local.http_api import LocalHttpApi
+from provisioner_local.faults import FaultInjector
 from provisioner_local.lambda_runtime import check_function_modules
 from provisioner_local.role_enforcement import RoleEnforcer
-from provisioner_local.stack_common import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, LocalStackError
-from provisioner_local.stack_environment import merged_function_environment, warn_about_other_stacks
+from provisioner_local.running_stacks import RUNNING
+from provisioner_local.stack_common import LocalStackError
+from provisioner_local.stack_environment import merged_function_environment
 from provisioner_local.template import (
     EventBusSpec,
     EventRuleSpec,
@@ -27,9 +28,6 @@ from provisioner_local.template import (
     StateMachineSpec,
     TableSpec,
 )
-
-if TYPE_CHECKING:
-    from provisioner_local.emulator import LocalStack
 
 logger = logging.getLogger("provisioner_local")
 
@@ -62,10 +60,8 @@ def check_port_free(port: int) -> None:
             raise LocalStackError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
 
 
-def prepare(stack: LocalStack) -> Prepared:
-    template = SamTemplate.load(
-        stack.template_path, {**stack.parameter_overrides, **stack._labellerr_overrides}, region=stack.region
-    )
+def prepare(template_path: Path, parameters: Mapping[str, str], region: str) -> Prepared:
+    template = SamTemplate.load(template_path, parameters, region=region)
     specs = template.functions()
     check_function_modules(specs)
     machines = template.state_machines()
@@ -78,7 +74,7 @@ def prepare(stack: LocalStack) -> Prepared:
                 f"{rule.owner_logical_id}.Events.{rule.event_id}: event bus {rule.event_bus_name!r} is "
                 "neither the default bus nor one the template creates"
             )
-    prepared = Prepared(
+    return Prepared(
         template=template,
         functions=specs,
         state_machines=machines,
@@ -89,91 +85,47 @@ def prepare(stack: LocalStack) -> Prepared:
         event_rules=rules,
         http_apis=template.http_apis(),
     )
-    warn_about_other_stacks(stack, prepared.environment)
-    return prepared
 
 
-def build(stack: LocalStack, prepared: Prepared) -> None:
-    """Everything the stack runs, on `prepared`; what it leaves half-made on failure, stop() takes down."""
-    specs, machines = prepared.functions, prepared.state_machines
-    stack.template = prepared.template
-    permissions_boundary.remember(prepared.template.managed_policies())
-    stack.function_environment = dict(prepared.environment)
+class ClientHooks:
+    """The functions' clients come from provisioner_core.aws: a stack's role check and faults hook into
+    them, and its waits are shortened as Retry intervals are; `detach` takes all that off again."""
 
-    from moto.server import ThreadedMotoServer
+    def __init__(self) -> None:
+        self.roles: RoleEnforcer | None = None
+        self._aws: Any = None
+        self._faults: FaultInjector | None = None
 
-    stack._server = ThreadedMotoServer(ip_address="127.0.0.1", port=stack.requested_port, verbose=False)
-    stack._server.start()
-    _, stack.port = stack._server.get_host_and_port()
-    stack.endpoint_url = f"http://127.0.0.1:{stack.port}"
-    if stack_labellerr.wanted(stack, prepared.template):
-        stack_labellerr.start(stack)
-        # The secret's ARN exists only once moto serves, so the template is resolved again with it.
-        prepared = prepare(stack)
-        stack.template = prepared.template
+    def attach(self, template: SamTemplate, faults: FaultInjector, *, enforce_roles: bool) -> None:
+        try:
+            aws: Any = importlib.import_module("provisioner_core.aws")
+        except ImportError:
+            if faults.rules:
+                raise LocalStackError(
+                    "fault injection needs provisioner_core.aws on one of the template's layers"
+                ) from None
+            return
+        if enforce_roles:
+            self.roles = RoleEnforcer(template.function_roles())
+            aws.SESSION_HOOKS.append(self.roles.attach)
+        aws.SESSION_HOOKS.append(faults.attach)
+        aws.reset_clients()
+        # A step's own waits (for S3 to show a write) are shortened as Retry intervals are.
+        aws.PAUSE = RUNNING.shortened_sleep
+        self._aws, self._faults = aws, faults
 
-    # Handlers read their configuration at import, so the environment comes first.
-    stack._environment.set(
-        {
-            # The interpreter's own Lambda client targets localhost:$MOTO_PORT.
-            "MOTO_PORT": str(stack.port),
-            "AWS_ENDPOINT_URL": stack.endpoint_url,
-            "AWS_REGION": stack.region,
-            "AWS_DEFAULT_REGION": stack.region,
-            "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
-            **prepared.environment,
-            **stack.environment_overrides,
-        },
-        unset=SHADOWING_VARIABLES,
-    )
-    stack._modules.add_layers_to_path(specs)
-    stack._modules.add_function_code_to_path(specs)
-    _attach_fault_hook(stack, prepared.template)
-    for table in prepared.tables:
-        stack.tables[table.logical_id] = stack_resources.create_table(stack, table)
-    for bus in prepared.event_buses:
-        stack.event_buses[bus.logical_id] = stack_resources.create_event_bus(stack, bus)
-    for spec in specs:
-        stack.functions[spec.name] = stack._modules.load(spec)
-    for machine in machines:
-        stack.state_machines[machine.logical_id] = stack_resources.create_state_machine(
-            stack, machine, prepared.definitions[machine.logical_id]
-        )
-    for rule in prepared.event_rules:
-        stack.event_rules[f"{rule.owner_logical_id}.{rule.event_id}"] = stack_resources.create_event_rule(
-            stack, rule
-        )
-    for index, api in enumerate(prepared.http_apis):
-        port = stack.requested_api_port if index == 0 else 0
-        stack.http_apis[api.logical_id] = LocalHttpApi(api, stack._invoke_for_http, port=port).start()
-    logger.info(
-        "Local stack on %s: %d functions, state machines %s, tables %s, buses %s, APIs %s",
-        stack.endpoint_url,
-        len(stack.functions),
-        ", ".join(stack.state_machines) or "none",
-        ", ".join(stack.tables.values()) or "none",
-        ", ".join(stack.event_buses.values()) or "none",
-        ", ".join(f"{name} {url}" for name, url in stack.api_urls.items()) or "none",
-    )
-
-
-def _attach_fault_hook(stack: LocalStack, template: SamTemplate) -> None:
-    """The functions' clients come from provisioner_core.aws: the roles' check and the faults hook into them;
-    stop() takes the hooks off again."""
-    try:
-        aws: Any = importlib.import_module("provisioner_core.aws")
-    except ImportError:
-        if stack._faults.rules:
-            raise LocalStackError(
-                "fault injection needs provisioner_core.aws on one of the template's layers"
-            ) from None
-        return
-    if stack.enforce_roles:
-        stack.roles = RoleEnforcer(template.function_roles())
-        aws.SESSION_HOOKS.append(stack.roles.attach)
-    aws.SESSION_HOOKS.append(stack._faults.attach)
-    aws.reset_clients()
-    # A step's own waits (for S3 to show a write) are shortened as Retry intervals are; stop() puts it back.
-    aws.PAUSE = functools.partial(aws_patches.shortened_sleep, type(stack))
-    stack._aws_module = aws
+    def detach(self, *, last: bool) -> None:
+        """`last`: no other stack runs, so the waits are real again."""
+        if self._aws is None:
+            return
+        hooks = self._aws.SESSION_HOOKS
+        for hook in (
+            self._faults.attach if self._faults else None,
+            self.roles.attach if self.roles else None,
+        ):
+            if hook is not None and hook in hooks:
+                hooks.remove(hook)
+        self._aws.reset_clients()
+        if last:
+            self._aws.PAUSE = time.sleep
+        self._aws = None

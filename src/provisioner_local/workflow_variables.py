@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+from provisioner_local.moto_targets import STRING_VARIABLE_SAMPLE, PatchSet
+
 # `$` then a variable name (letters, digits, underscore; not starting with a digit), then an optional
 # JSONPath tail. `$$` (the context object) and `$.x` (the state input) never reach here: moto's grammar
 # makes those context and input paths.
@@ -78,16 +80,13 @@ def _runtime_failure(env: Any, field: str | None, expression: str, reason: str) 
     )
 
 
-def install(patches: Any) -> None:
+def install(patches: PatchSet) -> None:
     """Replace moto's StringVariableSample evaluation for JSONPath states; `patches` undoes it."""
     from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguageMode
-    from moto.stepfunctions.parser.asl.component.common.string.string_expression import (
-        StringVariableSample,
-    )
     from moto.stepfunctions.parser.asl.eval.variable_store import NoSuchVariable
     from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 
-    jsonata_sample = StringVariableSample._eval_body
+    jsonata_sample = STRING_VARIABLE_SAMPLE.original()
 
     def sample(self: Any, env: Any) -> None:
         if self.query_language_mode != QueryLanguageMode.JSONPath:
@@ -106,4 +105,4 @@ def install(patches: Any) -> None:
             raise _runtime_failure(env, env.next_field_name, self.expression, str(error)) from None
         env.stack.append(value)
 
-    patches.set(StringVariableSample, "_eval_body", sample)
+    patches.set(STRING_VARIABLE_SAMPLE, sample)

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from bench import analysis, budgets, coldstart, cost, prices
+from bench.floor import call_mismatch
 from bench.history import summarize
 from bench.recorder import Call, HandlerRun, identify
 from bench.report import markdown_table, usd, usd_short
 from bench.stats import median, percentile
-from bench.workload import call_mismatch
 
 ROOT = Path(__file__).resolve().parents[2]
 

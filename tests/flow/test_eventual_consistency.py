@@ -3,6 +3,7 @@ configuration read right after it is written, a secret's name taken while its de
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
@@ -105,12 +106,12 @@ class _cors_writes_lost:  # noqa: N801 - a context manager used like a function
         session.events.register("before-call.s3.PutBucketCors", self._lost)
 
     def __enter__(self) -> None:
-        self.stack._aws_module.SESSION_HOOKS.append(self._hook)
-        self.stack._aws_module.reset_clients()
+        _functions_aws().SESSION_HOOKS.append(self._hook)
+        _functions_aws().reset_clients()
 
     def __exit__(self, *exc: object) -> None:
-        self.stack._aws_module.SESSION_HOOKS.remove(self._hook)
-        self.stack._aws_module.reset_clients()
+        _functions_aws().SESSION_HOOKS.remove(self._hook)
+        _functions_aws().reset_clients()
 
 
 def test_a_cors_rule_that_never_shows_fails_verification_after_a_bounded_wait_and_rolls_back(
@@ -161,3 +162,8 @@ def test_onboarding_an_id_right_after_its_offboarding_ends_active_with_one_secre
     assert [k["AccessKeyId"] for k in keys] == [held]
     # The rule the offboarding removed is back, as S3 shows it once it has caught up.
     assert again.output["cors"]["rule_id"] in [r["ID"] for r in cors_rules(s3, bucket) or []]
+
+
+def _functions_aws() -> Any:
+    """provisioner_core.aws as the running stack's functions import it (the stack put its layer on the path)."""
+    return importlib.import_module("provisioner_core.aws")

@@ -3,6 +3,7 @@ IAM propagation modelled (issue 10, "Done when": one test per case)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -258,15 +259,15 @@ class _unreadable_bucket_policy:  # noqa: N801 - a context manager used like a f
                 raise ClientError(error, "GetBucketPolicy")
 
         self.refuse = refuse
-        self.stack._aws_module.SESSION_HOOKS.append(self._hook)
-        self.stack._aws_module.reset_clients()
+        _functions_aws().SESSION_HOOKS.append(self._hook)
+        _functions_aws().reset_clients()
 
     def _hook(self, session: boto3.session.Session) -> None:
         session.events.register("before-call.s3.GetBucketPolicy", self.refuse)
 
     def __exit__(self, *exc: object) -> None:
-        self.stack._aws_module.SESSION_HOOKS.remove(self._hook)
-        self.stack._aws_module.reset_clients()
+        _functions_aws().SESSION_HOOKS.remove(self._hook)
+        _functions_aws().reset_clients()
 
 
 def test_a_bucket_in_another_region_onboards_signed_for_its_region(stack, sfn, s3, secrets):
@@ -322,3 +323,8 @@ def test_when_the_propagation_window_runs_out_the_error_says_how_long_and_what_r
     assert "last refusal: s3:ListObjectsV2: InvalidAccessKeyId" in message
     assert 100 <= waited <= 130
     _assert_nothing_left(iam, secrets, s3, bucket, connection_id)
+
+
+def _functions_aws() -> Any:
+    """provisioner_core.aws as the running stack's functions import it (the stack put its layer on the path)."""
+    return importlib.import_module("provisioner_core.aws")

@@ -21,7 +21,10 @@ def table(monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        dynamodb_atomicity.install(SimpleNamespace(set=monkeypatch.setattr))
+        # monkeypatch puts moto back after the test.
+        dynamodb_atomicity.install(
+            SimpleNamespace(set=lambda target, value: monkeypatch.setattr(target.owner(), target.name, value))
+        )
         client = boto3.client("dynamodb")
         client.create_table(
             TableName="claims", BillingMode="PAY_PER_REQUEST",

@@ -22,8 +22,10 @@ from pathlib import Path
 import boto3
 import pytest
 
+from provisioner_cli.trace import ExecutionTrace
 from provisioner_core.labellerr import LabellerrClient, LabellerrCredentials
-from provisioner_local.cli import ExecutionTrace, build_parser, main, tiny_png
+from provisioner_local.cli import build_parser, main
+from provisioner_local.cli_demo import tiny_png
 from tests.support.local_cli import FIXTURE_TEMPLATE, REPO_ROOT, cli_command, needs_project
 
 FRONT_DOORS = Path(__file__).parent / "fixtures" / "front_doors.yaml"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from provisioner_cli.trace import NAME_WIDTH, OUTCOME_WIDTH
-from provisioner_local.cli import ExecutionTrace, build_parser, main
+from provisioner_cli.trace import NAME_WIDTH, OUTCOME_WIDTH, ExecutionTrace
+from provisioner_local.cli import build_parser, main
 from provisioner_local.emulator import LocalStack, LocalStackError
 from provisioner_local.template import ACCOUNT_ID, SamTemplate
 from tests.support.local_cli import FIXTURE_TEMPLATE, needs_project

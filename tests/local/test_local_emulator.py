@@ -11,8 +11,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from provisioner_local.emulator import LocalStack, split_function_name
+from provisioner_local.emulator import LocalStack
 from provisioner_local.faults import FaultSpecError
+from provisioner_local.lambda_runtime import split_function_name
 
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
 DUMMY = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

@@ -19,7 +19,8 @@ from typing import Any
 import boto3
 import pytest
 
-from provisioner_local.emulator import LAMBDA_OVER_HTTP_VARIABLE, LocalStack
+from provisioner_local.aws_patches import LAMBDA_OVER_HTTP_VARIABLE
+from provisioner_local.emulator import LocalStack
 from provisioner_local.interpreter import ProgramCache, assign_heap_keys, fresh_result
 from tests.support.executions import wait_for_execution
 

@@ -10,7 +10,8 @@ import boto3
 import pytest
 
 from provisioner_local import s3_cors
-from provisioner_local.emulator import LocalStack, _Patches
+from provisioner_local.aws_patches import Patches
+from provisioner_local.emulator import LocalStack
 from provisioner_local.s3_cors import CorsRule, actual_request_headers, preflight, wildcard_match
 
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
@@ -143,7 +144,7 @@ def test_install_is_undone_by_the_stacks_patches():
     from moto.s3.responses import S3Response
 
     before = (S3Response.key_response, S3Response.bucket_response, werkzeug_app.DISABLE_GLOBAL_CORS)
-    patches = _Patches()
+    patches = Patches()
     s3_cors.install(patches)
     try:
         assert S3Response.key_response is not before[0]

@@ -48,7 +48,10 @@ def _create_table(dynamodb: Any, logical_id: str) -> str:
 def env(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     # The API's claims are conditional writes, and this file's concurrency tests send requests from threads:
     # moto must make each write atomic, as DynamoDB does.
-    dynamodb_atomicity.install(SimpleNamespace(set=monkeypatch.setattr))
+    # monkeypatch puts moto back after the test.
+    dynamodb_atomicity.install(
+        SimpleNamespace(set=lambda target, value: monkeypatch.setattr(target.owner(), target.name, value))
+    )
     dynamodb = boto3.client("dynamodb")
     sfn = boto3.client("stepfunctions")
     onboard = sfn.create_state_machine(name="Onboard", definition=DEFINITION, roleArn=ROLE_ARN)[
