@@ -15,6 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry, rotation
 from provisioner_core.connection_id_request import connection_id_of
+from provisioner_core.contracts.records import Record
+from provisioner_core.contracts.run_state import BeginRotationEvent
+from provisioner_core.contracts.step_results import RotationBegun
 from provisioner_core.errors import (
     ConnectionBusy,
     ConnectionNotFound,
@@ -28,7 +31,7 @@ logger = Logger()
 MAX_KEYS_PER_USER = 2
 
 
-def refusal(connection_id: Any, error: Exception) -> dict[str, Any]:
+def refusal(connection_id: Any, error: Exception) -> RotationBegun:
     cause: dict[str, Any] = {
         "failed_step": "Begin rotation",
         "error": type(error).__name__,
@@ -44,7 +47,7 @@ def refusal(connection_id: Any, error: Exception) -> dict[str, Any]:
     }
 
 
-def _started(record: dict[str, Any], timing: rotation.RotationTiming) -> dict[str, Any]:
+def _started(record: Record, timing: rotation.RotationTiming) -> RotationBegun:
     state = record["rotation"]
     return {
         "connection_id": record["connection_id"],
@@ -69,7 +72,7 @@ def begin_rotation(
     execution_arn: str,
     rotation_id: str,
     timing: rotation.RotationTiming,
-) -> dict[str, Any]:
+) -> RotationBegun:
     raw_id = request.get("connection_id") if isinstance(request, dict) else None
     try:
         connection_id = connection_id_of(request)
@@ -136,7 +139,7 @@ def begin_rotation(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: BeginRotationEvent, context: LambdaContext) -> RotationBegun:
     result = begin_rotation(
         aws.client("dynamodb"),
         aws.client("iam"),

@@ -10,6 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws, cleanup
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
+from provisioner_core.contracts.run_state import ConnectionEvent
+from provisioner_core.contracts.step_results import CreatedPolicy
 from provisioner_core.errors import InvalidRequest, PolicyAlreadyExists
 from provisioner_core.naming import bucket_name_problem, normalize_prefix
 from provisioner_core.policy import (
@@ -51,7 +53,7 @@ def recheck_location(connection: Connection) -> None:
         raise InvalidRequest(problems)
 
 
-def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
+def create_policy(iam: Any, connection: Connection, settings: Settings) -> CreatedPolicy:
     recheck_location(connection)
     document = serialize_policy(
         connection_policy_document(
@@ -81,7 +83,7 @@ def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: ConnectionEvent, context: LambdaContext) -> CreatedPolicy:
     policy = create_policy(aws.client("iam"), event["connection"], SETTINGS)
     logger.info("Policy created", policy_arn=policy["policy_arn"])
     return policy

@@ -14,6 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
+from provisioner_core.contracts.run_state import ConnectionEvent
+from provisioner_core.contracts.step_results import CreatedUser
 from provisioner_core.errors import UserAlreadyExists
 from provisioner_core.fence import fence_tags
 from provisioner_core.step import translate_aws_errors
@@ -22,7 +24,7 @@ logger = Logger()
 SETTINGS = Settings.from_env()
 
 
-def create_user(iam: Any, connection: Connection, settings: Settings) -> dict[str, str]:
+def create_user(iam: Any, connection: Connection, settings: Settings) -> CreatedUser:
     name = connection["iam_user_name"]
     # The role may only create users that carry the stack's boundary: a key can never outgrow it.
     boundary = settings.permissions_boundary_arn
@@ -47,7 +49,7 @@ def create_user(iam: Any, connection: Connection, settings: Settings) -> dict[st
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+def lambda_handler(event: ConnectionEvent, context: LambdaContext) -> CreatedUser:
     user = create_user(aws.client("iam"), event["connection"], SETTINGS)
     logger.info("IAM user created", user_arn=user["user_arn"])
     return user

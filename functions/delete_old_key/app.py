@@ -9,12 +9,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from provisioner_core import aws, registry, rotation
+from provisioner_core.contracts.run_state import RotationStepEvent
+from provisioner_core.contracts.step_results import OldKeyDeletion, RotationStarted
 from provisioner_core.step import translate_aws_errors
 
 logger = Logger()
 
 
-def delete_old_key(iam: Any, dynamodb: Any, started: dict[str, Any], execution_arn: str) -> dict[str, Any]:
+def delete_old_key(iam: Any, dynamodb: Any, started: RotationStarted, execution_arn: str) -> OldKeyDeletion:
     try:
         iam.delete_access_key(
             UserName=started["connection"]["iam_user_name"], AccessKeyId=started["old_access_key_id"]
@@ -30,7 +32,7 @@ def delete_old_key(iam: Any, dynamodb: Any, started: dict[str, Any], execution_a
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RotationStepEvent, context: LambdaContext) -> OldKeyDeletion:
     result = delete_old_key(
         aws.client("iam"), aws.client("dynamodb"), event["rotation"], event["execution_arn"]
     )

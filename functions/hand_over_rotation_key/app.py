@@ -17,6 +17,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws, registry, rotation
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
+from provisioner_core.contracts.checks import LabellerrTest
+from provisioner_core.contracts.run_state import HandOverEvent
+from provisioner_core.contracts.step_results import HandOver, RotationKey, RotationStarted
 from provisioner_core.labellerr import (
     CONNECTION_TYPES_BY_ACCESS,
     LabellerrClient,
@@ -32,7 +35,7 @@ SETTINGS = Settings.from_env()
 
 def labellerr_tests(
     client: LabellerrClient, dynamodb: Any, key: S3Credentials, connection: Connection
-) -> list[dict[str, str]]:
+) -> list[LabellerrTest]:
     return [
         test_key(client, dynamodb, key, connection, t)
         for t in CONNECTION_TYPES_BY_ACCESS[connection["access"]]
@@ -44,13 +47,13 @@ def hand_over_rotation_key(
     dynamodb: Any,
     events: Any,
     make_client: Any,
-    started: dict[str, Any],
-    issued: dict[str, str],
+    started: RotationStarted,
+    issued: RotationKey,
     execution_arn: str,
-) -> dict[str, Any]:
-    connection: Connection = started["connection"]
+) -> HandOver:
+    connection = started["connection"]
     connection_id = connection["connection_id"]
-    tests: list[dict[str, str]] = []
+    tests: list[LabellerrTest] = []
     if (started.get("labellerr") or {}).get("registered"):
         tests = labellerr_tests(make_client(), dynamodb, issued_key(secrets, issued), connection)
     handed_over_at = registry.now()
@@ -82,7 +85,7 @@ def hand_over_rotation_key(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: HandOverEvent, context: LambdaContext) -> HandOver:
     secrets = aws.client("secretsmanager")
     result = hand_over_rotation_key(
         secrets,

@@ -23,6 +23,8 @@ from botocore.exceptions import ClientError
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
+from provisioner_core.contracts.run_state import IssueAccessKeyEvent
+from provisioner_core.contracts.step_results import IssuedKey
 from provisioner_core.errors import SecretAlreadyExists, SecretNameNotYetFree
 from provisioner_core.key_secret import key_secret_string
 from provisioner_core.registry import now
@@ -73,7 +75,7 @@ def secret_value(key: dict[str, str], connection: Connection) -> str:
 
 def issue_access_key(
     iam: Any, secrets: Any, connection: Connection, kms_key_arn: str = "", *, retry_count: int = 1
-) -> dict[str, str]:
+) -> IssuedKey:
     """`retry_count` is the state's own ($$.State.RetryCount): only a retry can find an earlier attempt's
     key or secret, so the first attempt skips the two look-ups. `issued_at` starts the clock of the
     SecondsToVerifiedKey metric."""
@@ -135,7 +137,7 @@ def issue_access_key(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+def lambda_handler(event: IssueAccessKeyEvent, context: LambdaContext) -> IssuedKey:
     result = issue_access_key(
         aws.client("iam"),
         aws.client("secretsmanager"),

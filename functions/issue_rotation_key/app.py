@@ -17,6 +17,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, rotation
 from provisioner_core.connection import Connection
+from provisioner_core.contracts.run_state import IssueRotationKeyEvent
+from provisioner_core.contracts.step_results import RotationKey, RotationStarted
 from provisioner_core.errors import TooManyAccessKeys
 from provisioner_core.key_secret import key_secret_string
 from provisioner_core.step import translate_aws_errors
@@ -25,7 +27,7 @@ logger = Logger()
 PENDING = "AWSPENDING"
 
 
-def _issued(access_key_id: str, secret_arn: str, version_id: str) -> dict[str, str]:
+def _issued(access_key_id: str, secret_arn: str, version_id: str) -> RotationKey:
     return {
         "access_key_id": access_key_id,
         "secret_arn": secret_arn,
@@ -35,8 +37,13 @@ def _issued(access_key_id: str, secret_arn: str, version_id: str) -> dict[str, s
 
 
 def issue_rotation_key(
-    iam: Any, secrets: Any, dynamodb: Any, connection: Connection, started: dict[str, Any], execution_arn: str
-) -> dict[str, str]:
+    iam: Any,
+    secrets: Any,
+    dynamodb: Any,
+    connection: Connection,
+    started: RotationStarted,
+    execution_arn: str,
+) -> RotationKey:
     user_name = connection["iam_user_name"]
     secret_arn = started["secret_arn"]
     old_key = started["old_access_key_id"]
@@ -84,7 +91,7 @@ def issue_rotation_key(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+def lambda_handler(event: IssueRotationKeyEvent, context: LambdaContext) -> RotationKey:
     result = issue_rotation_key(
         aws.client("iam"),
         aws.client("secretsmanager"),

@@ -25,6 +25,8 @@ from provisioner_core.bucket_inspection import (
 )
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
+from provisioner_core.contracts.run_state import RequestEvent
+from provisioner_core.contracts.step_results import PlanRefusal
 from provisioner_core.cors import current_rules
 from provisioner_core.dry_run import without_dry_run
 from provisioner_core.errors import (
@@ -80,7 +82,7 @@ def identity_checks(clients: Clients, connection: Connection, policy_arn: str) -
     """Is the id free: in the registry, and for the user, policy and secret the run would create."""
     checks: list[Check] = []
     record = registry.get(clients.dynamodb, connection["connection_id"])
-    status = (record or {}).get("status")
+    status = record.get("status") if record else None
     if status is not None and status not in registry.REUSABLE:
         checks.append(
             check(
@@ -174,7 +176,7 @@ def bucket_checks(
 
 def plan_onboarding(
     clients: Clients, raw_request: Any, execution_arn: str, account_id: str, settings: Settings
-) -> dict[str, Any]:
+) -> plan.Plan:
     """The plan; raises InvalidRequest exactly as Validate request would for the same request."""
     request = parse_request(without_dry_run(raw_request), labellerr_available=settings.labellerr_enabled)
     bucket, _ = request.location()
@@ -228,7 +230,7 @@ def plan_onboarding(
     }
 
 
-def refusal(invalid: InvalidRequest) -> dict[str, Any]:
+def refusal(invalid: InvalidRequest) -> PlanRefusal:
     """An invalid request, as data: the state machine ends in Fail with these, the API answers 400."""
     cause = {"failed_step": "Plan onboarding", "error": "InvalidRequest", "message": str(invalid)}
     return {
@@ -241,7 +243,7 @@ def refusal(invalid: InvalidRequest) -> dict[str, Any]:
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RequestEvent, context: LambdaContext) -> plan.Plan | PlanRefusal:
     clients = Clients(
         s3=aws.client("s3"),
         iam=aws.client("iam"),

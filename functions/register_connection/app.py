@@ -14,6 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry
 from provisioner_core.connection import Connection
+from provisioner_core.contracts.run_state import ConnectionEvent
+from provisioner_core.contracts.step_results import Registration
 from provisioner_core.errors import ConnectionAlreadyExists
 from provisioner_core.step import translate_aws_errors
 
@@ -21,7 +23,7 @@ logger = Logger()
 metrics = Metrics()
 
 
-def register_connection(dynamodb: Any, connection: Connection) -> dict[str, Any]:
+def register_connection(dynamodb: Any, connection: Connection) -> Registration:
     """Claims the id (the same execution may claim again: idempotent), or says as data that another run
     holds it, so the execution's cause is structured and nothing of that connection is touched."""
     claimed_at = registry.now()
@@ -40,7 +42,7 @@ def register_connection(dynamodb: Any, connection: Connection) -> dict[str, Any]
 @metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: ConnectionEvent, context: LambdaContext) -> Registration:
     result = register_connection(aws.client("dynamodb"), event["connection"])
     if result["claimed"]:
         metrics.add_metric(name="OnboardingStarted", unit=MetricUnit.Count, value=1)

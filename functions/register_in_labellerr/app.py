@@ -17,6 +17,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, labellerr_marker
+from provisioner_core.contracts.checks import LabellerrTest
+from provisioner_core.contracts.run_state import RegisterInLabellerrEvent
+from provisioner_core.contracts.step_results import LabellerrRegistration
 from provisioner_core.labellerr import (
     CONNECTION_TYPES_BY_ACCESS,
     LabellerrClient,
@@ -44,7 +47,7 @@ def register_in_labellerr(
     connection: Connection,
     *,
     retry_count: int = 1,
-) -> dict[str, Any]:
+) -> LabellerrRegistration:
     connection_id = connection["connection_id"]
     wanted = CONNECTION_TYPES_BY_ACCESS[connection["access"]]
     earlier: dict[str, str] = {}
@@ -53,7 +56,7 @@ def register_in_labellerr(
             if found.connection_type in wanted:
                 earlier.setdefault(found.connection_type, found.connection_id)
     path = labellerr_path(connection["bucket"], connection["prefix"])
-    tests = []
+    tests: list[LabellerrTest] = []
     for connection_type in wanted:
         if connection_type in earlier:
             # This step creates only after every test passed, so an earlier attempt's test did.
@@ -81,7 +84,7 @@ def register_in_labellerr(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RegisterInLabellerrEvent, context: LambdaContext) -> LabellerrRegistration:
     secrets = aws.client("secretsmanager")
     client = client_for(secrets, SETTINGS, lambda: context.get_remaining_time_in_millis() / 1000)
     result = register_in_labellerr(

@@ -17,6 +17,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws, cleanup, labellerr_handoff
 from provisioner_core.config import TAG_CONNECTION_ID, Settings
 from provisioner_core.connection import probe_key_for
+from provisioner_core.contracts.run_state import RemoveConnectionEvent
+from provisioner_core.contracts.step_results import RemovalReport
 from provisioner_core.cors import rule_id_for
 from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
@@ -59,11 +61,12 @@ def remove_connection(
     dynamodb: Any,
     connection: dict[str, Any],
     execution_arn: str,
-    previous: dict[str, Any] | None = None,
+    previous: RemovalReport | None = None,
     labellerr_client: Callable[[], LabellerrClient] | None = None,
-) -> dict[str, Any]:
-    previous = previous or {}
-    ledger = cleanup.Ledger(f"connection {connection['connection_id']}", previous.get("removed"))
+) -> RemovalReport:
+    ledger = cleanup.Ledger(
+        f"connection {connection['connection_id']}", previous["removed"] if previous else None
+    )
     # Records from before the hand-off have no register_in_labellerr; with credentials, look anyway.
     if connection.get("register_in_labellerr", SETTINGS.labellerr_enabled):
         # Before the key: Labellerr must not keep a connection whose key is being revoked.
@@ -73,7 +76,7 @@ def remove_connection(
     cleanup.remove_footprint(
         iam, s3, secrets, dynamodb, footprint, tagged_for(connection["connection_id"]), ledger
     )
-    outcome = cleanup.report(ledger, int(previous.get("attempts", 0)) + 1)
+    outcome = cleanup.report(ledger, (previous["attempts"] if previous else 0) + 1)
     cause = {"failed_step": "Remove connection", "error": "RollbackFailed", **outcome}
     for scheduling in ("complete", "attempts", "retry", "retry_in_seconds"):
         cause.pop(scheduling)
@@ -82,7 +85,7 @@ def remove_connection(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RemoveConnectionEvent, context: LambdaContext) -> RemovalReport:
     result = remove_connection(
         aws.client("iam"),
         aws.client("s3"),

@@ -11,6 +11,7 @@ raises for what it could not do: it reports, and the state machine runs it again
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -18,6 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, cleanup, rotation
 from provisioner_core.connection import probe_key
+from provisioner_core.contracts.run_state import RotationRun, UndoRotationEvent
+from provisioner_core.contracts.step_results import UndoReport
 from provisioner_core.step import caught_error, translate_aws_errors
 
 logger = Logger()
@@ -30,7 +33,7 @@ def restore_secret(secrets: Any, secret_arn: str, old_version: str) -> str:
 
 
 def delete_new_keys(
-    iam: Any, user_name: str, old_key: str, started: dict[str, Any], ledger: cleanup.Ledger
+    iam: Any, user_name: str, old_key: str, started: Mapping[str, Any], ledger: cleanup.Ledger
 ) -> None:
     listed = ledger.attempt(
         f"access keys of {user_name}", lambda: iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
@@ -56,14 +59,14 @@ def undo_rotation(
     iam: Any,
     s3: Any,
     secrets: Any,
-    run: dict[str, Any],
+    run: RotationRun,
     reason: str,
     execution_arn: str,
     failed_state: str | None = None,
-) -> dict[str, Any]:
+) -> UndoReport:
     """`failed_state`: for an undo after a failure, the state that failed, as the state machine recorded."""
-    previous = run.get("undo") or {}
-    ledger = cleanup.Ledger("this rotation", previous.get("removed"))
+    previous = run.get("undo")
+    ledger = cleanup.Ledger("this rotation", previous["removed"] if previous else None)
     started = run["rotation"]
     connection = started["connection"]
     user_name, old_key = connection["iam_user_name"], started["old_access_key_id"]
@@ -88,7 +91,7 @@ def undo_rotation(
             lambda: cleanup.delete_probe(s3, connection["bucket"], probe_key(connection)),
             unseen=True,
         )
-    outcome = cleanup.report(ledger, int(previous.get("attempts", 0)) + 1)
+    outcome = cleanup.report(ledger, (previous["attempts"] if previous else 0) + 1)
     error, message = caught_error(run.get("failure") or {}) if reason == "failed" else ("RolledBack", "")
     cause: dict[str, Any] = {
         "reason": reason,
@@ -109,7 +112,7 @@ def undo_rotation(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: UndoRotationEvent, context: LambdaContext) -> UndoReport:
     outcome = undo_rotation(
         aws.client("iam"),
         aws.client("s3"),

@@ -11,6 +11,8 @@ from provisioner_core import aws
 from provisioner_core.bucket_inspection import bucket_not_allowed, bucket_region, inspect_bucket
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
+from provisioner_core.contracts.run_state import RequestEvent
+from provisioner_core.contracts.step_results import Validated
 from provisioner_core.dry_run import without_dry_run
 from provisioner_core.errors import InvalidRequest
 from provisioner_core.request import parse_request, to_connection
@@ -36,7 +38,7 @@ def validate_request(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RequestEvent, context: LambdaContext) -> Validated:
     connection = validate_request(aws.client("s3"), event["request"], event["execution_arn"], SETTINGS)
     logger.info("Request valid", connection_id=connection["connection_id"], bucket=connection["bucket"])
     return {"connection": connection}

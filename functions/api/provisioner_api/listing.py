@@ -6,10 +6,11 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from provisioner_api.shapes import ConnectionPage, ConnectionRecord
 from provisioner_core import registry
+from provisioner_core.contracts.records import Record
 from provisioner_core.errors import ConnectionNotFound, InvalidRequest
 from provisioner_core.naming import CONNECTION_ID_MAX, CONNECTION_ID_PATTERN, bucket_name_problem
 
@@ -60,12 +61,12 @@ def list_connections(dynamodb: Any, query: Mapping[str, str]) -> ConnectionPage:
         problems.append({"field": "next_token", "message": problem})
     if problems:
         raise InvalidRequest(problems)
-    connections: list[Any] = []
+    connections: list[ConnectionRecord] = []
     for _ in range(MAX_LIST_READS):
         page, token = registry.list_page(
             dynamodb, bucket=bucket, status=status, limit=limit - len(connections), next_token=token
         )
-        connections += page
+        connections += [public(record) for record in page]
         if token is None or len(connections) >= limit:
             break
     return {"connections": connections, "next_token": token}
@@ -75,7 +76,13 @@ def get_connection(dynamodb: Any, connection_id: str) -> ConnectionRecord:
     record = registry.get(dynamodb, connection_id) if _plausible_id(connection_id) else None
     if record is None:
         raise ConnectionNotFound(f"no connection {connection_id!r}")
-    return record  # type: ignore[return-value]
+    return public(record)
+
+
+def public(record: Record) -> ConnectionRecord:
+    """A registry record as GET answers it: the same JSON, of which ConnectionRecord (the OpenAPI schema)
+    documents the fields a caller may rely on."""
+    return cast(ConnectionRecord, record)
 
 
 def _plausible_id(connection_id: str) -> bool:

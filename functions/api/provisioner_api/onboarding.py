@@ -123,7 +123,7 @@ def started_onboarding(
     """The answer for a request whose onboarding was started although its reply was never stored: the
     registry's record names a run whose input is exactly this request's."""
     record = registry.get(dynamodb, connection_id)
-    execution_arn = (record or {}).get("execution_arn")
+    execution_arn = record.get("execution_arn") if record else None
     if not isinstance(execution_arn, str):
         return None
     try:

@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
+from provisioner_core.contracts.step_results import CleanupReport
 from provisioner_core.cors import without_rule, write_rules
 from provisioner_core.errors import BucketBusy
 from provisioner_core.labellerr import LabellerrError
@@ -301,7 +302,7 @@ MAX_ATTEMPTS = 6
 _MAX_RETRY_SECONDS = 30
 
 
-def report(ledger: Ledger, attempts: int) -> dict[str, Any]:
+def report(ledger: Ledger, attempts: int) -> CleanupReport:
     """What one attempt leaves in the state: everything removed so far, what is left, whether to retry."""
     retry = not ledger.complete and attempts < MAX_ATTEMPTS
     return {

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 # Defined with the rule (Apply CORS imports cors.py without this module's HTTP client); re-exported here.
+from provisioner_core.contracts.checks import OperationCheck
 from provisioner_core.cors import REQUIRED_EXPOSE_HEADERS
 
 # The wire (urllib3) is cors_http's; its names are re-exported, and cors_checks looks send_request up here.
@@ -36,13 +37,11 @@ REQUEST_HEADERS = ("range",)
 REQUIRED_METHODS = ("GET", "HEAD")
 PROBE_KEY_NAME = "labellerr-cors-probe"
 
-Check = dict[str, str]
-
 
 Sender = Callable[[str, Mapping[str, str]], HttpAnswer]
 
 
-def _check(operation: str, outcome: str, detail: str) -> Check:
+def _check(operation: str, outcome: str, detail: str) -> OperationCheck:
     return {"operation": operation, "outcome": outcome, "detail": detail}
 
 
@@ -164,7 +163,7 @@ def _allows_origin(answer: HttpAnswer, origin: str) -> bool:
     return answer.headers.get("access-control-allow-origin") in (origin, "*")
 
 
-def check_preflight(answer: HttpAnswer, origin: str, method: str = REQUEST_METHOD) -> Check:
+def check_preflight(answer: HttpAnswer, origin: str, method: str = REQUEST_METHOD) -> OperationCheck:
     operation = "cors:Preflight"
     if answer.status == 0:
         return _check(operation, "failed", f"no answer to the preflight from {origin}: {answer.error}")
@@ -196,7 +195,7 @@ def check_preflight(answer: HttpAnswer, origin: str, method: str = REQUEST_METHO
     )
 
 
-def check_signed_get(answer: HttpAnswer, origin: str, key: str) -> Check:
+def check_signed_get(answer: HttpAnswer, origin: str, key: str) -> OperationCheck:
     operation = "cors:GetObject"
     if answer.status not in (200, 206):
         return _check(operation, "failed", f"GET of '{key}' with Origin {origin} failed: {answer.error}")
@@ -221,7 +220,7 @@ def check_signed_get(answer: HttpAnswer, origin: str, key: str) -> Check:
 
 def check_foreign_refused(
     answer: HttpAnswer, origin: str, rules: Sequence[Mapping[str, Any]] | None = None, rule_id: str = ""
-) -> Check:
+) -> OperationCheck:
     """A granted foreign origin is our failure when our rule grants it, the customer's warning otherwise."""
     operation = "cors:ForeignOriginRefused"
     if answer.status == 0:
@@ -279,7 +278,7 @@ def _shortfalls(rule: Mapping[str, Any], origin: str) -> list[str]:
     return shortfalls
 
 
-def check_rule_order(rules: Sequence[Mapping[str, Any]], rule_id: str, origin: str) -> Check:
+def check_rule_order(rules: Sequence[Mapping[str, Any]], rule_id: str, origin: str) -> OperationCheck:
     """Which rule S3 answers Labellerr's requests from `origin` with, and whether that rule serves them.
 
     A rule before ours that matches wins even when it grants less (no HEAD, no ExposeHeaders): S3 does not
@@ -338,7 +337,7 @@ def cors_checks(
     send: Sender | None = None,
     endpoint: str | None = None,
     fetched: Mapping[str, HttpAnswer] | None = None,
-) -> list[Check]:
+) -> list[OperationCheck]:
     """Every CORS check for a connection, per probe origin, in the order a reader wants them.
 
     `fetched`: signed GETs already made with an origin (Verify access's own read carries the first one's),
@@ -346,7 +345,7 @@ def cors_checks(
     """
     sender: Sender = send or (lambda url, headers: send_request(url, headers))
     url = object_url(bucket, key, region, endpoint_override() if endpoint is None else endpoint)
-    checks: list[Check] = []
+    checks: list[OperationCheck] = []
     for origin in origins:
         answer = sender(url, preflight_headers(origin))
         checks.append(check_preflight(answer, origin))
@@ -366,10 +365,14 @@ def cors_checks(
     return checks
 
 
-def as_warnings(checks: Sequence[Check]) -> list[Check]:
+def as_warnings(checks: Sequence[OperationCheck]) -> list[OperationCheck]:
     """For a bucket whose CORS the customer manages (apply_cors false): findings, not failures."""
-    return [{**c, "outcome": "warning"} if c["outcome"] == "failed" else dict(c) for c in checks]
+    return [_warning(c) if c["outcome"] == "failed" else c.copy() for c in checks]
 
 
-def failures(checks: Sequence[Check]) -> list[Check]:
+def _warning(check: OperationCheck) -> OperationCheck:
+    return {**check, "outcome": "warning"}
+
+
+def failures(checks: Sequence[OperationCheck]) -> list[OperationCheck]:
     return [c for c in checks if c["outcome"] == "failed"]

@@ -15,6 +15,8 @@ from typing import Any
 from provisioner_core import cleanup, objects_lease
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, labellerr_marker
+from provisioner_core.contracts.checks import LabellerrTest
+from provisioner_core.contracts.step_results import KeyInSecret
 from provisioner_core.errors import VerificationFailed
 from provisioner_core.labellerr import (
     LabellerrClient,
@@ -38,10 +40,10 @@ def client_for(
     return LabellerrClient(credentials, settings.labellerr_api_url, time_left=time_left)
 
 
-def issued_key(secrets: Any, access_key: dict[str, str]) -> S3Credentials:
+def issued_key(secrets: Any, access_key: KeyInSecret) -> S3Credentials:
     """The key a run issued, from its secret (the version a rotation wrote, when it names one); the secret
     access key stays in this invocation and the requests to Labellerr."""
-    version = {"VersionId": access_key["version_id"]} if access_key.get("version_id") else {}
+    version = {"VersionId": version_id} if (version_id := access_key.get("version_id")) else {}
     secret = json.loads(
         secrets.get_secret_value(SecretId=access_key["secret_arn"], **version)["SecretString"]
     )
@@ -52,7 +54,7 @@ def issued_key(secrets: Any, access_key: dict[str, str]) -> S3Credentials:
 
 def test_key(
     client: LabellerrClient, dynamodb: Any, key: S3Credentials, connection: Connection, connection_type: str
-) -> dict[str, str]:
+) -> LabellerrTest:
     """Labellerr's connection test of `key` for one connection type, as the state records it. Labellerr's
     words go into the state, never an echo of the key they were about.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def publish(
-    events: Any, bus_name: str, detail_type: str, detail: dict[str, Any], sleep: Any = time.sleep
+    events: Any, bus_name: str, detail_type: str, detail: Mapping[str, Any], sleep: Any = time.sleep
 ) -> bool:
     """At least once when EventBridge answers; False (and an error in the log) when it never did."""
     entry = {

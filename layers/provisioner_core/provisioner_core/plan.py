@@ -59,6 +59,22 @@ class Plan(TypedDict):
     created: list[str]
 
 
+class Identity(TypedDict):
+    """The names and ARNs a run would give what it creates (Plan's iam_user, policy, access_key, secret,
+    probe_object)."""
+
+    iam_user: dict[str, Any]
+    policy: dict[str, Any]
+    access_key: str
+    secret: dict[str, Any]
+    probe_object: str | None
+
+
+class Summary(TypedDict):
+    would_succeed: bool
+    failed_checks: list[str]
+
+
 def check(name: str, outcome: Outcome, detail: str, would_fail_with: str = "") -> Check:
     found: Check = {"check": name, "outcome": outcome, "detail": detail}
     if would_fail_with and outcome == "failed":
@@ -70,7 +86,7 @@ def iam_arn(partition: str, account_id: str, kind: str, path: str, name: str) ->
     return f"arn:{partition}:iam::{account_id}:{kind}{path}{name}"
 
 
-def identity(connection: Connection, settings: Settings, account_id: str) -> dict[str, Any]:
+def identity(connection: Connection, settings: Settings, account_id: str) -> Identity:
     """The user, its policy's name and ARN, and the secret, as Create user / Create policy / Issue access
     key name them. A secret's ARN ends in 6 random characters Secrets Manager picks: only its prefix is
     known."""
@@ -233,7 +249,7 @@ def labellerr_types(access: str) -> list[str]:
     return ["import", "export"] if access == "import_export" else ["import"]
 
 
-def summary(checks: Sequence[Check]) -> dict[str, Any]:
+def summary(checks: Sequence[Check]) -> Summary:
     failed = [c["check"] for c in checks if c["outcome"] == "failed"]
     return {"would_succeed": not failed, "failed_checks": failed}
 

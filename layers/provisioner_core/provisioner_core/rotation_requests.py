@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from provisioner_core import registry, rotation
 from provisioner_core.aws import error_code
+from provisioner_core.contracts.records import Record
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound
 
 # When a confirmation can still matter, and when a rollback can still be carried out.
@@ -33,7 +35,7 @@ def start_rotation(dynamodb: Any, sfn: Any, connection_id: str, state_machine_ar
     if record is None:
         raise ConnectionNotFound(f"no connection {connection_id!r}")
     if record["status"] != "ACTIVE":
-        held = record.get("rotation") or {}
+        held: Mapping[str, Any] = record.get("rotation") or {}
         extra = f" (rotation {held.get('rotation_id')})" if record["status"] == rotation.ROTATING else ""
         raise ConnectionBusy(
             f"connection {connection_id!r} is {record['status']}{extra}; "
@@ -51,11 +53,11 @@ def start_rotation(dynamodb: Any, sfn: Any, connection_id: str, state_machine_ar
     }
 
 
-def _current_rotation(dynamodb: Any, connection_id: str, rotation_id: str) -> dict[str, Any]:
+def _current_rotation(dynamodb: Any, connection_id: str, rotation_id: str) -> Record:
     record = registry.get(dynamodb, connection_id)
     if record is None:
         raise ConnectionNotFound(f"no connection {connection_id!r}")
-    held = record.get("rotation") or {}
+    held: Mapping[str, Any] = record.get("rotation") or {}
     if held.get("rotation_id") != rotation_id:
         raise ConnectionNotFound(f"rotation_id: connection {connection_id!r} has no rotation {rotation_id!r}")
     return record
@@ -107,7 +109,9 @@ def request_rollback(dynamodb: Any, connection_id: str, rotation_id: str) -> dic
     )
 
 
-def key_details(iam: Any, record: dict[str, Any], now: datetime | None = None) -> list[dict[str, Any]] | None:
+def key_details(
+    iam: Any, record: Mapping[str, Any], now: datetime | None = None
+) -> list[dict[str, Any]] | None:
     """Each access key of the connection's user: id, status, age, last use; None when IAM cannot say."""
     user_name = record.get("iam_user_name")
     if record.get("status") in ("DELETED", "FAILED") or not user_name:
