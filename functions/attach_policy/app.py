@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,10 +12,13 @@ from provisioner_core.contracts.run_state import AttachPolicyEvent
 from provisioner_core.contracts.step_results import Attachment
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
 logger = Logger()
 
 
-def attach_policy(iam: Any, user_name: str, policy_arn: str) -> Attachment:
+def attach_policy(iam: IAMClient, user_name: str, policy_arn: str) -> Attachment:
     # Attaching twice is a no-op in IAM, so a retried invocation is harmless.
     iam.attach_user_policy(UserName=user_name, PolicyArn=policy_arn)
     return {"user_name": user_name, "policy_arn": policy_arn}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,6 +21,10 @@ from provisioner_core.contracts.run_state import RequestEvent
 from provisioner_core.contracts.step_results import OffboardingBegun
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound, InvalidRequest
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 logger = Logger()
 
@@ -48,7 +52,7 @@ def refusal(connection_id: Any, error: Exception, **extra: Any) -> OffboardingBe
     }
 
 
-def stop_rotation(sfn: Any, record: Record) -> str | None:
+def stop_rotation(sfn: SFNClient, record: Record) -> str | None:
     """Offboarding during a rotation stops it first, so no step of it runs while the connection is removed
     (Remove connection then deletes both keys). Returns the stopped execution's ARN."""
     arn = record.get("rotation_execution_arn")
@@ -61,7 +65,9 @@ def stop_rotation(sfn: Any, record: Record) -> str | None:
     return arn
 
 
-def begin_offboarding(dynamodb: Any, sfn: Any, request: Any, execution_arn: str) -> OffboardingBegun:
+def begin_offboarding(
+    dynamodb: DynamoDBClient, sfn: SFNClient, request: Any, execution_arn: str
+) -> OffboardingBegun:
     raw_id = request.get("connection_id") if isinstance(request, dict) else None
     try:
         connection_id = connection_id_of(request)

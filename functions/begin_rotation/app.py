@@ -8,7 +8,7 @@ two per user, and a rotation never deletes an active key to make room.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,6 +26,11 @@ from provisioner_core.errors import (
     TooManyAccessKeys,
 )
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 logger = Logger()
 MAX_KEYS_PER_USER = 2
@@ -65,9 +70,9 @@ def _started(record: Record, timing: rotation.RotationTiming) -> RotationBegun:
 
 
 def begin_rotation(
-    dynamodb: Any,
-    iam: Any,
-    secrets: Any,
+    dynamodb: DynamoDBClient,
+    iam: IAMClient,
+    secrets: SecretsManagerClient,
     request: Any,
     execution_arn: str,
     rotation_id: str,

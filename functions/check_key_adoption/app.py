@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,6 +20,10 @@ from provisioner_core.contracts.run_state import CheckKeyAdoptionEvent
 from provisioner_core.contracts.step_results import Adoption, HandOver, RotationKey, RotationStarted
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+
 logger = Logger()
 
 
@@ -28,8 +32,8 @@ def _stamp(value: str) -> datetime:
 
 
 def check_key_adoption(
-    iam: Any,
-    dynamodb: Any,
+    iam: IAMClient,
+    dynamodb: DynamoDBClient,
     started: RotationStarted,
     new_key: RotationKey,
     hand_over: HandOver,

@@ -4,7 +4,7 @@ period over (then the old key is deleted)?"""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,11 +14,14 @@ from provisioner_core.contracts.run_state import CheckGraceEvent
 from provisioner_core.contracts.step_results import Grace, RotationStarted
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 logger = Logger()
 
 
 def check_rotation_grace(
-    dynamodb: Any, started: RotationStarted, checks_done: int, execution_arn: str
+    dynamodb: DynamoDBClient, started: RotationStarted, checks_done: int, execution_arn: str
 ) -> Grace:
     record: Mapping[str, Any] = registry.get(dynamodb, started["connection_id"]) or {}
     if record.get("status") != rotation.ROTATING or record.get(rotation.HOLDER_FIELD) != execution_arn:

@@ -6,7 +6,7 @@ them to cap the user to its bucket and prefix, and the guardrail denies any prov
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,11 +20,14 @@ from provisioner_core.errors import UserAlreadyExists
 from provisioner_core.fence import fence_tags
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 
 
-def create_user(iam: Any, connection: Connection, settings: Settings) -> CreatedUser:
+def create_user(iam: IAMClient, connection: Connection, settings: Settings) -> CreatedUser:
     name = connection["iam_user_name"]
     # The role may only create users that carry the stack's boundary: a key can never outgrow it.
     boundary = settings.permissions_boundary_arn

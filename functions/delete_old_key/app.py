@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,10 +13,16 @@ from provisioner_core.contracts.run_state import RotationStepEvent
 from provisioner_core.contracts.step_results import OldKeyDeletion, RotationStarted
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+
 logger = Logger()
 
 
-def delete_old_key(iam: Any, dynamodb: Any, started: RotationStarted, execution_arn: str) -> OldKeyDeletion:
+def delete_old_key(
+    iam: IAMClient, dynamodb: DynamoDBClient, started: RotationStarted, execution_arn: str
+) -> OldKeyDeletion:
     try:
         iam.delete_access_key(
             UserName=started["connection"]["iam_user_name"], AccessKeyId=started["old_access_key_id"]

@@ -9,7 +9,7 @@ lifecycle event: the secret itself is the hand-over.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,12 +29,17 @@ from provisioner_core.labellerr_handoff import client_for, issued_key, test_key
 from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 
 
 def labellerr_tests(
-    client: LabellerrClient, dynamodb: Any, key: S3Credentials, connection: Connection
+    client: LabellerrClient, dynamodb: DynamoDBClient, key: S3Credentials, connection: Connection
 ) -> list[LabellerrTest]:
     return [
         test_key(client, dynamodb, key, connection, t)
@@ -43,9 +48,9 @@ def labellerr_tests(
 
 
 def hand_over_rotation_key(
-    secrets: Any,
-    dynamodb: Any,
-    events: Any,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
     make_client: Any,
     started: RotationStarted,
     issued: RotationKey,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -45,6 +45,13 @@ from provisioner_core.policy import connection_policy_document, policy_size, ser
 from provisioner_core.request import parse_request, to_connection
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 STEP = "PlanOnboarding"
@@ -60,12 +67,12 @@ _SETTING_CHECKS: tuple[tuple[str, type[ProvisionerError]], ...] = (
 
 @dataclass(frozen=True)
 class Clients:
-    s3: Any
-    iam: Any
-    secrets: Any
-    dynamodb: Any
+    s3: S3Client
+    iam: IAMClient
+    secrets: SecretsManagerClient
+    dynamodb: DynamoDBClient
     # The bucket's region's clients are made once the region is known (as Validate request does).
-    kms: Any = None
+    kms: KMSClient | None = None
 
 
 def _exists(read: Any, missing: str) -> bool:
@@ -122,7 +129,7 @@ def identity_checks(clients: Clients, connection: Connection, policy_arn: str) -
     return checks
 
 
-def boundary(iam: Any, arn: str) -> dict[str, Any]:
+def boundary(iam: IAMClient, arn: str) -> dict[str, Any]:
     """The permissions boundary every connection user gets, with its document when this role may read it."""
     if not arn:
         return {"arn": None, "status": "none"}
@@ -139,7 +146,7 @@ def boundary(iam: Any, arn: str) -> dict[str, Any]:
     return {"arn": arn, "status": "read", "document": document}
 
 
-def account_headroom(iam: Any, iam_path: str) -> tuple[dict[str, Any], list[Check]]:
+def account_headroom(iam: IAMClient, iam_path: str) -> tuple[dict[str, Any], list[Check]]:
     summary = iam.get_account_summary()["SummaryMap"]
     users = sum(len(page["Users"]) for page in iam.get_paginator("list_users").paginate(PathPrefix=iam_path))
     return plan.headroom(summary, users, iam_path)

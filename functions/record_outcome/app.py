@@ -12,7 +12,7 @@ import contextlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,6 +24,10 @@ from provisioner_core.contracts.step_results import LifecycleDetail, RecordedOut
 from provisioner_core.errors import ConnectionBusy
 from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import caught_error, translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
 
 logger = Logger()
 # Embedded metric format: the alarms (RollbackFailedAlarm) read these from the logs, no API call.
@@ -110,8 +114,8 @@ def onboarding_changes(outcome: str, run: dict[str, Any], failed_state: str | No
 
 
 def record_outcome(
-    dynamodb: Any,
-    events: Any,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
     outcome: str,
     run: dict[str, Any],
     execution_arn: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,6 +20,10 @@ from provisioner_core.contracts.run_state import RecordRotationOutcomeEvent, Rot
 from provisioner_core.errors import ConnectionBusy
 from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import caught_error, translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
 
 logger = Logger()
 OUTCOMES = ("ROTATED", "FAILED", "ROLLED_BACK", "STALLED", "INTERRUPTED", "REFUSED")
@@ -71,8 +75,8 @@ def ending(run: RotationRun, outcome: str) -> tuple[dict[str, Any], list[str]]:
 
 
 def record_rotation_outcome(
-    dynamodb: Any,
-    events: Any,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
     outcome: str,
     run: RotationRun,
     execution_arn: str,

@@ -6,7 +6,7 @@ Whichever door started the run (API, event, console), the record is written here
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,11 +19,14 @@ from provisioner_core.contracts.step_results import Registration
 from provisioner_core.errors import ConnectionAlreadyExists
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 logger = Logger()
 metrics = Metrics()
 
 
-def register_connection(dynamodb: Any, connection: Connection) -> Registration:
+def register_connection(dynamodb: DynamoDBClient, connection: Connection) -> Registration:
     """Claims the id (the same execution may claim again: idempotent), or says as data that another run
     holds it, so the execution's cause is structured and nothing of that connection is touched."""
     claimed_at = registry.now()

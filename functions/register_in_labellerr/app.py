@@ -9,7 +9,7 @@ The S3 secret access key is read from the connection's secret and travels only i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,6 +29,9 @@ from provisioner_core.labellerr import (
 from provisioner_core.labellerr_handoff import client_for, connections_of, issued_key, test_key
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 EARLIER = "passed in an earlier attempt"
@@ -42,7 +45,7 @@ def description_for(connection: Connection) -> str:
 
 def register_in_labellerr(
     client: LabellerrClient,
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     key: S3Credentials,
     connection: Connection,
     *,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,6 +23,12 @@ from provisioner_core.cors import rule_id_for
 from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -55,10 +61,10 @@ def footprint_of(connection: dict[str, Any], execution_arn: str) -> cleanup.Foot
 
 
 def remove_connection(
-    iam: Any,
-    s3: Any,
-    secrets: Any,
-    dynamodb: Any,
+    iam: IAMClient,
+    s3: S3Client,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
     connection: dict[str, Any],
     execution_arn: str,
     previous: RemovalReport | None = None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,6 +30,12 @@ from provisioner_core.cors import rule_id_for
 from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
 from provisioner_core.step import aws_code_in, caught_error, translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -72,10 +78,10 @@ def footprint_of(run: OnboardingRun, connection: Connection, execution_arn: str)
 
 
 def roll_back(
-    iam: Any,
-    s3: Any,
-    secrets: Any,
-    dynamodb: Any,
+    iam: IAMClient,
+    s3: S3Client,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
     run: OnboardingRun,
     execution_arn: str,
     labellerr_client: Callable[[], LabellerrClient] | None = None,

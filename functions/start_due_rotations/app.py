@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,6 +19,10 @@ from provisioner_core import aws, registry
 from provisioner_core.contracts.records import Record
 from provisioner_core.contracts.step_results import DueRotations
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 logger = Logger()
 
@@ -42,7 +46,7 @@ def due(records: list[Record], max_age: timedelta, now: datetime) -> list[str]:
 
 
 def start_due_rotations(
-    dynamodb: Any, sfn: Any, state_machine_arn: str, days: float, now: datetime | None = None
+    dynamodb: DynamoDBClient, sfn: SFNClient, state_machine_arn: str, days: float, now: datetime | None = None
 ) -> DueRotations:
     now = now or datetime.now(UTC)
     started, already = [], []

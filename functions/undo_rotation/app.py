@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,17 +23,22 @@ from provisioner_core.contracts.run_state import RotationRun, UndoRotationEvent
 from provisioner_core.contracts.step_results import UndoReport
 from provisioner_core.step import caught_error, translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 logger = Logger()
 
 
-def restore_secret(secrets: Any, secret_arn: str, old_version: str) -> str:
+def restore_secret(secrets: SecretsManagerClient, secret_arn: str, old_version: str) -> str:
     """AWSCURRENT back on the old version, AWSPENDING off every version; returns the current key's id."""
     rotation.make_current(secrets, secret_arn, old_version)
     return rotation.key_id_in_version(secrets, secret_arn, old_version)
 
 
 def delete_new_keys(
-    iam: Any, user_name: str, old_key: str, started: Mapping[str, Any], ledger: cleanup.Ledger
+    iam: IAMClient, user_name: str, old_key: str, started: Mapping[str, Any], ledger: cleanup.Ledger
 ) -> None:
     listed = ledger.attempt(
         f"access keys of {user_name}", lambda: iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
@@ -56,9 +61,9 @@ def delete_new_keys(
 
 
 def undo_rotation(
-    iam: Any,
-    s3: Any,
-    secrets: Any,
+    iam: IAMClient,
+    s3: S3Client,
+    secrets: SecretsManagerClient,
     run: RotationRun,
     reason: str,
     execution_arn: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,12 +18,16 @@ from provisioner_core.errors import InvalidRequest
 from provisioner_core.request import parse_request, to_connection
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 
 
 def validate_request(
-    s3: Any, raw_request: Any, execution_arn: str, settings: Settings, kms: Any = None
+    s3: S3Client, raw_request: Any, execution_arn: str, settings: Settings, kms: KMSClient | None = None
 ) -> Connection:
     request = parse_request(without_dry_run(raw_request), labellerr_available=settings.labellerr_enabled)
     bucket, _ = request.location()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -38,6 +38,11 @@ from provisioner_core.errors import (
 )
 from provisioner_core.objects_lease import WRITE_PROBES, objects_lease
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -101,7 +106,7 @@ def _call(operation: str, call: Any, **kwargs: Any) -> Any:
         raise VerificationFailed(f"{operation} with the new key failed with {code}: {message}") from None
 
 
-def bucket_cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+def bucket_cors_rules(s3: S3Client, bucket: str) -> list[dict[str, Any]]:
     def get_rules(**kwargs: Any) -> dict[str, Any]:
         try:
             return dict(s3.get_bucket_cors(**kwargs))
@@ -125,7 +130,7 @@ def not_yet_or_never(message: str, settling: int | None) -> Exception:
 
 
 def check_cors(
-    s3: Any,
+    s3: S3Client,
     connection: Connection,
     cors: Mapping[str, Any],
     readable: dict[str, Any] | None,
@@ -174,8 +179,8 @@ def sample(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def check_access(
-    s3: Any,
-    dynamodb: Any,
+    s3: S3Client,
+    dynamodb: DynamoDBClient,
     connection: Connection,
     cors: Mapping[str, Any],
     settings: Settings | None = None,
@@ -226,7 +231,9 @@ def check_access(
     return checks
 
 
-def check_write_access(s3: Any, dynamodb: Any, connection: Connection) -> list[OperationCheck]:
+def check_write_access(
+    s3: S3Client, dynamodb: DynamoDBClient, connection: Connection
+) -> list[OperationCheck]:
     bucket, key = connection["bucket"], probe_key(connection)
     # The probe exists only while no Labellerr test lists the prefix: that test would try to read it.
     with objects_lease(dynamodb, bucket, WRITE_PROBES):
@@ -244,7 +251,7 @@ def check_write_access(s3: Any, dynamodb: Any, connection: Connection) -> list[O
     ]
 
 
-def delete_probe(s3: Any, bucket: str, key: str, version_id: str | None) -> OperationCheck:
+def delete_probe(s3: S3Client, bucket: str, key: str, version_id: str | None) -> OperationCheck:
     """Leave nothing behind, also in a versioned bucket.
 
     There a DeleteObject without VersionId keeps the probe as a noncurrent version and adds a delete marker,
@@ -264,8 +271,8 @@ def delete_probe(s3: Any, bucket: str, key: str, version_id: str | None) -> Oper
 
 
 def verify_access(
-    secrets: Any,
-    dynamodb: Any,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
     connection: Connection,
     access_key: KeyInSecret,
     cors: Mapping[str, Any],
@@ -277,7 +284,8 @@ def verify_access(
     `cors_just_applied`: this run's Apply CORS wrote its rule just before (onboarding), so for a while S3 may
     still answer the configuration before it; a rotation's rule is old, and a missing one is missing."""
     # A rotation verifies its new key in the secret's pending version, before any consumer is given it.
-    version = {"VersionId": version_id} if (version_id := access_key.get("version_id")) else {}
+    version_id = access_key.get("version_id")
+    version: dict[str, Any] = {"VersionId": version_id} if version_id else {}
     stored = secrets.get_secret_value(SecretId=access_key["secret_arn"], **version)
     secret = json.loads(stored["SecretString"])
     s3 = aws.client_with_key(

@@ -6,13 +6,16 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 from provisioner_api.shapes import ConnectionPage, ConnectionRecord
 from provisioner_core import registry
 from provisioner_core.contracts.records import Record
 from provisioner_core.errors import ConnectionNotFound, InvalidRequest
 from provisioner_core.naming import CONNECTION_ID_MAX, CONNECTION_ID_PATTERN, bucket_name_problem
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 LIST_LIMIT_DEFAULT = 25
 LIST_LIMIT_MAX = 100
@@ -40,7 +43,7 @@ def _token_problem(token: str, bucket: str | None) -> str | None:
     return None
 
 
-def list_connections(dynamodb: Any, query: Mapping[str, str]) -> ConnectionPage:
+def list_connections(dynamodb: DynamoDBClient, query: Mapping[str, str]) -> ConnectionPage:
     # `?bucket=` (empty) means no filter, as a form with an empty field sends it.
     params = {key: value for key, value in query.items() if value != ""}
     problems = [
@@ -72,7 +75,7 @@ def list_connections(dynamodb: Any, query: Mapping[str, str]) -> ConnectionPage:
     return {"connections": connections, "next_token": token}
 
 
-def get_connection(dynamodb: Any, connection_id: str) -> ConnectionRecord:
+def get_connection(dynamodb: DynamoDBClient, connection_id: str) -> ConnectionRecord:
     record = registry.get(dynamodb, connection_id) if _plausible_id(connection_id) else None
     if record is None:
         raise ConnectionNotFound(f"no connection {connection_id!r}")

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -20,6 +20,10 @@ from provisioner_core import registry
 from provisioner_core.aws import error_code
 from provisioner_core.contracts.records import Record
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 RunState = Literal["RUNNING", "ENDED", "MISSING"]
 HOLDER_FIELDS = {"PROVISIONING": "execution_arn", "DEPROVISIONING": "offboarding_execution_arn"}
@@ -32,7 +36,7 @@ def grace_seconds() -> float:
     return float(os.environ.get("STALE_CLAIM_SECONDS", DEFAULT_GRACE_SECONDS))
 
 
-def run_state(sfn: Any, execution_arn: str) -> RunState:
+def run_state(sfn: SFNClient, execution_arn: str) -> RunState:
     try:
         status = sfn.describe_execution(executionArn=execution_arn)["status"]
     except ClientError as error:
@@ -51,7 +55,7 @@ def _age_seconds(record: Mapping[str, Any]) -> float:
     return time.time() - written
 
 
-def holder_state(sfn: Any, record: Mapping[str, Any]) -> RunState | None:
+def holder_state(sfn: SFNClient, record: Mapping[str, Any]) -> RunState | None:
     """The state of the run holding a PROVISIONING or DEPROVISIONING record; None for settled records.
 
     A missing run counts as MISSING only once the grace period is over, and as RUNNING before.
@@ -66,11 +70,13 @@ def holder_state(sfn: Any, record: Mapping[str, Any]) -> RunState | None:
     return state
 
 
-def is_stale(sfn: Any, record: Mapping[str, Any]) -> bool:
+def is_stale(sfn: SFNClient, record: Mapping[str, Any]) -> bool:
     return holder_state(sfn, record) in ("ENDED", "MISSING")
 
 
-def claim_offboarding(dynamodb: Any, sfn: Any, connection_id: str, execution_arn: str) -> Record | None:
+def claim_offboarding(
+    dynamodb: DynamoDBClient, sfn: SFNClient, connection_id: str, execution_arn: str
+) -> Record | None:
     """Mark the connection DEPROVISIONING for `execution_arn`, or return the record as it stands when
     another offboarding that is still alive holds it (the caller compares `offboarding_execution_arn`).
 
@@ -118,7 +124,7 @@ def claim_offboarding(dynamodb: Any, sfn: Any, connection_id: str, execution_arn
     raise ConnectionBusy(f"connection {connection_id!r} is changing too fast to offboard; retry shortly")
 
 
-def release_offboarding(dynamodb: Any, record: Record) -> None:
+def release_offboarding(dynamodb: DynamoDBClient, record: Record) -> None:
     """Undo a DEPROVISIONING claim whose run could not be started: back to the status it had."""
     registry.update(
         dynamodb,

@@ -14,7 +14,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,6 +29,9 @@ from provisioner_core.cors_http import READ_TIMEOUT_SECONDS as READ_TIMEOUT_SECO
 from provisioner_core.cors_http import HttpAnswer as HttpAnswer
 from provisioner_core.cors_http import send_request as send_request
 from provisioner_core.partition_dns import s3_host
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 DEFAULT_PROBE_ORIGINS = ("https://pro.labellerr.com",)
 # What Labellerr's viewer sends on a ranged image read, and what it must be able to read back.
@@ -121,7 +124,7 @@ def curl_command(url: str, origin: str, method: str = REQUEST_METHOD) -> str:
 
 
 @contextmanager
-def origin_header(s3: Any, origin: str) -> Iterator[dict[str, str]]:
+def origin_header(s3: S3Client, origin: str) -> Iterator[dict[str, str]]:
     """GetObject calls of `s3` inside the block carry `Origin`; yields the answer's headers, lower-case."""
     seen: dict[str, str] = {}
 
@@ -141,7 +144,7 @@ def origin_header(s3: Any, origin: str) -> Iterator[dict[str, str]]:
         events.unregister("after-call.s3.GetObject", unique_id="labellerr-cors-headers")
 
 
-def signed_get(s3: Any, bucket: str, key: str, origin: str) -> HttpAnswer:
+def signed_get(s3: S3Client, bucket: str, key: str, origin: str) -> HttpAnswer:
     """A one-byte GetObject with `Origin`, signed by the client's key: the headers a browser would see."""
     with origin_header(s3, origin) as seen:
         try:
@@ -325,7 +328,7 @@ def check_rule_order(rules: Sequence[Mapping[str, Any]], rule_id: str, origin: s
 
 
 def cors_checks(
-    s3: Any,
+    s3: S3Client,
     *,
     bucket: str,
     key: str,

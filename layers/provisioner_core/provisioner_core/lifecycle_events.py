@@ -9,11 +9,15 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner_core import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 EVENT_SOURCE = "labellerr.provisioner"
 PUBLISH_DELAYS = (0.2, 0.6)
@@ -22,10 +26,14 @@ logger = logging.getLogger(__name__)
 
 
 def publish(
-    events: Any, bus_name: str, detail_type: str, detail: Mapping[str, Any], sleep: Any = time.sleep
+    events: EventBridgeClient,
+    bus_name: str,
+    detail_type: str,
+    detail: Mapping[str, Any],
+    sleep: Any = time.sleep,
 ) -> bool:
     """At least once when EventBridge answers; False (and an error in the log) when it never did."""
-    entry = {
+    entry: PutEventsRequestEntryTypeDef = {
         "EventBusName": bus_name,
         "Source": EVENT_SOURCE,
         "DetailType": detail_type,

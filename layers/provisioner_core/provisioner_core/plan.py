@@ -9,7 +9,7 @@ a plan's failure to a run's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 # pydantic (scripts/generate_openapi.py) reads these TypedDicts only from typing_extensions on Python < 3.12.
 from typing_extensions import TypedDict
@@ -19,6 +19,9 @@ from provisioner_core.connection import Connection, probe_key
 from provisioner_core.cors import labellerr_rule, planned_configuration, rule_id_for
 from provisioner_core.cors_probe import check_rule_order, probe_origins
 from provisioner_core.errors import CorsRuleLimitExceeded
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam.literals import SummaryKeyTypeType
 
 # IAM's default quotas, used when GetAccountSummary does not say (it always does in AWS).
 DEFAULT_USERS_QUOTA = 5000
@@ -183,7 +186,7 @@ def cors_plan(
 
 
 def headroom(
-    summary: Mapping[str, Any], users_on_path: int, iam_path: str
+    summary: Mapping[SummaryKeyTypeType, int], users_on_path: int, iam_path: str
 ) -> tuple[dict[str, Any], list[Check]]:
     """The account's room for one more connection: a user and a managed policy (GetAccountSummary's
     Users/UsersQuota and Policies/PoliciesQuota), and how many users are on the provisioner's path."""

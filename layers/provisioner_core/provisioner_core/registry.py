@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -20,6 +20,9 @@ from botocore.exceptions import ClientError
 from provisioner_core.aws import error_code
 from provisioner_core.contracts.records import Record, Status
 from provisioner_core.errors import ConnectionAlreadyExists, ConnectionBusy
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 STATUSES: tuple[Status, ...] = (
     "PROVISIONING", "ACTIVE", "ROTATING", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED",
@@ -85,14 +88,14 @@ def _values(**values: Any) -> dict[str, Any]:
     return {f":{key}": _serializer.serialize(value) for key, value in values.items()}
 
 
-def get(dynamodb: Any, connection_id: str, table: str | None = None) -> Record | None:
+def get(dynamodb: DynamoDBClient, connection_id: str, table: str | None = None) -> Record | None:
     item = dynamodb.get_item(
         TableName=table or table_name(), Key={"connection_id": {"S": connection_id}}, ConsistentRead=True
     ).get("Item")
     return cast(Record, from_item(item)) if item else None
 
 
-def claim(dynamodb: Any, record: Mapping[str, Any], table: str | None = None) -> None:
+def claim(dynamodb: DynamoDBClient, record: Mapping[str, Any], table: str | None = None) -> None:
     """Write a PROVISIONING record unless another run holds this id (the same execution may re-claim).
 
     `record`: a Record's fields but its status, which the claim sets."""
@@ -121,7 +124,7 @@ def claim(dynamodb: Any, record: Mapping[str, Any], table: str | None = None) ->
 
 
 def update(
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     connection_id: str,
     changes: dict[str, Any],
     *,
@@ -168,7 +171,7 @@ def update(
 
 
 def list_page(
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     *,
     bucket: str | None,
     status: str | None,

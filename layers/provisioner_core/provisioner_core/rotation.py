@@ -16,12 +16,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from provisioner_core import registry
 from provisioner_core.connection import Connection
 from provisioner_core.contracts.records import Record
 from provisioner_core.contracts.step_results import RotationTimingState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 ROTATING = "ROTATING"
 DETAIL_TYPES = {
@@ -93,7 +97,7 @@ def connection_from_record(record: Mapping[str, Any]) -> Connection:
     return {key: record[key] for key in _CONNECTION_FIELDS if key in record}  # type: ignore[return-value]
 
 
-def version_stages(secrets: Any, secret_id: str) -> dict[str, list[str]]:
+def version_stages(secrets: SecretsManagerClient, secret_id: str) -> dict[str, list[str]]:
     """Version id -> its staging labels (versions without a label are on their way out and not listed)."""
     described = secrets.describe_secret(SecretId=secret_id)
     return {v: list(s) for v, s in (described.get("VersionIdsToStages") or {}).items() if s}
@@ -103,13 +107,13 @@ def version_with(stages: dict[str, list[str]], label: str) -> str | None:
     return next((version for version, labels in stages.items() if label in labels), None)
 
 
-def key_id_in_version(secrets: Any, secret_id: str, version_id: str) -> str:
+def key_id_in_version(secrets: SecretsManagerClient, secret_id: str, version_id: str) -> str:
     """Which access key a version holds. The secret key is read into this invocation only, never returned."""
     value = secrets.get_secret_value(SecretId=secret_id, VersionId=version_id)["SecretString"]
     return str(json.loads(value)["access_key_id"])
 
 
-def make_current(secrets: Any, secret_id: str, version_id: str) -> None:
+def make_current(secrets: SecretsManagerClient, secret_id: str, version_id: str) -> None:
     """AWSCURRENT onto `version_id` (Secrets Manager moves AWSPREVIOUS to the version it leaves), and
     AWSPENDING off whichever version holds it: the end state of a promotion and of an undo alike."""
     stages = version_stages(secrets, secret_id)
@@ -119,7 +123,8 @@ def make_current(secrets: Any, secret_id: str, version_id: str) -> None:
             SecretId=secret_id,
             VersionStage="AWSCURRENT",
             MoveToVersionId=version_id,
-            RemoveFromVersionId=current,
+            # A secret with a value always has its AWSCURRENT version.
+            RemoveFromVersionId=cast(str, current),
         )
     pending = version_with(stages, "AWSPENDING")
     if pending is not None:
@@ -136,7 +141,7 @@ def made_during(key: Mapping[str, Any], started: Mapping[str, Any]) -> bool:
 
 
 def update(
-    dynamodb: Any, connection_id: str, execution_arn: str, changes: dict[str, Any], **fields: Any
+    dynamodb: DynamoDBClient, connection_id: str, execution_arn: str, changes: dict[str, Any], **fields: Any
 ) -> Record:
     """Merge `changes` into the record's `rotation`, and set `fields`, while this execution's rotation
     holds the record (ConnectionBusy otherwise). Only this rotation's steps write `rotation`, one at a

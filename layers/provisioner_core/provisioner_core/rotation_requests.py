@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -17,6 +17,11 @@ from provisioner_core import registry, rotation
 from provisioner_core.aws import error_code
 from provisioner_core.contracts.records import Record
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 # When a confirmation can still matter, and when a rollback can still be carried out.
 CONFIRMABLE = ("NEW_KEY_ISSUED", "HANDED_OVER", "PROMOTED", "ADOPTED")
@@ -28,7 +33,9 @@ def rotation_name(connection_id: str) -> str:
     return f"{connection_id}-rotation-{uuid.uuid4().hex[:12]}"[-80:]
 
 
-def start_rotation(dynamodb: Any, sfn: Any, connection_id: str, state_machine_arn: str) -> dict[str, Any]:
+def start_rotation(
+    dynamodb: DynamoDBClient, sfn: SFNClient, connection_id: str, state_machine_arn: str
+) -> dict[str, Any]:
     """Start a rotation of an ACTIVE connection (409 otherwise). Begin rotation's conditional claim decides
     between two rotations started at once: the other ends refused, having changed nothing."""
     record = registry.get(dynamodb, connection_id)
@@ -53,7 +60,7 @@ def start_rotation(dynamodb: Any, sfn: Any, connection_id: str, state_machine_ar
     }
 
 
-def _current_rotation(dynamodb: Any, connection_id: str, rotation_id: str) -> Record:
+def _current_rotation(dynamodb: DynamoDBClient, connection_id: str, rotation_id: str) -> Record:
     record = registry.get(dynamodb, connection_id)
     if record is None:
         raise ConnectionNotFound(f"no connection {connection_id!r}")
@@ -64,7 +71,12 @@ def _current_rotation(dynamodb: Any, connection_id: str, rotation_id: str) -> Re
 
 
 def _signal(
-    dynamodb: Any, connection_id: str, rotation_id: str, field: str, allowed: tuple[str, ...], what: str
+    dynamodb: DynamoDBClient,
+    connection_id: str,
+    rotation_id: str,
+    field: str,
+    allowed: tuple[str, ...],
+    what: str,
 ) -> dict[str, Any]:
     record = _current_rotation(dynamodb, connection_id, rotation_id)
     held = record["rotation"]
@@ -95,14 +107,14 @@ def _signal(
     }
 
 
-def confirm_rotation(dynamodb: Any, connection_id: str, rotation_id: str) -> dict[str, Any]:
+def confirm_rotation(dynamodb: DynamoDBClient, connection_id: str, rotation_id: str) -> dict[str, Any]:
     """The consumer says it uses the new key: the next adoption check deactivates the old one."""
     return _signal(
         dynamodb, connection_id, rotation_id, rotation.CONFIRMATION_FIELD, CONFIRMABLE, "confirming"
     )
 
 
-def request_rollback(dynamodb: Any, connection_id: str, rotation_id: str) -> dict[str, Any]:
+def request_rollback(dynamodb: DynamoDBClient, connection_id: str, rotation_id: str) -> dict[str, Any]:
     """During the grace period: the next check re-activates the old key, makes it current, deletes the new."""
     return _signal(
         dynamodb, connection_id, rotation_id, rotation.ROLLBACK_REQUEST_FIELD, ROLLBACK_STAGES, "a rollback"
@@ -110,7 +122,7 @@ def request_rollback(dynamodb: Any, connection_id: str, rotation_id: str) -> dic
 
 
 def key_details(
-    iam: Any, record: Mapping[str, Any], now: datetime | None = None
+    iam: IAMClient, record: Mapping[str, Any], now: datetime | None = None
 ) -> list[dict[str, Any]] | None:
     """Each access key of the connection's user: id, status, age, last use; None when IAM cannot say."""
     user_name = record.get("iam_user_name")
