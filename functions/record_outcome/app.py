@@ -12,7 +12,7 @@ import contextlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -175,7 +175,8 @@ def record_outcome(
                 )  # fmt: skip
     detail = lifecycle_detail(record, execution_arn)
     published = publish(events, bus_name, DETAIL_TYPES[outcome], detail)
-    result: RecordedOutcome = {**detail, "event_published": published}
+    # The detail and whether it was published (and below, a failed run's cause).
+    result = cast(RecordedOutcome, {**detail, "event_published": published})
     if record["status"] in ("FAILED", "ROLLBACK_FAILED"):
         result["cause"] = (record.get("error") or {}).get("cause", "")
     return result

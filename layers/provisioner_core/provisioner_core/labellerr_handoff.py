@@ -112,6 +112,8 @@ def remove_labellerr_connections(
     looked = ledger.attempt(look_up, find, unseen=True)
     if not isinstance(looked, tuple):
         return
+    client: LabellerrClient
+    found: list[LabellerrConnection]
     client, found = looked
     for each in found:
         label = connection_label(each)
