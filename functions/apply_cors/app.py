@@ -10,8 +10,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
-from provisioner_core.contracts.run_state import ConnectionEvent
-from provisioner_core.contracts.step_results import CorsApplied
 from provisioner_core.cors import current_rules as current_cors_rules
 from provisioner_core.cors import labellerr_rule, planned_configuration, rule_id_for, write_rules
 from provisioner_core.lease import bucket_lease, lease_holder
@@ -20,6 +18,9 @@ from provisioner_core.step import translate_aws_errors
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+
+    from provisioner_core.contracts.run_state import ConnectionEvent
+    from provisioner_core.contracts.step_results import CorsApplied
 
 logger = Logger()
 SETTINGS = Settings.from_env()

@@ -8,12 +8,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws
-from provisioner_core.contracts.run_state import AttachPolicyEvent
-from provisioner_core.contracts.step_results import Attachment
 from provisioner_core.step import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
+
+    from provisioner_core.contracts.run_state import AttachPolicyEvent
+    from provisioner_core.contracts.step_results import Attachment
 
 logger = Logger()
 

@@ -16,15 +16,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, claims
 from provisioner_core.connection_id_request import connection_id_of
-from provisioner_core.contracts.records import Record
-from provisioner_core.contracts.run_state import RequestEvent
-from provisioner_core.contracts.step_results import OffboardingBegun
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound, InvalidRequest
 from provisioner_core.step import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_stepfunctions import SFNClient
+
+    from provisioner_core.contracts.records import Record
+    from provisioner_core.contracts.run_state import RequestEvent
+    from provisioner_core.contracts.step_results import OffboardingBegun
 
 logger = Logger()
 

@@ -15,9 +15,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry, rotation
 from provisioner_core.connection_id_request import connection_id_of
-from provisioner_core.contracts.records import Record
-from provisioner_core.contracts.run_state import BeginRotationEvent
-from provisioner_core.contracts.step_results import RotationBegun
 from provisioner_core.errors import (
     ConnectionBusy,
     ConnectionNotFound,
@@ -31,6 +28,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.records import Record
+    from provisioner_core.contracts.run_state import BeginRotationEvent
+    from provisioner_core.contracts.step_results import RotationBegun
 
 logger = Logger()
 MAX_KEYS_PER_USER = 2

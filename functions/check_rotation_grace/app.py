@@ -10,12 +10,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry, rotation
-from provisioner_core.contracts.run_state import CheckGraceEvent
-from provisioner_core.contracts.step_results import Grace, RotationStarted
 from provisioner_core.step import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from provisioner_core.contracts.run_state import CheckGraceEvent
+    from provisioner_core.contracts.step_results import Grace, RotationStarted
 
 logger = Logger()
 

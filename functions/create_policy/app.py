@@ -10,8 +10,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws, cleanup
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
-from provisioner_core.contracts.run_state import ConnectionEvent
-from provisioner_core.contracts.step_results import CreatedPolicy
 from provisioner_core.errors import InvalidRequest, PolicyAlreadyExists
 from provisioner_core.naming import bucket_name_problem, normalize_prefix
 from provisioner_core.policy import (
@@ -24,6 +22,9 @@ from provisioner_core.step import translate_aws_errors
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_iam.type_defs import PolicyTypeDef
+
+    from provisioner_core.contracts.run_state import ConnectionEvent
+    from provisioner_core.contracts.step_results import CreatedPolicy
 
 logger = Logger()
 SETTINGS = Settings.from_env()

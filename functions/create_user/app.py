@@ -14,14 +14,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
-from provisioner_core.contracts.run_state import ConnectionEvent
-from provisioner_core.contracts.step_results import CreatedUser
 from provisioner_core.errors import UserAlreadyExists
 from provisioner_core.fence import fence_tags
 from provisioner_core.step import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
+
+    from provisioner_core.contracts.run_state import ConnectionEvent
+    from provisioner_core.contracts.step_results import CreatedUser
 
 logger = Logger()
 SETTINGS = Settings.from_env()

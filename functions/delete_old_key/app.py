@@ -9,13 +9,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from provisioner_core import aws, registry, rotation
-from provisioner_core.contracts.run_state import RotationStepEvent
-from provisioner_core.contracts.step_results import OldKeyDeletion, RotationStarted
 from provisioner_core.step import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
+
+    from provisioner_core.contracts.run_state import RotationStepEvent
+    from provisioner_core.contracts.step_results import OldKeyDeletion, RotationStarted
 
 logger = Logger()
 

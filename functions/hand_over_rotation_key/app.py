@@ -17,9 +17,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws, registry, rotation
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
-from provisioner_core.contracts.checks import LabellerrTest
-from provisioner_core.contracts.run_state import HandOverEvent
-from provisioner_core.contracts.step_results import HandOver, RotationKey, RotationStarted
 from provisioner_core.labellerr import (
     CONNECTION_TYPES_BY_ACCESS,
     LabellerrClient,
@@ -33,6 +30,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.checks import LabellerrTest
+    from provisioner_core.contracts.run_state import HandOverEvent
+    from provisioner_core.contracts.step_results import HandOver, RotationKey, RotationStarted
 
 logger = Logger()
 SETTINGS = Settings.from_env()

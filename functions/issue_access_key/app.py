@@ -23,8 +23,6 @@ from botocore.exceptions import ClientError
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, ownership_tags
-from provisioner_core.contracts.run_state import IssueAccessKeyEvent
-from provisioner_core.contracts.step_results import IssuedKey
 from provisioner_core.errors import SecretAlreadyExists, SecretNameNotYetFree
 from provisioner_core.key_secret import key_secret_string
 from provisioner_core.registry import now
@@ -36,6 +34,9 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_secretsmanager.type_defs import CreateSecretRequestTypeDef
     from mypy_boto3_secretsmanager.type_defs import TagTypeDef as SecretTagTypeDef
+
+    from provisioner_core.contracts.run_state import IssueAccessKeyEvent
+    from provisioner_core.contracts.step_results import IssuedKey
 
 logger = Logger()
 SETTINGS = Settings.from_env()

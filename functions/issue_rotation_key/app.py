@@ -17,8 +17,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, rotation
 from provisioner_core.connection import Connection
-from provisioner_core.contracts.run_state import IssueRotationKeyEvent
-from provisioner_core.contracts.step_results import RotationKey, RotationStarted
 from provisioner_core.errors import TooManyAccessKeys
 from provisioner_core.key_secret import key_secret_string
 from provisioner_core.step import translate_aws_errors
@@ -27,6 +25,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import IssueRotationKeyEvent
+    from provisioner_core.contracts.step_results import RotationKey, RotationStarted
 
 logger = Logger()
 PENDING = "AWSPENDING"

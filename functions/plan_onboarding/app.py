@@ -25,8 +25,6 @@ from provisioner_core.bucket_inspection import (
 )
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
-from provisioner_core.contracts.run_state import RequestEvent
-from provisioner_core.contracts.step_results import PlanRefusal
 from provisioner_core.cors import current_rules
 from provisioner_core.dry_run import without_dry_run
 from provisioner_core.errors import (
@@ -51,6 +49,9 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import RequestEvent
+    from provisioner_core.contracts.step_results import PlanRefusal
 
 logger = Logger()
 SETTINGS = Settings.from_env()

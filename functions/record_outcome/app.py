@@ -19,8 +19,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry
-from provisioner_core.contracts.run_state import RecordOutcomeEvent
-from provisioner_core.contracts.step_results import LifecycleDetail, RecordedOutcome
 from provisioner_core.errors import ConnectionBusy
 from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import caught_error, translate_aws_errors
@@ -28,6 +26,9 @@ from provisioner_core.step import caught_error, translate_aws_errors
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+
+    from provisioner_core.contracts.run_state import RecordOutcomeEvent
+    from provisioner_core.contracts.step_results import LifecycleDetail, RecordedOutcome
 
 logger = Logger()
 # Embedded metric format: the alarms (RollbackFailedAlarm) read these from the logs, no API call.
@@ -176,7 +177,7 @@ def record_outcome(
     detail = lifecycle_detail(record, execution_arn)
     published = publish(events, bus_name, DETAIL_TYPES[outcome], detail)
     # The detail and whether it was published (and below, a failed run's cause).
-    result = cast(RecordedOutcome, {**detail, "event_published": published})
+    result = cast("RecordedOutcome", {**detail, "event_published": published})
     if record["status"] in ("FAILED", "ROLLBACK_FAILED"):
         result["cause"] = (record.get("error") or {}).get("cause", "")
     return result

@@ -16,7 +16,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry, rotation
-from provisioner_core.contracts.run_state import RecordRotationOutcomeEvent, RotationRun
 from provisioner_core.errors import ConnectionBusy
 from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import caught_error, translate_aws_errors
@@ -24,6 +23,8 @@ from provisioner_core.step import caught_error, translate_aws_errors
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+
+    from provisioner_core.contracts.run_state import RecordRotationOutcomeEvent, RotationRun
 
 logger = Logger()
 OUTCOMES = ("ROTATED", "FAILED", "ROLLED_BACK", "STALLED", "INTERRUPTED", "REFUSED")

@@ -14,13 +14,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry
 from provisioner_core.connection import Connection
-from provisioner_core.contracts.run_state import ConnectionEvent
-from provisioner_core.contracts.step_results import Registration
 from provisioner_core.errors import ConnectionAlreadyExists
 from provisioner_core.step import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from provisioner_core.contracts.run_state import ConnectionEvent
+    from provisioner_core.contracts.step_results import Registration
 
 logger = Logger()
 metrics = Metrics()

@@ -17,9 +17,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, labellerr_marker
-from provisioner_core.contracts.checks import LabellerrTest
-from provisioner_core.contracts.run_state import RegisterInLabellerrEvent
-from provisioner_core.contracts.step_results import LabellerrRegistration
 from provisioner_core.labellerr import (
     CONNECTION_TYPES_BY_ACCESS,
     LabellerrClient,
@@ -31,6 +28,10 @@ from provisioner_core.step import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from provisioner_core.contracts.checks import LabellerrTest
+    from provisioner_core.contracts.run_state import RegisterInLabellerrEvent
+    from provisioner_core.contracts.step_results import LabellerrRegistration
 
 logger = Logger()
 SETTINGS = Settings.from_env()

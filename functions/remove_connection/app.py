@@ -17,8 +17,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws, cleanup, labellerr_handoff
 from provisioner_core.config import TAG_CONNECTION_ID, Settings
 from provisioner_core.connection import probe_key_for
-from provisioner_core.contracts.run_state import RemoveConnectionEvent
-from provisioner_core.contracts.step_results import RemovalReport
 from provisioner_core.cors import rule_id_for
 from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
@@ -29,6 +27,9 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import RemoveConnectionEvent
+    from provisioner_core.contracts.step_results import RemovalReport
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -71,7 +72,7 @@ def remove_connection(
     labellerr_client: Callable[[], LabellerrClient] | None = None,
 ) -> RemovalReport:
     ledger = cleanup.Ledger(
-        f"connection {connection['connection_id']}", previous["removed"] if previous else None
+        f"connection {connection['connection_id']}", previous.get("removed") if previous else None
     )
     # Records from before the hand-off have no register_in_labellerr; with credentials, look anyway.
     if connection.get("register_in_labellerr", SETTINGS.labellerr_enabled):
@@ -82,7 +83,7 @@ def remove_connection(
     cleanup.remove_footprint(
         iam, s3, secrets, dynamodb, footprint, tagged_for(connection["connection_id"]), ledger
     )
-    outcome = cleanup.report(ledger, (previous["attempts"] if previous else 0) + 1)
+    outcome = cleanup.report(ledger, (int(previous.get("attempts", 0)) if previous else 0) + 1)
     cause = {"failed_step": "Remove connection", "error": "RollbackFailed", **outcome}
     for scheduling in ("complete", "attempts", "retry", "retry_in_seconds"):
         cause.pop(scheduling)

@@ -24,8 +24,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner_core import aws, cleanup, labellerr_handoff
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, made_by, probe_key
-from provisioner_core.contracts.run_state import CaughtError, OnboardingRun, RollbackEvent
-from provisioner_core.contracts.step_results import RollbackReport
 from provisioner_core.cors import rule_id_for
 from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
@@ -36,6 +34,9 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import CaughtError, OnboardingRun, RollbackEvent
+    from provisioner_core.contracts.step_results import RollbackReport
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -93,7 +94,7 @@ def roll_back(
     handed to Labellerr when the state machine says so (`handed_to_labellerr`): only then can a Labellerr
     connection with this connection's marker be this run's, and only then is Labellerr asked."""
     previous = run.get("rollback")
-    ledger = cleanup.Ledger("this execution", previous["removed"] if previous else None)
+    ledger = cleanup.Ledger("this execution", previous.get("removed") if previous else None)
     connection: Connection | None = run.get("connection")
     if connection is not None and connection.get("register_in_labellerr") and handed_to_labellerr:
         # Newest first, and Labellerr's copy of the key goes before the key itself.
@@ -109,7 +110,7 @@ def roll_back(
             lambda tags: made_by(tags, execution_arn),
             ledger,
         )
-    outcome = cleanup.report(ledger, (previous["attempts"] if previous else 0) + 1)
+    outcome = cleanup.report(ledger, (int(previous.get("attempts", 0)) if previous else 0) + 1)
     step = failed_state or "Unknown step"
     code, message = original_error(run.get("failure") or {})
     cause: dict[str, Any] = {

@@ -16,13 +16,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from provisioner_core import aws, registry
-from provisioner_core.contracts.records import Record
-from provisioner_core.contracts.step_results import DueRotations
 from provisioner_core.step import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_stepfunctions import SFNClient
+
+    from provisioner_core.contracts.records import Record
+    from provisioner_core.contracts.step_results import DueRotations
 
 logger = Logger()
 

@@ -19,14 +19,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, cleanup, rotation
 from provisioner_core.connection import probe_key
-from provisioner_core.contracts.run_state import RotationRun, UndoRotationEvent
-from provisioner_core.contracts.step_results import UndoReport
 from provisioner_core.step import caught_error, translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import RotationRun, UndoRotationEvent
+    from provisioner_core.contracts.step_results import UndoReport
 
 logger = Logger()
 
@@ -71,7 +72,7 @@ def undo_rotation(
 ) -> UndoReport:
     """`failed_state`: for an undo after a failure, the state that failed, as the state machine recorded."""
     previous = run.get("undo")
-    ledger = cleanup.Ledger("this rotation", previous["removed"] if previous else None)
+    ledger = cleanup.Ledger("this rotation", previous.get("removed") if previous else None)
     started = run["rotation"]
     connection = started["connection"]
     user_name, old_key = connection["iam_user_name"], started["old_access_key_id"]
@@ -96,7 +97,7 @@ def undo_rotation(
             lambda: cleanup.delete_probe(s3, connection["bucket"], probe_key(connection)),
             unseen=True,
         )
-    outcome = cleanup.report(ledger, (previous["attempts"] if previous else 0) + 1)
+    outcome = cleanup.report(ledger, (int(previous.get("attempts", 0)) if previous else 0) + 1)
     error, message = caught_error(run.get("failure") or {}) if reason == "failed" else ("RolledBack", "")
     cause: dict[str, Any] = {
         "reason": reason,

@@ -11,8 +11,6 @@ from provisioner_core import aws
 from provisioner_core.bucket_inspection import bucket_not_allowed, bucket_region, inspect_bucket
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection
-from provisioner_core.contracts.run_state import RequestEvent
-from provisioner_core.contracts.step_results import Validated
 from provisioner_core.dry_run import without_dry_run
 from provisioner_core.errors import InvalidRequest
 from provisioner_core.request import parse_request, to_connection
@@ -21,6 +19,9 @@ from provisioner_core.step import translate_aws_errors
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
+
+    from provisioner_core.contracts.run_state import RequestEvent
+    from provisioner_core.contracts.step_results import Validated
 
 logger = Logger()
 SETTINGS = Settings.from_env()

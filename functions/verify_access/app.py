@@ -26,9 +26,6 @@ from botocore.exceptions import ClientError
 from provisioner_core import aws, cors_probe
 from provisioner_core.config import Settings
 from provisioner_core.connection import PROBE_NAME_PREFIX, Connection, probe_key
-from provisioner_core.contracts.checks import OperationCheck
-from provisioner_core.contracts.run_state import VerifyAccessEvent
-from provisioner_core.contracts.step_results import KeyInSecret, Verification
 from provisioner_core.errors import (
     AccessDeniedByPolicy,
     AccessNotYetEffective,
@@ -43,6 +40,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.checks import OperationCheck
+    from provisioner_core.contracts.run_state import VerifyAccessEvent
+    from provisioner_core.contracts.step_results import KeyInSecret, Verification
 
 logger = Logger()
 SETTINGS = Settings.from_env()

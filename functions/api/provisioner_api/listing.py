@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, cast
 
 from provisioner_api.shapes import ConnectionPage, ConnectionRecord
 from provisioner_core import registry
-from provisioner_core.contracts.records import Record
 from provisioner_core.errors import ConnectionNotFound, InvalidRequest
 from provisioner_core.naming import CONNECTION_ID_MAX, CONNECTION_ID_PATTERN, bucket_name_problem
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from provisioner_core.contracts.records import Record
 
 LIST_LIMIT_DEFAULT = 25
 LIST_LIMIT_MAX = 100

@@ -18,12 +18,13 @@ from botocore.exceptions import ClientError
 
 from provisioner_core import registry
 from provisioner_core.aws import error_code
-from provisioner_core.contracts.records import Record
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_stepfunctions import SFNClient
+
+    from provisioner_core.contracts.records import Record
 
 RunState = Literal["RUNNING", "ENDED", "MISSING"]
 HOLDER_FIELDS = {"PROVISIONING": "execution_arn", "DEPROVISIONING": "offboarding_execution_arn"}

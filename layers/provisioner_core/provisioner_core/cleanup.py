@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
-from provisioner_core.contracts.step_results import CleanupReport
 from provisioner_core.cors import without_rule, write_rules
 from provisioner_core.errors import BucketBusy
 from provisioner_core.labellerr import LabellerrError
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.step_results import CleanupReport
 
 Owned = Callable[[Sequence[Mapping[str, Any]]], bool]
 GONE = frozenset({"NoSuchEntity", "ResourceNotFoundException", "NoSuchCORSConfiguration", "NoSuchBucket"})

@@ -20,7 +20,6 @@ from urllib.parse import quote, urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 # Defined with the rule (Apply CORS imports cors.py without this module's HTTP client); re-exported here.
-from provisioner_core.contracts.checks import OperationCheck
 from provisioner_core.cors import REQUIRED_EXPOSE_HEADERS
 
 # The wire (urllib3) is cors_http's; its names are re-exported, and cors_checks looks send_request up here.
@@ -32,6 +31,8 @@ from provisioner_core.partition_dns import s3_host
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from provisioner_core.contracts.checks import OperationCheck
 
 DEFAULT_PROBE_ORIGINS = ("https://pro.labellerr.com",)
 # What Labellerr's viewer sends on a ranged image read, and what it must be able to read back.

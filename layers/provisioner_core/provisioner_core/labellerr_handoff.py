@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 from provisioner_core import cleanup, objects_lease
 from provisioner_core.config import Settings
 from provisioner_core.connection import Connection, labellerr_marker
-from provisioner_core.contracts.checks import LabellerrTest
-from provisioner_core.contracts.step_results import KeyInSecret
 from provisioner_core.errors import VerificationFailed
 from provisioner_core.labellerr import (
     LabellerrClient,
@@ -32,6 +30,9 @@ from provisioner_core.lease import lease_holder
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.checks import LabellerrTest
+    from provisioner_core.contracts.step_results import KeyInSecret
 
 
 def client_for(

@@ -18,11 +18,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
-from provisioner_core.contracts.records import Record, Status
 from provisioner_core.errors import ConnectionAlreadyExists, ConnectionBusy
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from provisioner_core.contracts.records import Record, Status
 
 STATUSES: tuple[Status, ...] = (
     "PROVISIONING", "ACTIVE", "ROTATING", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED",
@@ -92,7 +93,7 @@ def get(dynamodb: DynamoDBClient, connection_id: str, table: str | None = None) 
     item = dynamodb.get_item(
         TableName=table or table_name(), Key={"connection_id": {"S": connection_id}}, ConsistentRead=True
     ).get("Item")
-    return cast(Record, from_item(item)) if item else None
+    return cast("Record", from_item(item)) if item else None
 
 
 def claim(dynamodb: DynamoDBClient, record: Mapping[str, Any], table: str | None = None) -> None:
@@ -167,7 +168,7 @@ def update(
         raise ConnectionBusy(
             f"connection {connection_id!r} is no longer held by {owner}; its record was left as it is"
         ) from None
-    return cast(Record, from_item(response["Attributes"]))
+    return cast("Record", from_item(response["Attributes"]))
 
 
 def list_page(
@@ -197,4 +198,4 @@ def list_page(
         page = dynamodb.scan(**kwargs)
     token = page.get("LastEvaluatedKey")
     encoded = base64.urlsafe_b64encode(json.dumps(token).encode()).decode() if token else None
-    return [cast(Record, from_item(i)) for i in page.get("Items", [])], encoded
+    return [cast("Record", from_item(i)) for i in page.get("Items", [])], encoded

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from provisioner_core import registry
 from provisioner_core.connection import Connection
-from provisioner_core.contracts.records import Record
-from provisioner_core.contracts.step_results import RotationTimingState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.records import Record
+    from provisioner_core.contracts.step_results import RotationTimingState
 
 ROTATING = "ROTATING"
 DETAIL_TYPES = {

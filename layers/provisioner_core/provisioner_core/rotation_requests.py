@@ -15,13 +15,14 @@ from botocore.exceptions import ClientError
 
 from provisioner_core import registry, rotation
 from provisioner_core.aws import error_code
-from provisioner_core.contracts.records import Record
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_stepfunctions import SFNClient
+
+    from provisioner_core.contracts.records import Record
 
 # When a confirmation can still matter, and when a rollback can still be carried out.
 CONFIRMABLE = ("NEW_KEY_ISSUED", "HANDED_OVER", "PROMOTED", "ADOPTED")
