@@ -100,8 +100,9 @@ lint: $(BIN)/provisioner-local ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(BIN)/provisioner-local ## mypy over the functions, the layer, the local stack and the tests
+typecheck: $(BIN)/provisioner-local ## mypy over the functions, the layer, the local stack and the tests; --strict on the product
 	$(BIN)/mypy functions/*/app.py layers/provisioner_core src tests
+	$(BIN)/mypy --strict functions/*/app.py layers/provisioner_core
 
 validate: $(SAM) ## sam validate --lint and cfn-lint on template.yaml
 	$(SAM) validate --lint

@@ -12,8 +12,9 @@ cold start; the OpenAPI document is generated from this module by scripts/genera
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -192,43 +193,51 @@ def _openapi_text() -> str:
 
 # --- errors: every body is {"errors": [{"field", "message"}]} -------------------------------------------
 
+ErrorHandler = TypeVar("ErrorHandler", bound=Callable[..., Response[Any]])
 
-@app.exception_handler(InvalidRequest)
+
+def exception_handler(error: type[Exception]) -> Callable[[ErrorHandler], ErrorHandler]:
+    """app.exception_handler, typed (Powertools' is not): registers the handler and returns it as it is."""
+    register: Callable[[ErrorHandler], ErrorHandler] = app.exception_handler(error)
+    return register
+
+
+@exception_handler(InvalidRequest)
 def _invalid_request(error: InvalidRequest) -> Response[Any]:
     return json_response(400, {"errors": error.errors})
 
 
-@app.exception_handler(UnsupportedMediaType)
+@exception_handler(UnsupportedMediaType)
 def _unsupported_media_type(error: UnsupportedMediaType) -> Response[Any]:
     return error_response(415, "Content-Type", str(error))
 
 
-@app.exception_handler(PayloadTooLarge)
+@exception_handler(PayloadTooLarge)
 def _payload_too_large(error: PayloadTooLarge) -> Response[Any]:
     return error_response(413, "body", str(error))
 
 
-@app.exception_handler(ConnectionNotFound)
+@exception_handler(ConnectionNotFound)
 def _not_a_connection(error: ConnectionNotFound) -> Response[Any]:
     return error_response(404, "connection_id", str(error))
 
 
-@app.exception_handler(ConnectionAlreadyExists)
+@exception_handler(ConnectionAlreadyExists)
 def _connection_exists(error: ConnectionAlreadyExists) -> Response[Any]:
     return error_response(409, "connection_id", str(error))
 
 
-@app.exception_handler(ConnectionBusy)
+@exception_handler(ConnectionBusy)
 def _connection_busy(error: ConnectionBusy) -> Response[Any]:
     return error_response(409, "connection_id", str(error))
 
 
-@app.exception_handler(idempotency.IdempotencyKeyReused)
+@exception_handler(idempotency.IdempotencyKeyReused)
 def _key_reused(error: idempotency.IdempotencyKeyReused) -> Response[Any]:
     return error_response(422, IDEMPOTENCY_KEY_HEADER, str(error))
 
 
-@app.exception_handler(idempotency.IdempotencyKeyInProgress)
+@exception_handler(idempotency.IdempotencyKeyInProgress)
 def _key_in_progress(error: idempotency.IdempotencyKeyInProgress) -> Response[Any]:
     return error_response(409, IDEMPOTENCY_KEY_HEADER, str(error))
 
@@ -239,18 +248,18 @@ def _no_route(error: NotFoundError) -> Response[Any]:
     return error_response(404, "path", f"no route {event.request_context.http.method} {event.raw_path}")
 
 
-@app.exception_handler(plan_client.PlanUnavailable)
+@exception_handler(plan_client.PlanUnavailable)
 def _plan_unavailable(error: plan_client.PlanUnavailable) -> Response[Any]:
     return error_response(503, "request", str(error))
 
 
-@app.exception_handler(plan_client.PlanTimedOut)
+@exception_handler(plan_client.PlanTimedOut)
 def _plan_timed_out(error: plan_client.PlanTimedOut) -> Response[Any]:
     logger.warning("Plan timed out", reason=str(error))
     return error_response(504, "request", str(error))
 
 
-@app.exception_handler(ClientError)
+@exception_handler(ClientError)
 def _aws_failure(error: ClientError) -> Response[Any]:
     # The log keeps the operation and code; the caller learns only whether retrying can help.
     code = error_code(error)
@@ -260,7 +269,7 @@ def _aws_failure(error: ClientError) -> Response[Any]:
     return error_response(500, "request", "the request could not be completed; retry later")
 
 
-@app.exception_handler(Exception)
+@exception_handler(Exception)
 def _unexpected(error: Exception) -> Response[Any]:
     logger.exception("Unexpected error", error_type=type(error).__name__)
     return error_response(500, "request", "the request could not be completed; retry later")

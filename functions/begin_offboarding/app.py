@@ -8,7 +8,8 @@ execution's error names them without a Lambda error envelope.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,6 +18,14 @@ from provisioner_core import aws, claims
 from provisioner_core.connection_id_request import connection_id_of
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound, InvalidRequest
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from provisioner_core.contracts.records import Record
+    from provisioner_core.contracts.run_state import RequestEvent
+    from provisioner_core.contracts.step_results import OffboardingBegun
 
 logger = Logger()
 
@@ -27,7 +36,7 @@ _FOOTPRINT_FIELDS = (
 )  # fmt: skip
 
 
-def refusal(connection_id: Any, error: Exception, **extra: Any) -> dict[str, Any]:
+def refusal(connection_id: Any, error: Exception, **extra: Any) -> OffboardingBegun:
     cause: dict[str, Any] = {
         "failed_step": "Begin offboarding",
         "error": type(error).__name__,
@@ -44,7 +53,7 @@ def refusal(connection_id: Any, error: Exception, **extra: Any) -> dict[str, Any
     }
 
 
-def stop_rotation(sfn: Any, record: dict[str, Any]) -> str | None:
+def stop_rotation(sfn: SFNClient, record: Record) -> str | None:
     """Offboarding during a rotation stops it first, so no step of it runs while the connection is removed
     (Remove connection then deletes both keys). Returns the stopped execution's ARN."""
     arn = record.get("rotation_execution_arn")
@@ -57,7 +66,9 @@ def stop_rotation(sfn: Any, record: dict[str, Any]) -> str | None:
     return arn
 
 
-def begin_offboarding(dynamodb: Any, sfn: Any, request: Any, execution_arn: str) -> dict[str, Any]:
+def begin_offboarding(
+    dynamodb: DynamoDBClient, sfn: SFNClient, request: Any, execution_arn: str
+) -> OffboardingBegun:
     raw_id = request.get("connection_id") if isinstance(request, dict) else None
     try:
         connection_id = connection_id_of(request)
@@ -70,7 +81,8 @@ def begin_offboarding(dynamodb: Any, sfn: Any, request: Any, execution_arn: str)
         busy = ConnectionBusy(f"connection {connection_id!r} is being offboarded by another run")
         return refusal(connection_id, busy, offboarding_execution_arn=record.get("offboarding_execution_arn"))
     stopped = stop_rotation(sfn, record)
-    footprint = {key: record[key] for key in _FOOTPRINT_FIELDS if key in record}
+    fields: Mapping[str, Any] = record
+    footprint = {key: fields[key] for key in _FOOTPRINT_FIELDS if key in fields}
     return {
         "connection_id": connection_id,
         "refused": False,
@@ -82,7 +94,7 @@ def begin_offboarding(dynamodb: Any, sfn: Any, request: Any, execution_arn: str)
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RequestEvent, context: LambdaContext) -> OffboardingBegun:
     result = begin_offboarding(
         aws.client("dynamodb"), aws.client("stepfunctions"), event["request"], event["execution_arn"]
     )

@@ -8,7 +8,7 @@ two per user, and a rotation never deletes an active key to make room.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,11 +24,20 @@ from provisioner_core.errors import (
 )
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.records import Record
+    from provisioner_core.contracts.run_state import BeginRotationEvent
+    from provisioner_core.contracts.step_results import RotationBegun
+
 logger = Logger()
 MAX_KEYS_PER_USER = 2
 
 
-def refusal(connection_id: Any, error: Exception) -> dict[str, Any]:
+def refusal(connection_id: Any, error: Exception) -> RotationBegun:
     cause: dict[str, Any] = {
         "failed_step": "Begin rotation",
         "error": type(error).__name__,
@@ -44,7 +53,7 @@ def refusal(connection_id: Any, error: Exception) -> dict[str, Any]:
     }
 
 
-def _started(record: dict[str, Any], timing: rotation.RotationTiming) -> dict[str, Any]:
+def _started(record: Record, timing: rotation.RotationTiming) -> RotationBegun:
     state = record["rotation"]
     return {
         "connection_id": record["connection_id"],
@@ -62,14 +71,14 @@ def _started(record: dict[str, Any], timing: rotation.RotationTiming) -> dict[st
 
 
 def begin_rotation(
-    dynamodb: Any,
-    iam: Any,
-    secrets: Any,
+    dynamodb: DynamoDBClient,
+    iam: IAMClient,
+    secrets: SecretsManagerClient,
     request: Any,
     execution_arn: str,
     rotation_id: str,
     timing: rotation.RotationTiming,
-) -> dict[str, Any]:
+) -> RotationBegun:
     raw_id = request.get("connection_id") if isinstance(request, dict) else None
     try:
         connection_id = connection_id_of(request)
@@ -136,7 +145,7 @@ def begin_rotation(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: BeginRotationEvent, context: LambdaContext) -> RotationBegun:
     result = begin_rotation(
         aws.client("dynamodb"),
         aws.client("iam"),

@@ -8,14 +8,22 @@ even later one replaced it, which is adoption too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry, rotation
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+
+    from provisioner_core.contracts.run_state import CheckKeyAdoptionEvent
+    from provisioner_core.contracts.step_results import Adoption, HandOver, RotationKey, RotationStarted
 
 logger = Logger()
 
@@ -25,16 +33,16 @@ def _stamp(value: str) -> datetime:
 
 
 def check_key_adoption(
-    iam: Any,
-    dynamodb: Any,
-    started: dict[str, Any],
-    new_key: dict[str, str],
-    hand_over: dict[str, Any],
+    iam: IAMClient,
+    dynamodb: DynamoDBClient,
+    started: RotationStarted,
+    new_key: RotationKey,
+    hand_over: HandOver,
     checks_done: int,
     execution_arn: str,
-) -> dict[str, Any]:
+) -> Adoption:
     connection_id = started["connection_id"]
-    record = registry.get(dynamodb, connection_id) or {}
+    record: Mapping[str, Any] = registry.get(dynamodb, connection_id) or {}
     if record.get("status") != rotation.ROTATING or record.get(rotation.HOLDER_FIELD) != execution_arn:
         return {"abandoned": True, "adopted": False, "stalled": False, "checks_done": checks_done}
     last = iam.get_access_key_last_used(AccessKeyId=new_key["access_key_id"]).get("AccessKeyLastUsed") or {}
@@ -42,7 +50,7 @@ def check_key_adoption(
     used_after = isinstance(used_at, datetime) and used_at > _stamp(hand_over["handed_over_at"])
     confirmed_at = rotation.signal_for(record, rotation.CONFIRMATION_FIELD, started["rotation_id"])
     adopted_by = "confirmation" if confirmed_at else ("use" if used_after else None)
-    result: dict[str, Any] = {
+    result: Adoption = {
         "abandoned": False,
         "adopted": adopted_by is not None,
         "adopted_by": adopted_by,
@@ -68,7 +76,7 @@ def check_key_adoption(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: CheckKeyAdoptionEvent, context: LambdaContext) -> Adoption:
     result = check_key_adoption(
         aws.client("iam"),
         aws.client("dynamodb"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,11 +19,18 @@ from provisioner_core.policy import (
 )
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import PolicyTypeDef
+
+    from provisioner_core.contracts.run_state import ConnectionEvent
+    from provisioner_core.contracts.step_results import CreatedPolicy
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 
 
-def adopt_own_policy(iam: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
+def adopt_own_policy(iam: IAMClient, connection: Connection, settings: Settings) -> PolicyTypeDef:
     """A retried invocation of this same execution finds its own policy; anything else is not ours."""
     arn = cleanup.policy_arn(
         settings.partition, connection["execution_arn"], connection["iam_path"], connection["policy_name"]
@@ -51,7 +58,7 @@ def recheck_location(connection: Connection) -> None:
         raise InvalidRequest(problems)
 
 
-def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[str, Any]:
+def create_policy(iam: IAMClient, connection: Connection, settings: Settings) -> CreatedPolicy:
     recheck_location(connection)
     document = serialize_policy(
         connection_policy_document(
@@ -81,7 +88,7 @@ def create_policy(iam: Any, connection: Connection, settings: Settings) -> dict[
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: ConnectionEvent, context: LambdaContext) -> CreatedPolicy:
     policy = create_policy(aws.client("iam"), event["connection"], SETTINGS)
     logger.info("Policy created", policy_arn=policy["policy_arn"])
     return policy

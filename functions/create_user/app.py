@@ -6,7 +6,7 @@ them to cap the user to its bucket and prefix, and the guardrail denies any prov
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,11 +18,17 @@ from provisioner_core.errors import UserAlreadyExists
 from provisioner_core.fence import fence_tags
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+    from provisioner_core.contracts.run_state import ConnectionEvent
+    from provisioner_core.contracts.step_results import CreatedUser
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 
 
-def create_user(iam: Any, connection: Connection, settings: Settings) -> dict[str, str]:
+def create_user(iam: IAMClient, connection: Connection, settings: Settings) -> CreatedUser:
     name = connection["iam_user_name"]
     # The role may only create users that carry the stack's boundary: a key can never outgrow it.
     boundary = settings.permissions_boundary_arn
@@ -47,7 +53,7 @@ def create_user(iam: Any, connection: Connection, settings: Settings) -> dict[st
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+def lambda_handler(event: ConnectionEvent, context: LambdaContext) -> CreatedUser:
     user = create_user(aws.client("iam"), event["connection"], SETTINGS)
     logger.info("IAM user created", user_arn=user["user_arn"])
     return user

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -11,10 +11,19 @@ from botocore.exceptions import ClientError
 from provisioner_core import aws, registry, rotation
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+
+    from provisioner_core.contracts.run_state import RotationStepEvent
+    from provisioner_core.contracts.step_results import OldKeyDeletion, RotationStarted
+
 logger = Logger()
 
 
-def delete_old_key(iam: Any, dynamodb: Any, started: dict[str, Any], execution_arn: str) -> dict[str, Any]:
+def delete_old_key(
+    iam: IAMClient, dynamodb: DynamoDBClient, started: RotationStarted, execution_arn: str
+) -> OldKeyDeletion:
     try:
         iam.delete_access_key(
             UserName=started["connection"]["iam_user_name"], AccessKeyId=started["old_access_key_id"]
@@ -30,7 +39,7 @@ def delete_old_key(iam: Any, dynamodb: Any, started: dict[str, Any], execution_a
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RotationStepEvent, context: LambdaContext) -> OldKeyDeletion:
     result = delete_old_key(
         aws.client("iam"), aws.client("dynamodb"), event["rotation"], event["execution_arn"]
     )

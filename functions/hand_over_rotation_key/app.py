@@ -9,7 +9,7 @@ lifecycle event: the secret itself is the hand-over.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,13 +26,22 @@ from provisioner_core.labellerr_handoff import client_for, issued_key, test_key
 from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.checks import LabellerrTest
+    from provisioner_core.contracts.run_state import HandOverEvent
+    from provisioner_core.contracts.step_results import HandOver, RotationKey, RotationStarted
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 
 
 def labellerr_tests(
-    client: LabellerrClient, dynamodb: Any, key: S3Credentials, connection: Connection
-) -> list[dict[str, str]]:
+    client: LabellerrClient, dynamodb: DynamoDBClient, key: S3Credentials, connection: Connection
+) -> list[LabellerrTest]:
     return [
         test_key(client, dynamodb, key, connection, t)
         for t in CONNECTION_TYPES_BY_ACCESS[connection["access"]]
@@ -40,17 +49,17 @@ def labellerr_tests(
 
 
 def hand_over_rotation_key(
-    secrets: Any,
-    dynamodb: Any,
-    events: Any,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
     make_client: Any,
-    started: dict[str, Any],
-    issued: dict[str, str],
+    started: RotationStarted,
+    issued: RotationKey,
     execution_arn: str,
-) -> dict[str, Any]:
-    connection: Connection = started["connection"]
+) -> HandOver:
+    connection = started["connection"]
     connection_id = connection["connection_id"]
-    tests: list[dict[str, str]] = []
+    tests: list[LabellerrTest] = []
     if (started.get("labellerr") or {}).get("registered"):
         tests = labellerr_tests(make_client(), dynamodb, issued_key(secrets, issued), connection)
     handed_over_at = registry.now()
@@ -82,7 +91,7 @@ def hand_over_rotation_key(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: HandOverEvent, context: LambdaContext) -> HandOver:
     secrets = aws.client("secretsmanager")
     result = hand_over_rotation_key(
         secrets,

@@ -14,7 +14,7 @@ with backoff; the old secret is never read or reused.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,6 +27,16 @@ from provisioner_core.errors import SecretAlreadyExists, SecretNameNotYetFree
 from provisioner_core.key_secret import key_secret_string
 from provisioner_core.registry import now
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import AccessKeyTypeDef
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_secretsmanager.type_defs import CreateSecretRequestTypeDef
+    from mypy_boto3_secretsmanager.type_defs import TagTypeDef as SecretTagTypeDef
+
+    from provisioner_core.contracts.run_state import IssueAccessKeyEvent
+    from provisioner_core.contracts.step_results import IssuedKey
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -42,7 +52,7 @@ def not_yet_free(connection: Connection) -> SecretNameNotYetFree:
     )
 
 
-def existing_secret(secrets: Any, connection: Connection) -> dict[str, Any] | None:
+def existing_secret(secrets: SecretsManagerClient, connection: Connection) -> dict[str, Any] | None:
     """This execution's secret when an earlier attempt wrote it; SecretAlreadyExists for anybody else's."""
     try:
         described = secrets.describe_secret(SecretId=connection["secret_name"])
@@ -60,20 +70,25 @@ def existing_secret(secrets: Any, connection: Connection) -> dict[str, Any] | No
     return dict(described)
 
 
-def delete_keys_except(iam: Any, user_name: str, keep: str | None) -> None:
+def delete_keys_except(iam: IAMClient, user_name: str, keep: str | None) -> None:
     """The user is this execution's (Create user proved it): a key not in its secret is an orphan."""
     for key in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]:
         if key["AccessKeyId"] != keep:
             iam.delete_access_key(UserName=user_name, AccessKeyId=key["AccessKeyId"])
 
 
-def secret_value(key: dict[str, str], connection: Connection) -> str:
+def secret_value(key: AccessKeyTypeDef, connection: Connection) -> str:
     return key_secret_string(key["AccessKeyId"], key["SecretAccessKey"], connection)
 
 
 def issue_access_key(
-    iam: Any, secrets: Any, connection: Connection, kms_key_arn: str = "", *, retry_count: int = 1
-) -> dict[str, str]:
+    iam: IAMClient,
+    secrets: SecretsManagerClient,
+    connection: Connection,
+    kms_key_arn: str = "",
+    *,
+    retry_count: int = 1,
+) -> IssuedKey:
     """`retry_count` is the state's own ($$.State.RetryCount): only a retry can find an earlier attempt's
     key or secret, so the first attempt skips the two look-ups. `issued_at` starts the clock of the
     SecondsToVerifiedKey metric."""
@@ -105,14 +120,17 @@ def issue_access_key(
         delete_keys_except(iam, user_name, None)
     key = iam.create_access_key(UserName=user_name)["AccessKey"]
     # A failure here leaves the key on the user; the retry above, or rollback, removes it.
+    request: CreateSecretRequestTypeDef = {
+        "Name": connection["secret_name"],
+        "Description": f"Labellerr connection {connection['connection_id']} (s3://{connection['s3_uri']})",
+        "SecretString": secret_value(key, connection),
+        # IAM's tags (Key, Value), which Secrets Manager's are too.
+        "Tags": cast("list[SecretTagTypeDef]", ownership_tags(connection)),
+    }
+    if kms_key_arn:
+        request["KmsKeyId"] = kms_key_arn
     try:
-        created = secrets.create_secret(
-            Name=connection["secret_name"],
-            Description=f"Labellerr connection {connection['connection_id']} (s3://{connection['s3_uri']})",
-            SecretString=secret_value(key, connection),
-            Tags=ownership_tags(connection),
-            **({"KmsKeyId": kms_key_arn} if kms_key_arn else {}),
-        )
+        created = secrets.create_secret(**request)
     except ClientError as error:
         message = error.response.get("Error", {}).get("Message", "")
         if aws.error_code(error) == "InvalidRequestException" and SCHEDULED_FOR_DELETION in message:
@@ -135,7 +153,7 @@ def issue_access_key(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+def lambda_handler(event: IssueAccessKeyEvent, context: LambdaContext) -> IssuedKey:
     result = issue_access_key(
         aws.client("iam"),
         aws.client("secretsmanager"),

@@ -10,7 +10,7 @@ the rotation) and is deleted.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,11 +21,19 @@ from provisioner_core.errors import TooManyAccessKeys
 from provisioner_core.key_secret import key_secret_string
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import IssueRotationKeyEvent
+    from provisioner_core.contracts.step_results import RotationKey, RotationStarted
+
 logger = Logger()
 PENDING = "AWSPENDING"
 
 
-def _issued(access_key_id: str, secret_arn: str, version_id: str) -> dict[str, str]:
+def _issued(access_key_id: str, secret_arn: str, version_id: str) -> RotationKey:
     return {
         "access_key_id": access_key_id,
         "secret_arn": secret_arn,
@@ -35,8 +43,13 @@ def _issued(access_key_id: str, secret_arn: str, version_id: str) -> dict[str, s
 
 
 def issue_rotation_key(
-    iam: Any, secrets: Any, dynamodb: Any, connection: Connection, started: dict[str, Any], execution_arn: str
-) -> dict[str, str]:
+    iam: IAMClient,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
+    connection: Connection,
+    started: RotationStarted,
+    execution_arn: str,
+) -> RotationKey:
     user_name = connection["iam_user_name"]
     secret_arn = started["secret_arn"]
     old_key = started["old_access_key_id"]
@@ -59,16 +72,16 @@ def issue_rotation_key(
             iam.delete_access_key(UserName=user_name, AccessKeyId=key["AccessKeyId"])
         if old_key not in keys:
             raise TooManyAccessKeys(f"the old key {old_key} left user {user_name} during the rotation")
-        key = iam.create_access_key(UserName=user_name)["AccessKey"]
+        new_key = iam.create_access_key(UserName=user_name)["AccessKey"]
         # A failure below leaves the key on the user; the retry above, or Undo rotation, removes it.
-        token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution_arn}#{key['AccessKeyId']}"))
+        token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution_arn}#{new_key['AccessKeyId']}"))
         secrets.put_secret_value(
             SecretId=secret_arn,
             ClientRequestToken=token,
-            SecretString=key_secret_string(key["AccessKeyId"], key["SecretAccessKey"], connection),
+            SecretString=key_secret_string(new_key["AccessKeyId"], new_key["SecretAccessKey"], connection),
             VersionStages=[PENDING],
         )
-        issued = _issued(key["AccessKeyId"], secret_arn, token)
+        issued = _issued(new_key["AccessKeyId"], secret_arn, token)
     rotation.update(
         dynamodb,
         connection["connection_id"],
@@ -84,7 +97,7 @@ def issue_rotation_key(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+def lambda_handler(event: IssueRotationKeyEvent, context: LambdaContext) -> RotationKey:
     result = issue_rotation_key(
         aws.client("iam"),
         aws.client("secretsmanager"),

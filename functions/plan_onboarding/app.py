@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -43,6 +43,16 @@ from provisioner_core.policy import connection_policy_document, policy_size, ser
 from provisioner_core.request import parse_request, to_connection
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import RequestEvent
+    from provisioner_core.contracts.step_results import PlanRefusal
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 STEP = "PlanOnboarding"
@@ -58,12 +68,12 @@ _SETTING_CHECKS: tuple[tuple[str, type[ProvisionerError]], ...] = (
 
 @dataclass(frozen=True)
 class Clients:
-    s3: Any
-    iam: Any
-    secrets: Any
-    dynamodb: Any
+    s3: S3Client
+    iam: IAMClient
+    secrets: SecretsManagerClient
+    dynamodb: DynamoDBClient
     # The bucket's region's clients are made once the region is known (as Validate request does).
-    kms: Any = None
+    kms: KMSClient | None = None
 
 
 def _exists(read: Any, missing: str) -> bool:
@@ -80,7 +90,7 @@ def identity_checks(clients: Clients, connection: Connection, policy_arn: str) -
     """Is the id free: in the registry, and for the user, policy and secret the run would create."""
     checks: list[Check] = []
     record = registry.get(clients.dynamodb, connection["connection_id"])
-    status = (record or {}).get("status")
+    status = record.get("status") if record else None
     if status is not None and status not in registry.REUSABLE:
         checks.append(
             check(
@@ -120,7 +130,7 @@ def identity_checks(clients: Clients, connection: Connection, policy_arn: str) -
     return checks
 
 
-def boundary(iam: Any, arn: str) -> dict[str, Any]:
+def boundary(iam: IAMClient, arn: str) -> dict[str, Any]:
     """The permissions boundary every connection user gets, with its document when this role may read it."""
     if not arn:
         return {"arn": None, "status": "none"}
@@ -137,7 +147,7 @@ def boundary(iam: Any, arn: str) -> dict[str, Any]:
     return {"arn": arn, "status": "read", "document": document}
 
 
-def account_headroom(iam: Any, iam_path: str) -> tuple[dict[str, Any], list[Check]]:
+def account_headroom(iam: IAMClient, iam_path: str) -> tuple[dict[str, Any], list[Check]]:
     summary = iam.get_account_summary()["SummaryMap"]
     users = sum(len(page["Users"]) for page in iam.get_paginator("list_users").paginate(PathPrefix=iam_path))
     return plan.headroom(summary, users, iam_path)
@@ -174,7 +184,7 @@ def bucket_checks(
 
 def plan_onboarding(
     clients: Clients, raw_request: Any, execution_arn: str, account_id: str, settings: Settings
-) -> dict[str, Any]:
+) -> plan.Plan:
     """The plan; raises InvalidRequest exactly as Validate request would for the same request."""
     request = parse_request(without_dry_run(raw_request), labellerr_available=settings.labellerr_enabled)
     bucket, _ = request.location()
@@ -228,7 +238,7 @@ def plan_onboarding(
     }
 
 
-def refusal(invalid: InvalidRequest) -> dict[str, Any]:
+def refusal(invalid: InvalidRequest) -> PlanRefusal:
     """An invalid request, as data: the state machine ends in Fail with these, the API answers 400."""
     cause = {"failed_step": "Plan onboarding", "error": "InvalidRequest", "message": str(invalid)}
     return {
@@ -241,7 +251,7 @@ def refusal(invalid: InvalidRequest) -> dict[str, Any]:
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RequestEvent, context: LambdaContext) -> plan.Plan | PlanRefusal:
     clients = Clients(
         s3=aws.client("s3"),
         iam=aws.client("iam"),

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,6 +22,13 @@ from provisioner_core import aws, registry
 from provisioner_core.errors import ConnectionBusy
 from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import caught_error, translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+
+    from provisioner_core.contracts.run_state import RecordOutcomeEvent
+    from provisioner_core.contracts.step_results import LifecycleDetail, RecordedOutcome
 
 logger = Logger()
 # Embedded metric format: the alarms (RollbackFailedAlarm) read these from the logs, no API call.
@@ -107,8 +115,8 @@ def onboarding_changes(outcome: str, run: dict[str, Any], failed_state: str | No
 
 
 def record_outcome(
-    dynamodb: Any,
-    events: Any,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
     outcome: str,
     run: dict[str, Any],
     execution_arn: str,
@@ -116,11 +124,12 @@ def record_outcome(
     *,
     flow: str,
     failed_state: str | None = None,
-) -> dict[str, Any]:
+) -> RecordedOutcome:
     """`flow` and `failed_state` are what the state machine says: which flow this is, and which state's
     Catch it took last (None when nothing was caught)."""
     if flow not in FLOWS:
         raise ValueError(f"flow must be one of {', '.join(FLOWS)}")
+    record: Mapping[str, Any]
     if flow == "offboarding":
         connection_id = run["offboarding"]["connection_id"]
         if outcome == "DELETED":
@@ -152,8 +161,12 @@ def record_outcome(
         request = run.get("request")
         source = run.get("connection") or (request if isinstance(request, dict) else {})
         connection_id = source.get("connection_id")
-        record = {"connection_id": connection_id, **onboarding_changes(outcome, run, failed_state)}
-        record.update({k: source.get(k) for k in ("bucket", "prefix", "s3_uri", "access")})
+        news: dict[str, Any] = {
+            "connection_id": connection_id,
+            **onboarding_changes(outcome, run, failed_state),
+        }
+        news.update({k: source.get(k) for k in ("bucket", "prefix", "s3_uri", "access")})
+        record = news
         if isinstance(connection_id, str) and connection_id:
             # Held by another run, or no record at all: then there is nothing of ours to close.
             with contextlib.suppress(ConnectionBusy):
@@ -163,15 +176,16 @@ def record_outcome(
                 )  # fmt: skip
     detail = lifecycle_detail(record, execution_arn)
     published = publish(events, bus_name, DETAIL_TYPES[outcome], detail)
-    result = {**detail, "event_published": published}
+    # The detail and whether it was published (and below, a failed run's cause).
+    result = cast("RecordedOutcome", {**detail, "event_published": published})
     if record["status"] in ("FAILED", "ROLLBACK_FAILED"):
         result["cause"] = (record.get("error") or {}).get("cause", "")
     return result
 
 
-def lifecycle_detail(record: dict[str, Any], execution_arn: str) -> dict[str, Any]:
+def lifecycle_detail(record: Mapping[str, Any], execution_arn: str) -> LifecycleDetail:
     """The event's detail: ids and ARNs only, never key material."""
-    detail = {
+    detail: LifecycleDetail = {
         "connection_id": record.get("connection_id"),
         "status": record["status"],
         "bucket": record.get("bucket"),
@@ -215,7 +229,7 @@ def add_metrics(flow: str, outcome: str, run: dict[str, Any]) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RecordOutcomeEvent, context: LambdaContext) -> RecordedOutcome:
     flow = str(event["flow"])
     add_metrics(flow, event["outcome"], event["run"])
     result = record_outcome(

@@ -9,7 +9,8 @@ never overwritten. A refusal (not ACTIVE, two keys already) changes no record: i
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,14 +20,21 @@ from provisioner_core.errors import ConnectionBusy
 from provisioner_core.lifecycle_events import publish
 from provisioner_core.step import caught_error, translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+
+    from provisioner_core.contracts.run_state import RecordRotationOutcomeEvent, RotationRun
+
 logger = Logger()
 OUTCOMES = ("ROTATED", "FAILED", "ROLLED_BACK", "STALLED", "INTERRUPTED", "REFUSED")
 
 
-def current_key(run: dict[str, Any], outcome: str) -> str:
+def current_key(run: RotationRun, outcome: str) -> str:
     """Which key the secret's AWSCURRENT holds at this ending."""
-    started, new_key = run["rotation"], run.get("new_key") or {}
-    undo = run.get("undo") or {}
+    started = run["rotation"]
+    new_key: Mapping[str, Any] = run.get("new_key") or {}
+    undo: Mapping[str, Any] = run.get("undo") or {}
     if undo.get("current_access_key_id"):
         return str(undo["current_access_key_id"])
     if outcome in ("ROTATED", "STALLED") or (outcome == "INTERRUPTED" and "hand_over" in run):
@@ -34,9 +42,10 @@ def current_key(run: dict[str, Any], outcome: str) -> str:
     return str(started["old_access_key_id"])
 
 
-def ending(run: dict[str, Any], outcome: str) -> tuple[dict[str, Any], list[str]]:
+def ending(run: RotationRun, outcome: str) -> tuple[dict[str, Any], list[str]]:
     """(the rotation's final stage fields, what the connection holds beyond one working key)."""
-    started, new_key = run["rotation"], run.get("new_key") or {}
+    started = run["rotation"]
+    new_key: Mapping[str, Any] = run.get("new_key") or {}
     fields: dict[str, Any] = {"stage": outcome, "ended_at": registry.now()}
     left: list[str] = []
     user = started["connection"]["iam_user_name"]
@@ -52,7 +61,7 @@ def ending(run: dict[str, Any], outcome: str) -> tuple[dict[str, Any], list[str]
         error, message = caught_error(run.get("failure") or {})
         fields["error"] = {"error": error, "message": message[:1000]}
     if outcome == "INTERRUPTED":
-        undo = run.get("undo") or {}
+        undo: Mapping[str, Any] = run.get("undo") or {}
         if undo:
             left.extend(undo.get("left_behind") or [])
         elif "hand_over" in run:
@@ -67,15 +76,15 @@ def ending(run: dict[str, Any], outcome: str) -> tuple[dict[str, Any], list[str]
 
 
 def record_rotation_outcome(
-    dynamodb: Any,
-    events: Any,
+    dynamodb: DynamoDBClient,
+    events: EventBridgeClient,
     outcome: str,
-    run: dict[str, Any],
+    run: RotationRun,
     execution_arn: str,
     failed_state: str | None = None,
 ) -> dict[str, Any]:
     """`failed_state`: the state whose Catch the rotation took last, as the state machine recorded it."""
-    started = run.get("rotation") or {}
+    started: Mapping[str, Any] = run.get("rotation") or {}
     connection_id = str(started.get("connection_id") or "")
     recorded = False
     detail: dict[str, Any] = {
@@ -89,6 +98,7 @@ def record_rotation_outcome(
     else:
         fields, left = ending(run, outcome)
         key_id = current_key(run, outcome)
+        record: Mapping[str, Any]
         try:
             record = rotation.update(
                 dynamodb,
@@ -102,14 +112,14 @@ def record_rotation_outcome(
             )
             recorded = True
         except ConnectionBusy:
-            record = registry.get(dynamodb, connection_id) or {}
+            record = registry.get(dynamodb, connection_id) or cast(Mapping[str, Any], {})
         detail.update(
             {
                 "rotation_id": started.get("rotation_id"),
                 "status": record.get("status"),
                 "access_key_id": key_id,
                 "old_access_key_id": started.get("old_access_key_id"),
-                "new_access_key_id": (run.get("new_key") or {}).get("access_key_id"),
+                "new_access_key_id": run["new_key"].get("access_key_id") if run.get("new_key") else None,
                 "secret_arn": started.get("secret_arn"),
                 "left_behind": left,
             }
@@ -129,7 +139,7 @@ def record_rotation_outcome(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RecordRotationOutcomeEvent, context: LambdaContext) -> dict[str, Any]:
     outcome = str(event["outcome"])
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")

@@ -6,7 +6,7 @@ Whichever door started the run (API, event, console), the record is written here
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -17,11 +17,17 @@ from provisioner_core.connection import Connection
 from provisioner_core.errors import ConnectionAlreadyExists
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from provisioner_core.contracts.run_state import ConnectionEvent
+    from provisioner_core.contracts.step_results import Registration
+
 logger = Logger()
 metrics = Metrics()
 
 
-def register_connection(dynamodb: Any, connection: Connection) -> dict[str, Any]:
+def register_connection(dynamodb: DynamoDBClient, connection: Connection) -> Registration:
     """Claims the id (the same execution may claim again: idempotent), or says as data that another run
     holds it, so the execution's cause is structured and nothing of that connection is touched."""
     claimed_at = registry.now()
@@ -40,7 +46,7 @@ def register_connection(dynamodb: Any, connection: Connection) -> dict[str, Any]
 @metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: ConnectionEvent, context: LambdaContext) -> Registration:
     result = register_connection(aws.client("dynamodb"), event["connection"])
     if result["claimed"]:
         metrics.add_metric(name="OnboardingStarted", unit=MetricUnit.Count, value=1)

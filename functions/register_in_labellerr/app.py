@@ -9,7 +9,7 @@ The S3 secret access key is read from the connection's secret and travels only i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,6 +26,13 @@ from provisioner_core.labellerr import (
 from provisioner_core.labellerr_handoff import client_for, connections_of, issued_key, test_key
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from provisioner_core.contracts.checks import LabellerrTest
+    from provisioner_core.contracts.run_state import RegisterInLabellerrEvent
+    from provisioner_core.contracts.step_results import LabellerrRegistration
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 EARLIER = "passed in an earlier attempt"
@@ -39,12 +46,12 @@ def description_for(connection: Connection) -> str:
 
 def register_in_labellerr(
     client: LabellerrClient,
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     key: S3Credentials,
     connection: Connection,
     *,
     retry_count: int = 1,
-) -> dict[str, Any]:
+) -> LabellerrRegistration:
     connection_id = connection["connection_id"]
     wanted = CONNECTION_TYPES_BY_ACCESS[connection["access"]]
     earlier: dict[str, str] = {}
@@ -53,7 +60,7 @@ def register_in_labellerr(
             if found.connection_type in wanted:
                 earlier.setdefault(found.connection_type, found.connection_id)
     path = labellerr_path(connection["bucket"], connection["prefix"])
-    tests = []
+    tests: list[LabellerrTest] = []
     for connection_type in wanted:
         if connection_type in earlier:
             # This step creates only after every test passed, so an earlier attempt's test did.
@@ -81,7 +88,7 @@ def register_in_labellerr(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RegisterInLabellerrEvent, context: LambdaContext) -> LabellerrRegistration:
     secrets = aws.client("secretsmanager")
     client = client_for(secrets, SETTINGS, lambda: context.get_remaining_time_in_millis() / 1000)
     result = register_in_labellerr(

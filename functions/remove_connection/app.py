@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,6 +21,15 @@ from provisioner_core.cors import rule_id_for
 from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import RemoveConnectionEvent
+    from provisioner_core.contracts.step_results import RemovalReport
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -53,17 +62,18 @@ def footprint_of(connection: dict[str, Any], execution_arn: str) -> cleanup.Foot
 
 
 def remove_connection(
-    iam: Any,
-    s3: Any,
-    secrets: Any,
-    dynamodb: Any,
+    iam: IAMClient,
+    s3: S3Client,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
     connection: dict[str, Any],
     execution_arn: str,
-    previous: dict[str, Any] | None = None,
+    previous: RemovalReport | None = None,
     labellerr_client: Callable[[], LabellerrClient] | None = None,
-) -> dict[str, Any]:
-    previous = previous or {}
-    ledger = cleanup.Ledger(f"connection {connection['connection_id']}", previous.get("removed"))
+) -> RemovalReport:
+    ledger = cleanup.Ledger(
+        f"connection {connection['connection_id']}", previous.get("removed") if previous else None
+    )
     # Records from before the hand-off have no register_in_labellerr; with credentials, look anyway.
     if connection.get("register_in_labellerr", SETTINGS.labellerr_enabled):
         # Before the key: Labellerr must not keep a connection whose key is being revoked.
@@ -73,7 +83,7 @@ def remove_connection(
     cleanup.remove_footprint(
         iam, s3, secrets, dynamodb, footprint, tagged_for(connection["connection_id"]), ledger
     )
-    outcome = cleanup.report(ledger, int(previous.get("attempts", 0)) + 1)
+    outcome = cleanup.report(ledger, (int(previous.get("attempts", 0)) if previous else 0) + 1)
     cause = {"failed_step": "Remove connection", "error": "RollbackFailed", **outcome}
     for scheduling in ("complete", "attempts", "retry", "retry_in_seconds"):
         cause.pop(scheduling)
@@ -82,7 +92,7 @@ def remove_connection(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RemoveConnectionEvent, context: LambdaContext) -> RemovalReport:
     result = remove_connection(
         aws.client("iam"),
         aws.client("s3"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,18 +29,28 @@ from provisioner_core.labellerr import LabellerrClient
 from provisioner_core.lease import lease_holder
 from provisioner_core.step import aws_code_in, caught_error, translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import CaughtError, OnboardingRun, RollbackEvent
+    from provisioner_core.contracts.step_results import RollbackReport
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 
 
-def claimed(run: dict[str, Any]) -> bool:
+def claimed(run: OnboardingRun) -> bool:
     """Whether Register connection claimed the id for this run. Only then is a CORS rule or probe object
     with this connection's name this run's: an earlier run's were removed before the id became free, and
     before the claim the name may be a live connection's."""
-    return (run.get("registration") or {}).get("claimed") is True
+    registration = run.get("registration")
+    return registration is not None and registration.get("claimed") is True
 
 
-def original_error(failure: dict[str, Any]) -> tuple[str, str]:
+def original_error(failure: CaughtError) -> tuple[str, str]:
     """(error code, message) of what the failed step raised; for AWS calls, the AWS error code."""
     error, message = caught_error(failure)
     return aws_code_in(error, message), message
@@ -50,7 +60,7 @@ def step_stem(step: str) -> str:
     return "".join(word[:1].upper() + word[1:].lower() for word in re.split(r"[^A-Za-z0-9]+", step) if word)
 
 
-def footprint_of(run: dict[str, Any], connection: Connection, execution_arn: str) -> cleanup.Footprint:
+def footprint_of(run: OnboardingRun, connection: Connection, execution_arn: str) -> cleanup.Footprint:
     connection_id = connection["connection_id"]
     writes = connection["access"] == "import_export"
     return cleanup.Footprint(
@@ -69,22 +79,22 @@ def footprint_of(run: dict[str, Any], connection: Connection, execution_arn: str
 
 
 def roll_back(
-    iam: Any,
-    s3: Any,
-    secrets: Any,
-    dynamodb: Any,
-    run: dict[str, Any],
+    iam: IAMClient,
+    s3: S3Client,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
+    run: OnboardingRun,
     execution_arn: str,
     labellerr_client: Callable[[], LabellerrClient] | None = None,
     *,
     failed_state: str | None,
     handed_to_labellerr: bool = False,
-) -> dict[str, Any]:
+) -> RollbackReport:
     """`failed_state` is the state whose Catch led here, as the state machine recorded it; the run was
     handed to Labellerr when the state machine says so (`handed_to_labellerr`): only then can a Labellerr
     connection with this connection's marker be this run's, and only then is Labellerr asked."""
-    previous = run.get("rollback") or {}
-    ledger = cleanup.Ledger("this execution", previous.get("removed"))
+    previous = run.get("rollback")
+    ledger = cleanup.Ledger("this execution", previous.get("removed") if previous else None)
     connection: Connection | None = run.get("connection")
     if connection is not None and connection.get("register_in_labellerr") and handed_to_labellerr:
         # Newest first, and Labellerr's copy of the key goes before the key itself.
@@ -100,7 +110,7 @@ def roll_back(
             lambda tags: made_by(tags, execution_arn),
             ledger,
         )
-    outcome = cleanup.report(ledger, int(previous.get("attempts", 0)) + 1)
+    outcome = cleanup.report(ledger, (int(previous.get("attempts", 0)) if previous else 0) + 1)
     step = failed_state or "Unknown step"
     code, message = original_error(run.get("failure") or {})
     cause: dict[str, Any] = {
@@ -123,7 +133,7 @@ def roll_back(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RollbackEvent, context: LambdaContext) -> RollbackReport:
     outcome = roll_back(
         aws.client("iam"),
         aws.client("s3"),

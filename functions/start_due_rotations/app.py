@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,10 +18,17 @@ from botocore.exceptions import ClientError
 from provisioner_core import aws, registry
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from provisioner_core.contracts.records import Record
+    from provisioner_core.contracts.step_results import DueRotations
+
 logger = Logger()
 
 
-def key_issued_at(record: dict[str, Any]) -> datetime | None:
+def key_issued_at(record: Record) -> datetime | None:
     stamp = record.get("key_rotated_at") or record.get("activated_at")
     try:
         return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else None
@@ -29,7 +36,7 @@ def key_issued_at(record: dict[str, Any]) -> datetime | None:
         return None
 
 
-def due(records: list[dict[str, Any]], max_age: timedelta, now: datetime) -> list[str]:
+def due(records: list[Record], max_age: timedelta, now: datetime) -> list[str]:
     return [
         r["connection_id"]
         for r in records
@@ -40,8 +47,8 @@ def due(records: list[dict[str, Any]], max_age: timedelta, now: datetime) -> lis
 
 
 def start_due_rotations(
-    dynamodb: Any, sfn: Any, state_machine_arn: str, days: float, now: datetime | None = None
-) -> dict[str, Any]:
+    dynamodb: DynamoDBClient, sfn: SFNClient, state_machine_arn: str, days: float, now: datetime | None = None
+) -> DueRotations:
     now = now or datetime.now(UTC)
     started, already = [], []
     token = None
@@ -67,7 +74,7 @@ def start_due_rotations(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> DueRotations:
     result = start_due_rotations(
         aws.client("dynamodb"),
         aws.client("stepfunctions"),

@@ -11,7 +11,8 @@ raises for what it could not do: it reports, and the state machine runs it again
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,17 +21,25 @@ from provisioner_core import aws, cleanup, rotation
 from provisioner_core.connection import probe_key
 from provisioner_core.step import caught_error, translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.run_state import RotationRun, UndoRotationEvent
+    from provisioner_core.contracts.step_results import UndoReport
+
 logger = Logger()
 
 
-def restore_secret(secrets: Any, secret_arn: str, old_version: str) -> str:
+def restore_secret(secrets: SecretsManagerClient, secret_arn: str, old_version: str) -> str:
     """AWSCURRENT back on the old version, AWSPENDING off every version; returns the current key's id."""
     rotation.make_current(secrets, secret_arn, old_version)
     return rotation.key_id_in_version(secrets, secret_arn, old_version)
 
 
 def delete_new_keys(
-    iam: Any, user_name: str, old_key: str, started: dict[str, Any], ledger: cleanup.Ledger
+    iam: IAMClient, user_name: str, old_key: str, started: Mapping[str, Any], ledger: cleanup.Ledger
 ) -> None:
     listed = ledger.attempt(
         f"access keys of {user_name}", lambda: iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
@@ -53,17 +62,17 @@ def delete_new_keys(
 
 
 def undo_rotation(
-    iam: Any,
-    s3: Any,
-    secrets: Any,
-    run: dict[str, Any],
+    iam: IAMClient,
+    s3: S3Client,
+    secrets: SecretsManagerClient,
+    run: RotationRun,
     reason: str,
     execution_arn: str,
     failed_state: str | None = None,
-) -> dict[str, Any]:
+) -> UndoReport:
     """`failed_state`: for an undo after a failure, the state that failed, as the state machine recorded."""
-    previous = run.get("undo") or {}
-    ledger = cleanup.Ledger("this rotation", previous.get("removed"))
+    previous = run.get("undo")
+    ledger = cleanup.Ledger("this rotation", previous.get("removed") if previous else None)
     started = run["rotation"]
     connection = started["connection"]
     user_name, old_key = connection["iam_user_name"], started["old_access_key_id"]
@@ -88,7 +97,7 @@ def undo_rotation(
             lambda: cleanup.delete_probe(s3, connection["bucket"], probe_key(connection)),
             unseen=True,
         )
-    outcome = cleanup.report(ledger, int(previous.get("attempts", 0)) + 1)
+    outcome = cleanup.report(ledger, (int(previous.get("attempts", 0)) if previous else 0) + 1)
     error, message = caught_error(run.get("failure") or {}) if reason == "failed" else ("RolledBack", "")
     cause: dict[str, Any] = {
         "reason": reason,
@@ -109,7 +118,7 @@ def undo_rotation(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: UndoRotationEvent, context: LambdaContext) -> UndoReport:
     outcome = undo_rotation(
         aws.client("iam"),
         aws.client("s3"),

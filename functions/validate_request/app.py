@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,12 +16,19 @@ from provisioner_core.errors import InvalidRequest
 from provisioner_core.request import parse_request, to_connection
 from provisioner_core.step import translate_aws_errors
 
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+
+    from provisioner_core.contracts.run_state import RequestEvent
+    from provisioner_core.contracts.step_results import Validated
+
 logger = Logger()
 SETTINGS = Settings.from_env()
 
 
 def validate_request(
-    s3: Any, raw_request: Any, execution_arn: str, settings: Settings, kms: Any = None
+    s3: S3Client, raw_request: Any, execution_arn: str, settings: Settings, kms: KMSClient | None = None
 ) -> Connection:
     request = parse_request(without_dry_run(raw_request), labellerr_available=settings.labellerr_enabled)
     bucket, _ = request.location()
@@ -36,7 +43,7 @@ def validate_request(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RequestEvent, context: LambdaContext) -> Validated:
     connection = validate_request(aws.client("s3"), event["request"], event["execution_arn"], SETTINGS)
     logger.info("Request valid", connection_id=connection["connection_id"], bucket=connection["bucket"])
     return {"connection": connection}

@@ -15,8 +15,9 @@ failure the rules as read explain (a customer's rule before ours, origins too br
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -34,6 +35,15 @@ from provisioner_core.errors import (
 )
 from provisioner_core.objects_lease import WRITE_PROBES, objects_lease
 from provisioner_core.step import translate_aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.checks import OperationCheck
+    from provisioner_core.contracts.run_state import VerifyAccessEvent
+    from provisioner_core.contracts.step_results import KeyInSecret, Verification
 
 logger = Logger()
 SETTINGS = Settings.from_env()
@@ -54,7 +64,7 @@ CORS_SETTLE_RETRIES = 30
 _SETTLING_CHECKS = frozenset({"cors:Preflight", "cors:GetObject"})
 
 
-def _passed(operation: str, detail: str) -> dict[str, str]:
+def _passed(operation: str, detail: str) -> OperationCheck:
     return {"operation": operation, "outcome": "passed", "detail": detail}
 
 
@@ -97,7 +107,7 @@ def _call(operation: str, call: Any, **kwargs: Any) -> Any:
         raise VerificationFailed(f"{operation} with the new key failed with {code}: {message}") from None
 
 
-def bucket_cors_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+def bucket_cors_rules(s3: S3Client, bucket: str) -> list[dict[str, Any]]:
     def get_rules(**kwargs: Any) -> dict[str, Any]:
         try:
             return dict(s3.get_bucket_cors(**kwargs))
@@ -121,20 +131,20 @@ def not_yet_or_never(message: str, settling: int | None) -> Exception:
 
 
 def check_cors(
-    s3: Any,
+    s3: S3Client,
     connection: Connection,
-    cors: dict[str, Any],
+    cors: Mapping[str, Any],
     readable: dict[str, Any] | None,
     origins: list[str],
     fetched: dict[str, cors_probe.HttpAnswer],
     settling: int | None = None,
-) -> list[dict[str, str]]:
+) -> list[OperationCheck]:
     """What Labellerr's browser would meet: the preflight, a GET with Origin, the rule order, a foreign
     origin. With apply_cors false the customer's own configuration is reported on, as warnings."""
     bucket, applied = connection["bucket"], bool(cors.get("applied"))
     rules = bucket_cors_rules(s3, bucket)
     rule_id = str(cors.get("rule_id") or "")
-    checks: list[dict[str, str]] = []
+    checks: list[OperationCheck] = []
     if applied:
         if not any(rule.get("ID") == rule_id for rule in rules):
             raise not_yet_or_never(f"the bucket's CORS configuration has no rule {rule_id!r}", settling)
@@ -170,18 +180,18 @@ def sample(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def check_access(
-    s3: Any,
-    dynamodb: Any,
+    s3: S3Client,
+    dynamodb: DynamoDBClient,
     connection: Connection,
-    cors: dict[str, Any],
+    cors: Mapping[str, Any],
     settings: Settings | None = None,
     settling: int | None = None,
-) -> list[dict[str, str]]:
+) -> list[OperationCheck]:
     settings = settings or SETTINGS
     origins = cors_probe.probe_origins(settings.cors_allowed_origins, settings.cors_probe_origins)
     fetched: dict[str, cors_probe.HttpAnswer] = {}
     bucket, prefix = connection["bucket"], connection["prefix"]
-    checks: list[dict[str, str]] = []
+    checks: list[OperationCheck] = []
     readable: dict[str, Any] | None = None
     # An object can vanish between the listing and the read (the customer's, or another connection's): it is
     # sampled again from a new listing, never a failure.
@@ -222,7 +232,9 @@ def check_access(
     return checks
 
 
-def check_write_access(s3: Any, dynamodb: Any, connection: Connection) -> list[dict[str, str]]:
+def check_write_access(
+    s3: S3Client, dynamodb: DynamoDBClient, connection: Connection
+) -> list[OperationCheck]:
     bucket, key = connection["bucket"], probe_key(connection)
     # The probe exists only while no Labellerr test lists the prefix: that test would try to read it.
     with objects_lease(dynamodb, bucket, WRITE_PROBES):
@@ -240,7 +252,7 @@ def check_write_access(s3: Any, dynamodb: Any, connection: Connection) -> list[d
     ]
 
 
-def delete_probe(s3: Any, bucket: str, key: str, version_id: str | None) -> dict[str, str]:
+def delete_probe(s3: S3Client, bucket: str, key: str, version_id: str | None) -> OperationCheck:
     """Leave nothing behind, also in a versioned bucket.
 
     There a DeleteObject without VersionId keeps the probe as a noncurrent version and adds a delete marker,
@@ -260,20 +272,21 @@ def delete_probe(s3: Any, bucket: str, key: str, version_id: str | None) -> dict
 
 
 def verify_access(
-    secrets: Any,
-    dynamodb: Any,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
     connection: Connection,
-    access_key: dict[str, str],
-    cors: dict[str, Any],
+    access_key: KeyInSecret,
+    cors: Mapping[str, Any],
     attempt: int = 0,
     now: datetime | None = None,
     cors_just_applied: bool = False,
-) -> dict[str, Any]:
+) -> Verification:
     """`attempt` is the state's $$.State.RetryCount: how often IAM (or S3) has already been waited for.
     `cors_just_applied`: this run's Apply CORS wrote its rule just before (onboarding), so for a while S3 may
     still answer the configuration before it; a rotation's rule is old, and a missing one is missing."""
     # A rotation verifies its new key in the secret's pending version, before any consumer is given it.
-    version = {"VersionId": access_key["version_id"]} if access_key.get("version_id") else {}
+    version_id = access_key.get("version_id")
+    version: dict[str, Any] = {"VersionId": version_id} if version_id else {}
     stored = secrets.get_secret_value(SecretId=access_key["secret_arn"], **version)
     secret = json.loads(stored["SecretString"])
     s3 = aws.client_with_key(
@@ -301,7 +314,7 @@ def verify_access(
 
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: VerifyAccessEvent, context: LambdaContext) -> Verification:
     result = verify_access(
         aws.client("secretsmanager"),
         aws.client("dynamodb"),

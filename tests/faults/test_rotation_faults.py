@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import boto3
 import pytest
@@ -105,7 +107,9 @@ def _key_works(c: Clients, key: dict[str, str], bucket: str) -> bool:
 
 
 def _assert_promise(c: Clients, connection_id: str, bucket: str, call: str) -> None:
-    record = registry.get(c.stack.client("dynamodb"), connection_id, c.stack.tables["ConnectionsTable"]) or {}
+    record: Mapping[str, Any] = (
+        registry.get(c.stack.client("dynamodb"), connection_id, c.stack.tables["ConnectionsTable"]) or {}
+    )
     if record.get("status") == rotation.ROTATING:
         # Only a registry that refused every write may leave the record unsettled, and never silently:
         # the rotation's own fields name both keys.

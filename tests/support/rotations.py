@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from provisioner_core import registry
@@ -12,12 +13,12 @@ from tests.support.clients import Clients
 from tests.support.executions import start
 
 
-def record(c: Clients, connection_id: str) -> dict[str, Any]:
+def record(c: Clients, connection_id: str) -> Mapping[str, Any]:
     """The connection's registry record, read from the table itself ({} when there is none)."""
     return registry.get(c.dynamodb, connection_id, c.stack.tables["ConnectionsTable"]) or {}
 
 
-def wait_for_stage(c: Clients, connection_id: str, stage: str, deadline_s: float = 30) -> dict[str, Any]:
+def wait_for_stage(c: Clients, connection_id: str, stage: str, deadline_s: float = 30) -> Mapping[str, Any]:
     """The record once its rotation has reached `stage`."""
     deadline = time.monotonic() + deadline_s
     while True:

@@ -125,7 +125,7 @@ def dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def events(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A bus whose every event lands in an SQS queue, so tests can read what was published."""
-    client = boto3.client("events")
+    client: Any = boto3.client("events")
     sqs = boto3.client("sqs")
     client.create_event_bus(Name="connections")
     queue_url = sqs.create_queue(QueueName="lifecycle")["QueueUrl"]

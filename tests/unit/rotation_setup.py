@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from functions.begin_rotation.app import begin_rotation
 from functions.issue_access_key.app import issue_access_key
 from functions.register_connection.app import register_connection
 from provisioner_core import registry
 from provisioner_core.connection import Connection, ownership_tags
+from provisioner_core.contracts.step_results import RotationStarted
 from provisioner_core.rotation import RotationTiming
 
 ROTATION_ARN = "arn:aws:states:us-east-1:123456789012:execution:labellerr-provisioner-rotate:rot-1"
@@ -45,7 +46,7 @@ def make_active(iam: Any, secrets: Any, dynamodb: Any, connection: Connection) -
     return Active(connection, issued["access_key_id"], issued["secret_arn"])
 
 
-def begin(iam: Any, secrets: Any, dynamodb: Any, active: Active, arn: str = ROTATION_ARN) -> dict[str, Any]:
+def begin(iam: Any, secrets: Any, dynamodb: Any, active: Active, arn: str = ROTATION_ARN) -> RotationStarted:
     started = begin_rotation(
         dynamodb,
         iam,
@@ -56,4 +57,4 @@ def begin(iam: Any, secrets: Any, dynamodb: Any, active: Active, arn: str = ROTA
         TIMING,
     )
     assert started["refused"] is False, started
-    return started
+    return cast(RotationStarted, started)

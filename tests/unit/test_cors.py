@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -208,7 +208,7 @@ def test_a_writer_waits_until_s3_answers_its_own_write(monkeypatch: pytest.Monke
     monkeypatch.setattr(aws, "PAUSE", paused.append)
     s3 = _LaggingS3(lag=3)
     rule = cors.labellerr_rule(["https://*.labellerr.com"], "labellerr-a")
-    assert cors.write_rules(s3, "bucket", [rule]) is True
+    assert cors.write_rules(cast(Any, s3), "bucket", [rule]) is True
     assert s3.writes == 1
     assert paused == [0.25, 0.5, 1.0]
 
@@ -218,5 +218,6 @@ def test_a_writer_gives_up_after_a_bounded_wait(monkeypatch: pytest.MonkeyPatch)
 
     paused: list[float] = []
     monkeypatch.setattr(aws, "PAUSE", paused.append)
-    assert cors.write_rules(_LaggingS3(lag=1000), "bucket", [{"ID": "x", "AllowedOrigins": ["*"]}]) is False
+    lagging = cast(Any, _LaggingS3(lag=1000))
+    assert cors.write_rules(lagging, "bucket", [{"ID": "x", "AllowedOrigins": ["*"]}]) is False
     assert cors.SETTLE_WAIT_SECONDS <= sum(paused) <= cors.SETTLE_WAIT_SECONDS + 2

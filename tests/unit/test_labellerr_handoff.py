@@ -78,7 +78,7 @@ def test_a_failed_delete_is_left_behind_by_name_and_a_failed_look_up_says_it_cou
 
 def test_no_credentials_means_no_client() -> None:
     with pytest.raises(LabellerrMisconfigured):
-        client_for(None, SETTINGS)
+        client_for(cast(Any, None), SETTINGS)
 
 
 def test_rollback_deletes_them_only_when_the_state_machine_handed_the_run_to_labellerr(

@@ -13,7 +13,7 @@ from functions.plan_onboarding.app import Clients, plan_onboarding, refusal
 from provisioner_core import registry
 from provisioner_core.cors import MAX_CORS_RULES
 from provisioner_core.errors import InvalidRequest
-from provisioner_core.plan import Plan
+from provisioner_core.plan import Check, Plan
 from provisioner_core.policy import connection_policy_document, serialize_policy
 from tests.unit.conftest import SETTINGS
 
@@ -58,13 +58,13 @@ def clients(s3: Any, iam: Any, secrets: Any, dynamodb: Any) -> Clients:
     return Clients(s3=s3, iam=iam, secrets=secrets, dynamodb=dynamodb, kms=boto3.client("kms"))
 
 
-def plan_of(clients: Clients, **request: Any) -> dict[str, Any]:
+def plan_of(clients: Clients, **request: Any) -> Plan:
     body = {"connection_name": "Satellite images", "connection_id": "sat-1", **request}
     return plan_onboarding(clients, body, EXECUTION_ARN, ACCOUNT, SETTINGS)
 
 
-def checks(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
+def checks(plan: Plan) -> dict[str, Check]:
+    found: dict[str, Check] = {}
     for each in plan["checks"]:
         # cors_rule_order repeats per probe origin: the first failed one is what the run would hit.
         if each["check"] not in found or each["outcome"] == "failed":

@@ -12,6 +12,7 @@ import pytest
 
 from functions.register_in_labellerr.app import description_for, issued_key, register_in_labellerr
 from provisioner_core.connection import labellerr_marker
+from provisioner_core.contracts.step_results import IssuedKey, LabellerrRegistration
 from provisioner_core.errors import VerificationFailed
 from provisioner_core.labellerr import (
     LabellerrClient,
@@ -56,14 +57,14 @@ class FakeLabellerr:
         return [c for c in self.connections.values() if description_marker in (c.description or "")]
 
 
-Register = Callable[..., dict[str, Any]]
+Register = Callable[..., LabellerrRegistration]
 
 
 @pytest.fixture
 def register(dynamodb: Any) -> Register:
     """The step as the state machine runs it, with the table its Labellerr tests take their lease in."""
 
-    def run(labellerr: FakeLabellerr, connection: Any, *, retry_count: int) -> dict[str, Any]:
+    def run(labellerr: FakeLabellerr, connection: Any, *, retry_count: int) -> LabellerrRegistration:
         return register_in_labellerr(
             cast(LabellerrClient, labellerr), dynamodb, KEY, connection, retry_count=retry_count
         )
@@ -137,11 +138,15 @@ def test_the_description_is_the_marker_alone_when_the_connection_has_none() -> N
     assert description_for(make_connection()) == "[labellerr-provisioner:satellite-images]"
 
 
+def issued(access_key_id: str, secret_arn: str) -> IssuedKey:
+    return {"access_key_id": access_key_id, "secret_arn": secret_arn, "secret_name": "x", "issued_at": "now"}
+
+
 def test_the_key_comes_from_the_connection_secret_and_must_be_the_issued_one(secrets: Any) -> None:
     value = {"access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3cr3t/value"}
     arn = secrets.create_secret(Name="labellerr/connections/x", SecretString=json.dumps(value))["ARN"]
-    key = issued_key(secrets, {"access_key_id": "AKIAEXAMPLE", "secret_arn": arn})
+    key = issued_key(secrets, issued("AKIAEXAMPLE", arn))
     assert key == KEY
     assert "s3cr3t" not in repr(key)
     with pytest.raises(VerificationFailed):
-        issued_key(secrets, {"access_key_id": "AKIAOTHER", "secret_arn": arn})
+        issued_key(secrets, issued("AKIAOTHER", arn))

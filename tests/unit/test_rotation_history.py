@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def undo_loops() -> set[str]:
     return states
 
 
-def worst_case_events(timing: dict[str, Any]) -> int:
+def worst_case_events(timing: Mapping[str, Any]) -> int:
     loops = check_loops()
     in_check_loops = {state for states in loops.values() for state in states}
     repeated = undo_loops()

@@ -6,12 +6,17 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from provisioner_api.shapes import ConnectionPage, ConnectionRecord
 from provisioner_core import registry
 from provisioner_core.errors import ConnectionNotFound, InvalidRequest
 from provisioner_core.naming import CONNECTION_ID_MAX, CONNECTION_ID_PATTERN, bucket_name_problem
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from provisioner_core.contracts.records import Record
 
 LIST_LIMIT_DEFAULT = 25
 LIST_LIMIT_MAX = 100
@@ -39,7 +44,7 @@ def _token_problem(token: str, bucket: str | None) -> str | None:
     return None
 
 
-def list_connections(dynamodb: Any, query: Mapping[str, str]) -> ConnectionPage:
+def list_connections(dynamodb: DynamoDBClient, query: Mapping[str, str]) -> ConnectionPage:
     # `?bucket=` (empty) means no filter, as a form with an empty field sends it.
     params = {key: value for key, value in query.items() if value != ""}
     problems = [
@@ -60,22 +65,28 @@ def list_connections(dynamodb: Any, query: Mapping[str, str]) -> ConnectionPage:
         problems.append({"field": "next_token", "message": problem})
     if problems:
         raise InvalidRequest(problems)
-    connections: list[Any] = []
+    connections: list[ConnectionRecord] = []
     for _ in range(MAX_LIST_READS):
         page, token = registry.list_page(
             dynamodb, bucket=bucket, status=status, limit=limit - len(connections), next_token=token
         )
-        connections += page
+        connections += [public(record) for record in page]
         if token is None or len(connections) >= limit:
             break
     return {"connections": connections, "next_token": token}
 
 
-def get_connection(dynamodb: Any, connection_id: str) -> ConnectionRecord:
+def get_connection(dynamodb: DynamoDBClient, connection_id: str) -> ConnectionRecord:
     record = registry.get(dynamodb, connection_id) if _plausible_id(connection_id) else None
     if record is None:
         raise ConnectionNotFound(f"no connection {connection_id!r}")
-    return record  # type: ignore[return-value]
+    return public(record)
+
+
+def public(record: Record) -> ConnectionRecord:
+    """A registry record as GET answers it: the same JSON, of which ConnectionRecord (the OpenAPI schema)
+    documents the fields a caller may rely on."""
+    return cast(ConnectionRecord, record)
 
 
 def _plausible_id(connection_id: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -15,8 +15,14 @@ from provisioner_api.shapes import Accepted, accepted
 from provisioner_core import claims
 from provisioner_core.errors import ConnectionBusy
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
 
-def delete_connection(dynamodb: Any, sfn: Any, connection_id: str, state_machine_arn: str) -> Accepted:
+
+def delete_connection(
+    dynamodb: DynamoDBClient, sfn: SFNClient, connection_id: str, state_machine_arn: str
+) -> Accepted:
     """Claim the connection for one offboarding run and start it, or answer with the one that holds it.
 
     The claim is a conditional write here, before the run starts, so concurrent DELETEs start one run.

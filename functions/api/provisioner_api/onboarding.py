@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -19,6 +19,10 @@ from provisioner_core.aws import error_code
 from provisioner_core.errors import ConnectionAlreadyExists, ConnectionBusy, InvalidRequest
 from provisioner_core.naming import derive_connection_id
 from provisioner_core.request import ConnectionRequest, parse_request
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Names `<id>`, `<id>-2`, ...: Step Functions keeps a name for 90 days after its run, so a connection
 # onboarded again after FAILED or DELETED needs the next one.
@@ -35,8 +39,8 @@ def idempotency_key_problems(key: str | None) -> list[dict[str, str]]:
 
 
 def start_onboarding(
-    dynamodb: Any,
-    sfn: Any,
+    dynamodb: DynamoDBClient,
+    sfn: SFNClient,
     raw: Mapping[str, Any],
     request: ConnectionRequest,
     connection_id: str,
@@ -107,7 +111,7 @@ def start_onboarding(
         raise
 
 
-def already_message(sfn: Any, connection_id: str, record: Mapping[str, Any]) -> str:
+def already_message(sfn: SFNClient, connection_id: str, record: Mapping[str, Any]) -> str:
     status = record["status"]
     if status == "PROVISIONING" and claims.holder_state(sfn, dict(record)) == "ENDED":
         return (
@@ -118,12 +122,12 @@ def already_message(sfn: Any, connection_id: str, record: Mapping[str, Any]) -> 
 
 
 def started_onboarding(
-    dynamodb: Any, sfn: Any, raw: Mapping[str, Any], connection_id: str
+    dynamodb: DynamoDBClient, sfn: SFNClient, raw: Mapping[str, Any], connection_id: str
 ) -> Accepted | None:
     """The answer for a request whose onboarding was started although its reply was never stored: the
     registry's record names a run whose input is exactly this request's."""
     record = registry.get(dynamodb, connection_id)
-    execution_arn = (record or {}).get("execution_arn")
+    execution_arn = record.get("execution_arn") if record else None
     if not isinstance(execution_arn, str):
         return None
     try:
@@ -138,8 +142,8 @@ def started_onboarding(
 
 
 def create_connection(
-    dynamodb: Any,
-    sfn: Any,
+    dynamodb: DynamoDBClient,
+    sfn: SFNClient,
     raw: Any,
     idempotency_key: str | None,
     *,

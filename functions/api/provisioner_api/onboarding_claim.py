@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -13,8 +13,13 @@ from provisioner_core.aws import error_code
 from provisioner_core.errors import ConnectionAlreadyExists
 from provisioner_core.request import ConnectionRequest, to_connection
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
-def put_claim(dynamodb: Any, record: dict[str, Any], replacing: Mapping[str, Any] | None) -> dict[str, Any]:
+
+def put_claim(
+    dynamodb: DynamoDBClient, record: dict[str, Any], replacing: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """Write `record` as PROVISIONING only while the item is still exactly `replacing` (None: absent).
 
     registry.claim lets the same execution ARN claim twice, so two requests for one id, which predict
@@ -48,7 +53,9 @@ def put_claim(dynamodb: Any, record: dict[str, Any], replacing: Mapping[str, Any
     return item
 
 
-def undo_claim(dynamodb: Any, ours: Mapping[str, Any], previous_item: dict[str, Any] | None) -> None:
+def undo_claim(
+    dynamodb: DynamoDBClient, ours: Mapping[str, Any], previous_item: dict[str, Any] | None
+) -> None:
     """Nothing was started: put back the item as it was, or (the API may not delete) a reusable FAILED."""
     restored = previous_item or registry.to_item(
         {

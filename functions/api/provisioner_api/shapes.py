@@ -8,7 +8,7 @@ from typing import Any, Literal, NotRequired
 from aws_lambda_powertools.event_handler import Response
 from typing_extensions import TypedDict
 
-from provisioner_core import registry
+from provisioner_core.contracts import records
 
 
 class ErrorItem(TypedDict):
@@ -32,7 +32,7 @@ class ConnectionRecord(TypedDict):
     """A registry record as GET returns it; the flows add fields as they go, never key material."""
 
     connection_id: str
-    status: registry.Status
+    status: records.Status
     connection_name: NotRequired[str]
     description: NotRequired[str]
     bucket: NotRequired[str]

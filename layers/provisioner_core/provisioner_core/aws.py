@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    # The type stubs (boto3-stubs, a dev dependency): never imported at run time.
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Standard mode retries throttling and 5xx with jittered backoff; the state machine retries the rest.
 _CLIENT_CONFIG = Config(
@@ -42,7 +53,7 @@ def pause(seconds: float) -> None:
 
 _default_session: boto3.session.Session | None = None
 _clients: dict[tuple[str, str | None], Any] = {}
-_bounded_clients: dict[tuple[str, int, int], Any] = {}
+_bounded_clients: dict[tuple[str, int, int], LambdaClient] = {}
 
 
 def _new_session(
@@ -56,6 +67,22 @@ def _new_session(
     return session
 
 
+@overload
+def client(service_name: Literal["dynamodb"], region_name: str | None = None) -> DynamoDBClient: ...
+@overload
+def client(service_name: Literal["events"], region_name: str | None = None) -> EventBridgeClient: ...
+@overload
+def client(service_name: Literal["iam"], region_name: str | None = None) -> IAMClient: ...
+@overload
+def client(service_name: Literal["kms"], region_name: str | None = None) -> KMSClient: ...
+@overload
+def client(service_name: Literal["s3"], region_name: str | None = None) -> S3Client: ...
+@overload
+def client(
+    service_name: Literal["secretsmanager"], region_name: str | None = None
+) -> SecretsManagerClient: ...
+@overload
+def client(service_name: Literal["stepfunctions"], region_name: str | None = None) -> SFNClient: ...
 def client(service_name: Any, region_name: str | None = None) -> Any:
     """A client with the function's own credentials, cached for the life of the execution environment."""
     global _default_session
@@ -68,7 +95,9 @@ def client(service_name: Any, region_name: str | None = None) -> Any:
     return _clients[key]
 
 
-def bounded_client(service_name: Any, *, connect_timeout: int, read_timeout: int) -> Any:
+def bounded_client(
+    service_name: Literal["lambda"], *, connect_timeout: int, read_timeout: int
+) -> LambdaClient:
     """A client that makes one attempt within these timeouts: for a caller with a deadline of its own.
 
     A retry would repeat the whole wait (and, for an Invoke, start the work again). Cached per timeouts,
@@ -91,8 +120,8 @@ def bounded_client(service_name: Any, *, connect_timeout: int, read_timeout: int
 
 
 def client_with_key(
-    service_name: Any, *, access_key_id: str, secret_access_key: str, region_name: str
-) -> Any:
+    service_name: Literal["s3"], *, access_key_id: str, secret_access_key: str, region_name: str
+) -> S3Client:
     """A client signed with an issued access key: never cached, so the key dies with the invocation.
 
     Built from the function's session (a new session costs about 100 ms of CPU: its loaders and models).

@@ -8,8 +8,8 @@ the connection, and the connection policy grants exactly those keys, only throug
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -18,12 +18,16 @@ from provisioner_core.bucket_reads import UNREADABLE
 from provisioner_core.errors import KmsKeyNotUsable, UnsupportedEncryption
 from provisioner_core.kms_keys import AWS_MANAGED_S3_ALIAS, check_key_policy, describe_key, is_aws_managed
 
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+
 
 def _status(error: ClientError) -> int:
     return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
-def default_encryption(s3: Any, bucket: str) -> dict[str, Any]:
+def default_encryption(s3: S3Client, bucket: str) -> dict[str, Any]:
     """The bucket's default: {"type": "AES256" | "aws:kms" | "aws:kms:dsse" | "unreadable", "kms_key_id"?}."""
     try:
         rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
@@ -35,7 +39,7 @@ def default_encryption(s3: Any, bucket: str) -> dict[str, Any]:
         if code in UNREADABLE:
             return {"type": "unreadable"}
         raise
-    default = (rules[0] if rules else {}).get("ApplyServerSideEncryptionByDefault") or {}
+    default: Mapping[str, Any] = (rules[0] if rules else {}).get("ApplyServerSideEncryptionByDefault") or {}
     found: dict[str, Any] = {"type": str(default.get("SSEAlgorithm") or "AES256")}
     if found["type"].startswith("aws:kms"):
         found["kms_key_id"] = str(default.get("KMSMasterKeyID") or AWS_MANAGED_S3_ALIAS)
@@ -43,7 +47,7 @@ def default_encryption(s3: Any, bucket: str) -> dict[str, Any]:
     return found
 
 
-def object_encryption(s3: Any, bucket: str, keys: Iterable[str]) -> list[dict[str, str]]:
+def object_encryption(s3: S3Client, bucket: str, keys: Iterable[str]) -> list[dict[str, str]]:
     """Each sampled object's own encryption; SSE-C fails the run (HeadObject without the customer's key
     is a 400 for such an object, and so would every read of Labellerr's be)."""
     found: list[dict[str, str]] = []
@@ -75,7 +79,7 @@ def object_encryption(s3: Any, bucket: str, keys: Iterable[str]) -> list[dict[st
 
 
 def inspect_encryption(
-    s3: Any, kms: Any, bucket: str, samples: Iterable[str], access: str, account_id: str
+    s3: S3Client, kms: KMSClient, bucket: str, samples: Iterable[str], access: str, account_id: str
 ) -> dict[str, Any]:
     """The `encryption` of the connection: what the bucket uses and the customer keys the policy grants.
     `samples`: keys under the prefix (sample_objects) whose own encryption is looked at."""

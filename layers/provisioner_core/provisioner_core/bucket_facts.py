@@ -21,7 +21,7 @@ bucket_policy (its explicit Denies), bucket_reads (what a refused read means) an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -40,6 +40,9 @@ from provisioner_core.kms_keys import (
     key_policy_grant,
     kms_actions,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 # What Validate request, Plan onboarding, the bench and the tests import from here, wherever it lives now.
 __all__ = [
@@ -71,7 +74,7 @@ HEAD_OBJECTS = 3
 LISTED_KEYS = 20
 
 
-def sample_objects(s3: Any, bucket: str, prefix: str) -> list[str]:
+def sample_objects(s3: S3Client, bucket: str, prefix: str) -> list[str]:
     """A few non-empty keys under the prefix (the probe's own name excluded)."""
     try:
         listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=LISTED_KEYS)
@@ -83,7 +86,7 @@ def sample_objects(s3: Any, bucket: str, prefix: str) -> list[str]:
     return [k for k in keys if ".labellerr-connection-check-" not in k][:HEAD_OBJECTS]
 
 
-def requester_pays(s3: Any, bucket: str) -> Tri:
+def requester_pays(s3: S3Client, bucket: str) -> Tri:
     try:
         payer = s3.get_bucket_request_payment(Bucket=bucket).get("Payer", "BucketOwner")
     except ClientError as error:

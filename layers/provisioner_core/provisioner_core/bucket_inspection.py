@@ -8,7 +8,7 @@ stops at the first setting that makes the key useless; a plan wants every findin
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +24,10 @@ from provisioner_core.errors import (
     RequesterPaysBucket,
     UnsupportedEncryption,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
 
 # Raised by bucket_facts for a setting that would make the issued key useless.
 BUCKET_SETTING_ERRORS: tuple[type[ProvisionerError], ...] = (
@@ -47,7 +51,7 @@ def bucket_not_allowed(bucket: str, field: str, settings: Settings) -> dict[str,
     }
 
 
-def bucket_region(s3: Any, bucket: str, default_region: str) -> str:
+def bucket_region(s3: S3Client, bucket: str, default_region: str) -> str:
     """The bucket's region, from HeadBucket, which fails fast when the bucket does not exist."""
     try:
         response = s3.head_bucket(Bucket=bucket)
@@ -68,8 +72,8 @@ def account_of(arn: str) -> str:
 
 
 def inspect_bucket(
-    s3: Any,
-    kms: Any,
+    s3: S3Client,
+    kms: KMSClient,
     connection: Connection,
     settings: Settings,
     *,

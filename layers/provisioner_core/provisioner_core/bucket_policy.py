@@ -11,7 +11,7 @@ import fnmatch
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -19,6 +19,9 @@ from provisioner_core.aws import error_code
 from provisioner_core.bucket_reads import UNREADABLE, Tri
 from provisioner_core.errors import BucketPolicyDenies
 from provisioner_core.policy_statements import action_matches, as_list
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 def _condition_value(context: Mapping[str, Any], key: str) -> Any:
@@ -144,7 +147,7 @@ def explicit_denies(
 
 
 def inspect_bucket_policy(
-    s3: Any,
+    s3: S3Client,
     *,
     bucket: str,
     prefix: str,

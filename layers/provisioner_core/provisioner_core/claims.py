@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
 from provisioner_core import registry
 from provisioner_core.aws import error_code
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from provisioner_core.contracts.records import Record
 
 RunState = Literal["RUNNING", "ENDED", "MISSING"]
 HOLDER_FIELDS = {"PROVISIONING": "execution_arn", "DEPROVISIONING": "offboarding_execution_arn"}
@@ -30,7 +37,7 @@ def grace_seconds() -> float:
     return float(os.environ.get("STALE_CLAIM_SECONDS", DEFAULT_GRACE_SECONDS))
 
 
-def run_state(sfn: Any, execution_arn: str) -> RunState:
+def run_state(sfn: SFNClient, execution_arn: str) -> RunState:
     try:
         status = sfn.describe_execution(executionArn=execution_arn)["status"]
     except ClientError as error:
@@ -40,7 +47,7 @@ def run_state(sfn: Any, execution_arn: str) -> RunState:
     return "RUNNING" if status in ("RUNNING", "PENDING_REDRIVE") else "ENDED"
 
 
-def _age_seconds(record: dict[str, Any]) -> float:
+def _age_seconds(record: Mapping[str, Any]) -> float:
     stamp = str(record.get("updated_at") or record.get("created_at") or "")
     try:
         written = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
@@ -49,7 +56,7 @@ def _age_seconds(record: dict[str, Any]) -> float:
     return time.time() - written
 
 
-def holder_state(sfn: Any, record: dict[str, Any]) -> RunState | None:
+def holder_state(sfn: SFNClient, record: Mapping[str, Any]) -> RunState | None:
     """The state of the run holding a PROVISIONING or DEPROVISIONING record; None for settled records.
 
     A missing run counts as MISSING only once the grace period is over, and as RUNNING before.
@@ -64,13 +71,13 @@ def holder_state(sfn: Any, record: dict[str, Any]) -> RunState | None:
     return state
 
 
-def is_stale(sfn: Any, record: dict[str, Any]) -> bool:
+def is_stale(sfn: SFNClient, record: Mapping[str, Any]) -> bool:
     return holder_state(sfn, record) in ("ENDED", "MISSING")
 
 
 def claim_offboarding(
-    dynamodb: Any, sfn: Any, connection_id: str, execution_arn: str
-) -> dict[str, Any] | None:
+    dynamodb: DynamoDBClient, sfn: SFNClient, connection_id: str, execution_arn: str
+) -> Record | None:
     """Mark the connection DEPROVISIONING for `execution_arn`, or return the record as it stands when
     another offboarding that is still alive holds it (the caller compares `offboarding_execution_arn`).
 
@@ -118,7 +125,7 @@ def claim_offboarding(
     raise ConnectionBusy(f"connection {connection_id!r} is changing too fast to offboard; retry shortly")
 
 
-def release_offboarding(dynamodb: Any, record: dict[str, Any]) -> None:
+def release_offboarding(dynamodb: DynamoDBClient, record: Record) -> None:
     """Undo a DEPROVISIONING claim whose run could not be started: back to the status it had."""
     registry.update(
         dynamodb,

@@ -7,9 +7,9 @@ Order matters for IAM: keys and attachments go before the user, attachments befo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -19,7 +19,15 @@ from provisioner_core.errors import BucketBusy
 from provisioner_core.labellerr import LabellerrError
 from provisioner_core.lease import bucket_lease
 
-Owned = Callable[[list[dict[str, Any]]], bool]
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.step_results import CleanupReport
+
+Owned = Callable[[Sequence[Mapping[str, Any]]], bool]
 GONE = frozenset({"NoSuchEntity", "ResourceNotFoundException", "NoSuchCORSConfiguration", "NoSuchBucket"})
 
 
@@ -31,7 +39,7 @@ def _gone(error: ClientError) -> bool:
     return error_code(error) in GONE
 
 
-def user_is_owned(iam: Any, user_name: str, owned: Owned) -> bool | None:
+def user_is_owned(iam: IAMClient, user_name: str, owned: Owned) -> bool | None:
     """True/False for an existing user, None when there is no such user."""
     try:
         tags = iam.list_user_tags(UserName=user_name)["Tags"]
@@ -42,7 +50,7 @@ def user_is_owned(iam: Any, user_name: str, owned: Owned) -> bool | None:
     return owned(tags)
 
 
-def delete_access_keys(iam: Any, user_name: str) -> list[str]:
+def delete_access_keys(iam: IAMClient, user_name: str) -> list[str]:
     deleted = []
     try:
         keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
@@ -60,7 +68,7 @@ def delete_access_keys(iam: Any, user_name: str) -> list[str]:
     return deleted
 
 
-def delete_secret(secrets: Any, secret_name: str, owned: Owned) -> str | None:
+def delete_secret(secrets: SecretsManagerClient, secret_name: str, owned: Owned) -> str | None:
     """The deleted secret's ARN, or None when there was none. No recovery window: the name is reusable."""
     try:
         described = secrets.describe_secret(SecretId=secret_name)
@@ -78,7 +86,7 @@ def delete_secret(secrets: Any, secret_name: str, owned: Owned) -> str | None:
     return str(described["ARN"])
 
 
-def remove_cors_rule(s3: Any, dynamodb: Any, bucket: str, rule_id: str, holder: str) -> bool:
+def remove_cors_rule(s3: S3Client, dynamodb: DynamoDBClient, bucket: str, rule_id: str, holder: str) -> bool:
     """Take out only the rule with this ID, under the bucket's lease; a bucket left with no rules gets no
     CORS configuration at all. False when the rule was not there (already removed, or never added)."""
     with bucket_lease(dynamodb, bucket, holder):
@@ -95,7 +103,7 @@ def remove_cors_rule(s3: Any, dynamodb: Any, bucket: str, rule_id: str, holder: 
     return True
 
 
-def delete_probe(s3: Any, bucket: str, key: str) -> bool:
+def delete_probe(s3: S3Client, bucket: str, key: str) -> bool:
     """The verification probe, by its fixed name; the provisioner may delete only objects of that name.
 
     In a versioned bucket a DeleteObject without VersionId keeps the probe as a noncurrent version and adds a
@@ -117,7 +125,7 @@ def delete_probe(s3: Any, bucket: str, key: str) -> bool:
     return bool(versions)
 
 
-def _probe_versions(s3: Any, bucket: str, key: str) -> list[str] | None:
+def _probe_versions(s3: S3Client, bucket: str, key: str) -> list[str] | None:
     """Version ids of the key's versions and delete markers; None when listing them is not allowed."""
     found: list[str] = []
     try:
@@ -131,7 +139,7 @@ def _probe_versions(s3: Any, bucket: str, key: str) -> list[str] | None:
     return found
 
 
-def detach_policy(iam: Any, user_name: str, policy_arn: str) -> bool:
+def detach_policy(iam: IAMClient, user_name: str, policy_arn: str) -> bool:
     try:
         iam.detach_user_policy(UserName=user_name, PolicyArn=policy_arn)
     except ClientError as error:
@@ -141,7 +149,7 @@ def detach_policy(iam: Any, user_name: str, policy_arn: str) -> bool:
     return True
 
 
-def delete_policy(iam: Any, policy_arn: str, owned: Owned) -> bool:
+def delete_policy(iam: IAMClient, policy_arn: str, owned: Owned) -> bool:
     """Detach it from every user, drop old versions, delete it. False when it did not exist."""
     try:
         tags = iam.list_policy_tags(PolicyArn=policy_arn)["Tags"]
@@ -164,7 +172,7 @@ def delete_policy(iam: Any, policy_arn: str, owned: Owned) -> bool:
     return True
 
 
-def delete_user(iam: Any, user_name: str) -> bool:
+def delete_user(iam: IAMClient, user_name: str) -> bool:
     """Delete a user whose ownership the caller has proved, with whatever still blocks DeleteUser."""
     try:
         delete_access_keys(iam, user_name)
@@ -247,7 +255,13 @@ def policy_arn(partition: str, execution_arn: str, iam_path: str, policy_name: s
 
 
 def remove_footprint(
-    iam: Any, s3: Any, secrets: Any, dynamodb: Any, footprint: Footprint, owned: Owned, ledger: Ledger
+    iam: IAMClient,
+    s3: S3Client,
+    secrets: SecretsManagerClient,
+    dynamodb: DynamoDBClient,
+    footprint: Footprint,
+    owned: Owned,
+    ledger: Ledger,
 ) -> None:
     """Newest first: probe object, access keys, secret, CORS rule, policy (detached), user.
 
@@ -301,7 +315,7 @@ MAX_ATTEMPTS = 6
 _MAX_RETRY_SECONDS = 30
 
 
-def report(ledger: Ledger, attempts: int) -> dict[str, Any]:
+def report(ledger: Ledger, attempts: int) -> CleanupReport:
     """What one attempt leaves in the state: everything removed so far, what is left, whether to retry."""
     retry = not ledger.complete and attempts < MAX_ATTEMPTS
     return {

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 from provisioner_core.config import TAG_CONNECTION_ID, TAG_EXECUTION_ARN
+
+if TYPE_CHECKING:
+    # IAM's tag; Secrets Manager's has the same keys.
+    from mypy_boto3_iam.type_defs import TagTypeDef
 
 Access = Literal["import", "import_export"]
 DataType = Literal["image", "video", "audio", "document", "text"]
@@ -36,7 +41,7 @@ class Connection(TypedDict):
     labellerr_data_type: DataType
 
 
-def ownership_tags(connection: Connection) -> list[dict[str, str]]:
+def ownership_tags(connection: Connection) -> list[TagTypeDef]:
     """Tags that let rollback prove a resource was made by this execution and no other."""
     return [
         {"Key": TAG_CONNECTION_ID, "Value": connection["connection_id"]},
@@ -44,7 +49,7 @@ def ownership_tags(connection: Connection) -> list[dict[str, str]]:
     ]
 
 
-def made_by(tags: list[dict[str, Any]], execution_arn: str) -> bool:
+def made_by(tags: Sequence[Mapping[str, Any]], execution_arn: str) -> bool:
     return any(t.get("Key") == TAG_EXECUTION_ARN and t.get("Value") == execution_arn for t in tags)
 
 

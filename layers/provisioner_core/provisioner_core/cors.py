@@ -12,8 +12,8 @@ its own write (write_rules): the next holder of the lease then reads a configura
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -21,6 +21,10 @@ from provisioner_core import aws
 from provisioner_core.aws import error_code
 from provisioner_core.config import CORS_RULE_ID_PREFIX
 from provisioner_core.errors import CorsRuleLimitExceeded
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CORSRuleTypeDef
 
 MAX_CORS_RULES = 100
 # How long a writer waits for S3 to answer its own write (a step's Lambda has 30 s); past it, the run goes
@@ -96,30 +100,33 @@ def planned_configuration(
     return merge_rule(rules, rule), None
 
 
-def current_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+def current_rules(s3: S3Client, bucket: str) -> list[dict[str, Any]]:
     try:
-        return list(s3.get_bucket_cors(Bucket=bucket)["CORSRules"])
+        # Plain dicts to the merging code, which compares and copies them as they are.
+        return cast("list[dict[str, Any]]", list(s3.get_bucket_cors(Bucket=bucket)["CORSRules"]))
     except ClientError as error:
         if error_code(error) == "NoSuchCORSConfiguration":
             return []
         raise
 
 
-def without_rule(rules: Sequence[dict[str, Any]], rule_id: str) -> list[dict[str, Any]]:
+def without_rule(rules: Sequence[Mapping[str, Any]], rule_id: str) -> list[Mapping[str, Any]]:
     return [r for r in rules if r.get("ID") != rule_id]
 
 
-def _fingerprint(rules: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _fingerprint(rules: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     """What tells two configurations apart (GetBucketCors may leave out empty lists PutBucketCors took)."""
     return [(r.get("ID"), *(tuple(r.get(name) or ()) for name in _COMPARED_FIELDS)) for r in rules]
 
 
-def write_rules(s3: Any, bucket: str, rules: Sequence[dict[str, Any]]) -> bool:
+def write_rules(s3: S3Client, bucket: str, rules: Sequence[Mapping[str, Any]]) -> bool:
     """PutBucketCors (DeleteBucketCors for no rules), then wait until GetBucketCors answers this
     configuration: call it holding the bucket's lease. False when S3 still answered an older one after
     SETTLE_WAIT_SECONDS."""
     if rules:
-        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": list(rules)})
+        # S3's own rules, as current_rules read them, and ours (cors.labellerr_rule): its CORSRule shape.
+        s3_rules = cast("list[CORSRuleTypeDef]", list(rules))
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": s3_rules})
     else:
         s3.delete_bucket_cors(Bucket=bucket)
     expected, waited, pause = _fingerprint(rules), 0.0, _FIRST_PAUSE_SECONDS

@@ -14,7 +14,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,6 +29,11 @@ from provisioner_core.cors_http import HttpAnswer as HttpAnswer
 from provisioner_core.cors_http import send_request as send_request
 from provisioner_core.partition_dns import s3_host
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from provisioner_core.contracts.checks import OperationCheck
+
 DEFAULT_PROBE_ORIGINS = ("https://pro.labellerr.com",)
 # What Labellerr's viewer sends on a ranged image read, and what it must be able to read back.
 REQUEST_METHOD = "GET"
@@ -36,13 +41,11 @@ REQUEST_HEADERS = ("range",)
 REQUIRED_METHODS = ("GET", "HEAD")
 PROBE_KEY_NAME = "labellerr-cors-probe"
 
-Check = dict[str, str]
-
 
 Sender = Callable[[str, Mapping[str, str]], HttpAnswer]
 
 
-def _check(operation: str, outcome: str, detail: str) -> Check:
+def _check(operation: str, outcome: str, detail: str) -> OperationCheck:
     return {"operation": operation, "outcome": outcome, "detail": detail}
 
 
@@ -122,7 +125,7 @@ def curl_command(url: str, origin: str, method: str = REQUEST_METHOD) -> str:
 
 
 @contextmanager
-def origin_header(s3: Any, origin: str) -> Iterator[dict[str, str]]:
+def origin_header(s3: S3Client, origin: str) -> Iterator[dict[str, str]]:
     """GetObject calls of `s3` inside the block carry `Origin`; yields the answer's headers, lower-case."""
     seen: dict[str, str] = {}
 
@@ -142,7 +145,7 @@ def origin_header(s3: Any, origin: str) -> Iterator[dict[str, str]]:
         events.unregister("after-call.s3.GetObject", unique_id="labellerr-cors-headers")
 
 
-def signed_get(s3: Any, bucket: str, key: str, origin: str) -> HttpAnswer:
+def signed_get(s3: S3Client, bucket: str, key: str, origin: str) -> HttpAnswer:
     """A one-byte GetObject with `Origin`, signed by the client's key: the headers a browser would see."""
     with origin_header(s3, origin) as seen:
         try:
@@ -164,7 +167,7 @@ def _allows_origin(answer: HttpAnswer, origin: str) -> bool:
     return answer.headers.get("access-control-allow-origin") in (origin, "*")
 
 
-def check_preflight(answer: HttpAnswer, origin: str, method: str = REQUEST_METHOD) -> Check:
+def check_preflight(answer: HttpAnswer, origin: str, method: str = REQUEST_METHOD) -> OperationCheck:
     operation = "cors:Preflight"
     if answer.status == 0:
         return _check(operation, "failed", f"no answer to the preflight from {origin}: {answer.error}")
@@ -196,7 +199,7 @@ def check_preflight(answer: HttpAnswer, origin: str, method: str = REQUEST_METHO
     )
 
 
-def check_signed_get(answer: HttpAnswer, origin: str, key: str) -> Check:
+def check_signed_get(answer: HttpAnswer, origin: str, key: str) -> OperationCheck:
     operation = "cors:GetObject"
     if answer.status not in (200, 206):
         return _check(operation, "failed", f"GET of '{key}' with Origin {origin} failed: {answer.error}")
@@ -221,7 +224,7 @@ def check_signed_get(answer: HttpAnswer, origin: str, key: str) -> Check:
 
 def check_foreign_refused(
     answer: HttpAnswer, origin: str, rules: Sequence[Mapping[str, Any]] | None = None, rule_id: str = ""
-) -> Check:
+) -> OperationCheck:
     """A granted foreign origin is our failure when our rule grants it, the customer's warning otherwise."""
     operation = "cors:ForeignOriginRefused"
     if answer.status == 0:
@@ -279,7 +282,7 @@ def _shortfalls(rule: Mapping[str, Any], origin: str) -> list[str]:
     return shortfalls
 
 
-def check_rule_order(rules: Sequence[Mapping[str, Any]], rule_id: str, origin: str) -> Check:
+def check_rule_order(rules: Sequence[Mapping[str, Any]], rule_id: str, origin: str) -> OperationCheck:
     """Which rule S3 answers Labellerr's requests from `origin` with, and whether that rule serves them.
 
     A rule before ours that matches wins even when it grants less (no HEAD, no ExposeHeaders): S3 does not
@@ -326,7 +329,7 @@ def check_rule_order(rules: Sequence[Mapping[str, Any]], rule_id: str, origin: s
 
 
 def cors_checks(
-    s3: Any,
+    s3: S3Client,
     *,
     bucket: str,
     key: str,
@@ -338,7 +341,7 @@ def cors_checks(
     send: Sender | None = None,
     endpoint: str | None = None,
     fetched: Mapping[str, HttpAnswer] | None = None,
-) -> list[Check]:
+) -> list[OperationCheck]:
     """Every CORS check for a connection, per probe origin, in the order a reader wants them.
 
     `fetched`: signed GETs already made with an origin (Verify access's own read carries the first one's),
@@ -346,7 +349,7 @@ def cors_checks(
     """
     sender: Sender = send or (lambda url, headers: send_request(url, headers))
     url = object_url(bucket, key, region, endpoint_override() if endpoint is None else endpoint)
-    checks: list[Check] = []
+    checks: list[OperationCheck] = []
     for origin in origins:
         answer = sender(url, preflight_headers(origin))
         checks.append(check_preflight(answer, origin))
@@ -366,10 +369,14 @@ def cors_checks(
     return checks
 
 
-def as_warnings(checks: Sequence[Check]) -> list[Check]:
+def as_warnings(checks: Sequence[OperationCheck]) -> list[OperationCheck]:
     """For a bucket whose CORS the customer manages (apply_cors false): findings, not failures."""
-    return [{**c, "outcome": "warning"} if c["outcome"] == "failed" else dict(c) for c in checks]
+    return [_warning(c) if c["outcome"] == "failed" else c.copy() for c in checks]
 
 
-def failures(checks: Sequence[Check]) -> list[Check]:
+def _warning(check: OperationCheck) -> OperationCheck:
+    return {**check, "outcome": "warning"}
+
+
+def failures(checks: Sequence[OperationCheck]) -> list[OperationCheck]:
     return [c for c in checks if c["outcome"] == "failed"]

@@ -17,6 +17,10 @@ writes) keeps it to the prefix.
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam.type_defs import TagTypeDef
 
 TAG_FENCE_BUCKET = "labellerr-fence-bucket"
 TAG_FENCE_PREFIX = "labellerr-fence-prefix"
@@ -47,9 +51,9 @@ def prefix_fenced(prefix: str) -> bool:
     return bool(prefix) and tag_value_problem(prefix) is None
 
 
-def fence_tags(bucket: str, prefix: str) -> list[dict[str, str]]:
+def fence_tags(bucket: str, prefix: str) -> list[TagTypeDef]:
     """The bucket always; the prefix when it has one that a tag value can hold."""
-    tags = [{"Key": TAG_FENCE_BUCKET, "Value": bucket}]
+    tags: list[TagTypeDef] = [{"Key": TAG_FENCE_BUCKET, "Value": bucket}]
     if prefix_fenced(prefix):
         tags.append({"Key": TAG_FENCE_PREFIX, "Value": prefix})
     return tags

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import (
@@ -32,6 +32,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import ClientError
 
 from provisioner_core.errors import ProvisionerError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = Logger(child=True)
 
@@ -54,7 +57,7 @@ class IdempotencyKeyInProgress(ProvisionerError):
     """Another request with this key is still running (or died before storing its answer); retry shortly."""
 
 
-def persistence(dynamodb: Any, table: str) -> DynamoDBPersistenceLayer:
+def persistence(dynamodb: DynamoDBClient, table: str) -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(
         table_name=table, key_attr=KEY_ATTR, expiry_attr=EXPIRY_ATTR, boto3_client=dynamodb
     )
@@ -76,7 +79,7 @@ def config(lambda_context: Any = None) -> IdempotencyConfig:
 
 
 def once(
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     table: str,
     key: str,
     body: Any,

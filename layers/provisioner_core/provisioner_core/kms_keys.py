@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -18,12 +18,15 @@ from provisioner_core.bucket_reads import UNREADABLE
 from provisioner_core.errors import KmsKeyNotUsable
 from provisioner_core.policy_statements import action_matches, as_list
 
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+
 AWS_MANAGED_S3_ALIAS = "alias/aws/s3"
 
 Grant = Literal["yes", "conditional", "no"]
 
 
-def describe_key(kms: Any, key_id: str) -> dict[str, Any]:
+def describe_key(kms: KMSClient, key_id: str) -> dict[str, Any]:
     try:
         return dict(kms.describe_key(KeyId=key_id)["KeyMetadata"])
     except ClientError as error:
@@ -90,7 +93,7 @@ def key_policy_denies(policy: Mapping[str, Any], action: str) -> bool:
     return False
 
 
-def check_key_policy(kms: Any, key_arn: str, account_id: str, access: str) -> str:
+def check_key_policy(kms: KMSClient, key_arn: str, account_id: str, access: str) -> str:
     """`ok`, `conditional` (allowed under conditions not checked here) or `unreadable`; raises KmsKeyNotUsable
     saying what the key policy needs."""
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provisioner_core import cleanup, objects_lease
 from provisioner_core.config import Settings
@@ -27,9 +27,16 @@ from provisioner_core.labellerr import (
 from provisioner_core.labellerr_transport import scrub
 from provisioner_core.lease import lease_holder
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.checks import LabellerrTest
+    from provisioner_core.contracts.step_results import KeyInSecret
+
 
 def client_for(
-    secrets: Any, settings: Settings, time_left: Callable[[], float] | None = None
+    secrets: SecretsManagerClient, settings: Settings, time_left: Callable[[], float] | None = None
 ) -> LabellerrClient:
     """A client for the stack's workspace; LabellerrMisconfigured when the stack has no credentials."""
     if not settings.labellerr_enabled:
@@ -38,10 +45,11 @@ def client_for(
     return LabellerrClient(credentials, settings.labellerr_api_url, time_left=time_left)
 
 
-def issued_key(secrets: Any, access_key: dict[str, str]) -> S3Credentials:
+def issued_key(secrets: SecretsManagerClient, access_key: KeyInSecret) -> S3Credentials:
     """The key a run issued, from its secret (the version a rotation wrote, when it names one); the secret
     access key stays in this invocation and the requests to Labellerr."""
-    version = {"VersionId": access_key["version_id"]} if access_key.get("version_id") else {}
+    version_id = access_key.get("version_id")
+    version: dict[str, Any] = {"VersionId": version_id} if version_id else {}
     secret = json.loads(
         secrets.get_secret_value(SecretId=access_key["secret_arn"], **version)["SecretString"]
     )
@@ -51,8 +59,12 @@ def issued_key(secrets: Any, access_key: dict[str, str]) -> S3Credentials:
 
 
 def test_key(
-    client: LabellerrClient, dynamodb: Any, key: S3Credentials, connection: Connection, connection_type: str
-) -> dict[str, str]:
+    client: LabellerrClient,
+    dynamodb: DynamoDBClient,
+    key: S3Credentials,
+    connection: Connection,
+    connection_type: str,
+) -> LabellerrTest:
     """Labellerr's connection test of `key` for one connection type, as the state records it. Labellerr's
     words go into the state, never an echo of the key they were about.
 
@@ -101,6 +113,8 @@ def remove_labellerr_connections(
     looked = ledger.attempt(look_up, find, unseen=True)
     if not isinstance(looked, tuple):
         return
+    client: LabellerrClient
+    found: list[LabellerrConnection]
     client, found = looked
     for each in found:
         label = connection_label(each)

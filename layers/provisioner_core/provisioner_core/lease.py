@@ -13,12 +13,15 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
 from provisioner_core.errors import BucketBusy
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 LEASE_SECONDS = 60
 # Waiting here is cheaper than a state machine retry when the holder is about to finish.
@@ -38,7 +41,9 @@ def lease_holder(connection_id: str) -> str:
     return f"connection:{connection_id}"
 
 
-def try_acquire(dynamodb: Any, bucket: str, holder: str, *, table: str, clock: Callable[[], float]) -> bool:
+def try_acquire(
+    dynamodb: DynamoDBClient, bucket: str, holder: str, *, table: str, clock: Callable[[], float]
+) -> bool:
     now = int(clock())
     try:
         dynamodb.put_item(
@@ -60,7 +65,7 @@ def try_acquire(dynamodb: Any, bucket: str, holder: str, *, table: str, clock: C
     return True
 
 
-def release(dynamodb: Any, bucket: str, holder: str, *, table: str) -> None:
+def release(dynamodb: DynamoDBClient, bucket: str, holder: str, *, table: str) -> None:
     try:
         dynamodb.delete_item(
             TableName=table,
@@ -76,7 +81,7 @@ def release(dynamodb: Any, bucket: str, holder: str, *, table: str) -> None:
 
 @contextmanager
 def bucket_lease(
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     bucket: str,
     holder: str,
     *,

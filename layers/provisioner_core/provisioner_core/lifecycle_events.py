@@ -8,11 +8,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner_core import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 EVENT_SOURCE = "labellerr.provisioner"
 PUBLISH_DELAYS = (0.2, 0.6)
@@ -21,10 +26,14 @@ logger = logging.getLogger(__name__)
 
 
 def publish(
-    events: Any, bus_name: str, detail_type: str, detail: dict[str, Any], sleep: Any = time.sleep
+    events: EventBridgeClient,
+    bus_name: str,
+    detail_type: str,
+    detail: Mapping[str, Any],
+    sleep: Any = time.sleep,
 ) -> bool:
     """At least once when EventBridge answers; False (and an error in the log) when it never did."""
-    entry = {
+    entry: PutEventsRequestEntryTypeDef = {
         "EventBusName": bus_name,
         "Source": EVENT_SOURCE,
         "DetailType": detail_type,

@@ -26,13 +26,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
 from provisioner_core.errors import BucketBusy
 from provisioner_core.lease import table_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 WRITE_PROBES = "write-probes"
 LABELLERR_READS = "labellerr-reads"
@@ -54,7 +57,7 @@ def item_key(bucket: str) -> dict[str, dict[str, str]]:
     return {"bucket": {"S": f"{bucket}#objects"}}
 
 
-def _conditional(dynamodb: Any, **update: Any) -> dict[str, Any] | None:
+def _conditional(dynamodb: DynamoDBClient, **update: Any) -> dict[str, Any] | None:
     """The item's new attributes, or None when the condition failed."""
     try:
         return dynamodb.update_item(ReturnValues="ALL_NEW", **update).get("Attributes", {})
@@ -65,7 +68,7 @@ def _conditional(dynamodb: Any, **update: Any) -> dict[str, Any] | None:
 
 
 def try_acquire(
-    dynamodb: Any, bucket: str, kind: str, *, table: str, clock: Callable[[], float]
+    dynamodb: DynamoDBClient, bucket: str, kind: str, *, table: str, clock: Callable[[], float]
 ) -> str | None:
     """The generation joined, or None when another kind holds the objects."""
     now = int(clock())
@@ -107,7 +110,7 @@ def try_acquire(
     return None
 
 
-def release(dynamodb: Any, bucket: str, generation: str, *, table: str) -> None:
+def release(dynamodb: DynamoDBClient, bucket: str, generation: str, *, table: str) -> None:
     # A lapsed share is not ours to give back: the generation has changed.
     _conditional(
         dynamodb,
@@ -121,7 +124,7 @@ def release(dynamodb: Any, bucket: str, generation: str, *, table: str) -> None:
 
 @contextmanager
 def objects_lease(
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     bucket: str,
     kind: str,
     *,

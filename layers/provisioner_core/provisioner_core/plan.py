@@ -9,7 +9,7 @@ a plan's failure to a run's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 # pydantic (scripts/generate_openapi.py) reads these TypedDicts only from typing_extensions on Python < 3.12.
 from typing_extensions import TypedDict
@@ -19,6 +19,9 @@ from provisioner_core.connection import Connection, probe_key
 from provisioner_core.cors import labellerr_rule, planned_configuration, rule_id_for
 from provisioner_core.cors_probe import check_rule_order, probe_origins
 from provisioner_core.errors import CorsRuleLimitExceeded
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam.literals import SummaryKeyTypeType
 
 # IAM's default quotas, used when GetAccountSummary does not say (it always does in AWS).
 DEFAULT_USERS_QUOTA = 5000
@@ -59,6 +62,22 @@ class Plan(TypedDict):
     created: list[str]
 
 
+class Identity(TypedDict):
+    """The names and ARNs a run would give what it creates (Plan's iam_user, policy, access_key, secret,
+    probe_object)."""
+
+    iam_user: dict[str, Any]
+    policy: dict[str, Any]
+    access_key: str
+    secret: dict[str, Any]
+    probe_object: str | None
+
+
+class Summary(TypedDict):
+    would_succeed: bool
+    failed_checks: list[str]
+
+
 def check(name: str, outcome: Outcome, detail: str, would_fail_with: str = "") -> Check:
     found: Check = {"check": name, "outcome": outcome, "detail": detail}
     if would_fail_with and outcome == "failed":
@@ -70,7 +89,7 @@ def iam_arn(partition: str, account_id: str, kind: str, path: str, name: str) ->
     return f"arn:{partition}:iam::{account_id}:{kind}{path}{name}"
 
 
-def identity(connection: Connection, settings: Settings, account_id: str) -> dict[str, Any]:
+def identity(connection: Connection, settings: Settings, account_id: str) -> Identity:
     """The user, its policy's name and ARN, and the secret, as Create user / Create policy / Issue access
     key name them. A secret's ARN ends in 6 random characters Secrets Manager picks: only its prefix is
     known."""
@@ -167,7 +186,7 @@ def cors_plan(
 
 
 def headroom(
-    summary: Mapping[str, Any], users_on_path: int, iam_path: str
+    summary: Mapping[SummaryKeyTypeType, int], users_on_path: int, iam_path: str
 ) -> tuple[dict[str, Any], list[Check]]:
     """The account's room for one more connection: a user and a managed policy (GetAccountSummary's
     Users/UsersQuota and Policies/PoliciesQuota), and how many users are on the provisioner's path."""
@@ -233,7 +252,7 @@ def labellerr_types(access: str) -> list[str]:
     return ["import", "export"] if access == "import_export" else ["import"]
 
 
-def summary(checks: Sequence[Check]) -> dict[str, Any]:
+def summary(checks: Sequence[Check]) -> Summary:
     failed = [c["check"] for c in checks if c["outcome"] == "failed"]
     return {"would_succeed": not failed, "failed_checks": failed}
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -19,9 +20,11 @@ from botocore.exceptions import ClientError
 from provisioner_core.aws import error_code
 from provisioner_core.errors import ConnectionAlreadyExists, ConnectionBusy
 
-Status = Literal[
-    "PROVISIONING", "ACTIVE", "ROTATING", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED"
-]  # fmt: skip
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from provisioner_core.contracts.records import Record, Status
+
 STATUSES: tuple[Status, ...] = (
     "PROVISIONING", "ACTIVE", "ROTATING", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED",
 )  # fmt: skip
@@ -63,7 +66,7 @@ def _serialize(value: Any) -> Any:
     return _serializer.serialize(_storable(value))
 
 
-def to_item(record: dict[str, Any]) -> dict[str, Any]:
+def to_item(record: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _serialize(value) for key, value in record.items() if value is not None}
 
 
@@ -86,15 +89,17 @@ def _values(**values: Any) -> dict[str, Any]:
     return {f":{key}": _serializer.serialize(value) for key, value in values.items()}
 
 
-def get(dynamodb: Any, connection_id: str, table: str | None = None) -> dict[str, Any] | None:
+def get(dynamodb: DynamoDBClient, connection_id: str, table: str | None = None) -> Record | None:
     item = dynamodb.get_item(
         TableName=table or table_name(), Key={"connection_id": {"S": connection_id}}, ConsistentRead=True
     ).get("Item")
-    return from_item(item) if item else None
+    return cast("Record", from_item(item)) if item else None
 
 
-def claim(dynamodb: Any, record: dict[str, Any], table: str | None = None) -> None:
-    """Write a PROVISIONING record unless another run holds this id (the same execution may re-claim)."""
+def claim(dynamodb: DynamoDBClient, record: Mapping[str, Any], table: str | None = None) -> None:
+    """Write a PROVISIONING record unless another run holds this id (the same execution may re-claim).
+
+    `record`: a Record's fields but its status, which the claim sets."""
     try:
         dynamodb.put_item(
             TableName=table or table_name(),
@@ -112,7 +117,7 @@ def claim(dynamodb: Any, record: dict[str, Any], table: str | None = None) -> No
     except ClientError as error:
         if error_code(error) != "ConditionalCheckFailedException":
             raise
-        current = get(dynamodb, record["connection_id"], table) or {}
+        current: Mapping[str, Any] = get(dynamodb, record["connection_id"], table) or {}
         raise ConnectionAlreadyExists(
             f"connection_id: {record['connection_id']!r} is already {current.get('status', 'taken')} "
             f"(execution {current.get('execution_arn', 'unknown')}); offboard it or choose another id"
@@ -120,7 +125,7 @@ def claim(dynamodb: Any, record: dict[str, Any], table: str | None = None) -> No
 
 
 def update(
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     connection_id: str,
     changes: dict[str, Any],
     *,
@@ -129,7 +134,7 @@ def update(
     remove: tuple[str, ...] = (),
     also: dict[str, str] | None = None,
     table: str | None = None,
-) -> dict[str, Any]:
+) -> Record:
     """Set `changes` on the record, only while `owner_field` still names this run (and every field in
     `also` still has its value). Returns the new record."""
     changes = {**changes, "updated_at": now()}
@@ -163,18 +168,18 @@ def update(
         raise ConnectionBusy(
             f"connection {connection_id!r} is no longer held by {owner}; its record was left as it is"
         ) from None
-    return from_item(response["Attributes"])
+    return cast("Record", from_item(response["Attributes"]))
 
 
 def list_page(
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     *,
     bucket: str | None,
     status: str | None,
     limit: int,
     next_token: str | None,
     table: str | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[Record], str | None]:
     """One page of connections, newest record format, optionally of one bucket and/or one status."""
     kwargs: dict[str, Any] = {"TableName": table or table_name(), "Limit": limit}
     if next_token:
@@ -193,4 +198,4 @@ def list_page(
         page = dynamodb.scan(**kwargs)
     token = page.get("LastEvaluatedKey")
     encoded = base64.urlsafe_b64encode(json.dumps(token).encode()).decode() if token else None
-    return [from_item(i) for i in page.get("Items", [])], encoded
+    return [cast("Record", from_item(i)) for i in page.get("Items", [])], encoded

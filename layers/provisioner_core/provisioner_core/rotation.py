@@ -13,12 +13,20 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from provisioner_core import registry
 from provisioner_core.connection import Connection
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from provisioner_core.contracts.records import Record
+    from provisioner_core.contracts.step_results import RotationTimingState
 
 ROTATING = "ROTATING"
 DETAIL_TYPES = {
@@ -74,7 +82,7 @@ class RotationTiming:
     def checks_in(self, days: float) -> int:
         return max(0, math.ceil(days * SECONDS_PER_DAY / self.interval_seconds()))
 
-    def as_state(self) -> dict[str, Any]:
+    def as_state(self) -> RotationTimingState:
         return {
             "adoption_days": self.adoption_days,
             "grace_days": self.grace_days,
@@ -85,12 +93,12 @@ class RotationTiming:
         }
 
 
-def connection_from_record(record: dict[str, Any]) -> Connection:
+def connection_from_record(record: Mapping[str, Any]) -> Connection:
     """The connection as the onboarding steps carried it, rebuilt from its record (it holds every field)."""
     return {key: record[key] for key in _CONNECTION_FIELDS if key in record}  # type: ignore[return-value]
 
 
-def version_stages(secrets: Any, secret_id: str) -> dict[str, list[str]]:
+def version_stages(secrets: SecretsManagerClient, secret_id: str) -> dict[str, list[str]]:
     """Version id -> its staging labels (versions without a label are on their way out and not listed)."""
     described = secrets.describe_secret(SecretId=secret_id)
     return {v: list(s) for v, s in (described.get("VersionIdsToStages") or {}).items() if s}
@@ -100,13 +108,13 @@ def version_with(stages: dict[str, list[str]], label: str) -> str | None:
     return next((version for version, labels in stages.items() if label in labels), None)
 
 
-def key_id_in_version(secrets: Any, secret_id: str, version_id: str) -> str:
+def key_id_in_version(secrets: SecretsManagerClient, secret_id: str, version_id: str) -> str:
     """Which access key a version holds. The secret key is read into this invocation only, never returned."""
     value = secrets.get_secret_value(SecretId=secret_id, VersionId=version_id)["SecretString"]
     return str(json.loads(value)["access_key_id"])
 
 
-def make_current(secrets: Any, secret_id: str, version_id: str) -> None:
+def make_current(secrets: SecretsManagerClient, secret_id: str, version_id: str) -> None:
     """AWSCURRENT onto `version_id` (Secrets Manager moves AWSPREVIOUS to the version it leaves), and
     AWSPENDING off whichever version holds it: the end state of a promotion and of an undo alike."""
     stages = version_stages(secrets, secret_id)
@@ -116,7 +124,8 @@ def make_current(secrets: Any, secret_id: str, version_id: str) -> None:
             SecretId=secret_id,
             VersionStage="AWSCURRENT",
             MoveToVersionId=version_id,
-            RemoveFromVersionId=current,
+            # A secret with a value always has its AWSCURRENT version.
+            RemoveFromVersionId=cast(str, current),
         )
     pending = version_with(stages, "AWSPENDING")
     if pending is not None:
@@ -125,7 +134,7 @@ def make_current(secrets: Any, secret_id: str, version_id: str) -> None:
         )
 
 
-def made_during(key: dict[str, Any], started: dict[str, Any]) -> bool:
+def made_during(key: Mapping[str, Any], started: Mapping[str, Any]) -> bool:
     """Whether an access key (ListAccessKeys' metadata) was created after the rotation `started` began: only
     such a key can be this rotation's; an older one is somebody else's and is never deleted."""
     began = datetime.fromisoformat(str(started["started_at"]).replace("Z", "+00:00"))
@@ -133,13 +142,13 @@ def made_during(key: dict[str, Any], started: dict[str, Any]) -> bool:
 
 
 def update(
-    dynamodb: Any, connection_id: str, execution_arn: str, changes: dict[str, Any], **fields: Any
-) -> dict[str, Any]:
+    dynamodb: DynamoDBClient, connection_id: str, execution_arn: str, changes: dict[str, Any], **fields: Any
+) -> Record:
     """Merge `changes` into the record's `rotation`, and set `fields`, while this execution's rotation
     holds the record (ConnectionBusy otherwise). Only this rotation's steps write `rotation`, one at a
     time, so reading it first cannot lose a write."""
-    current = registry.get(dynamodb, connection_id) or {}
-    rotation = {**(current.get("rotation") or {}), **changes}
+    current = registry.get(dynamodb, connection_id)
+    rotation = {**((current.get("rotation") if current else None) or {}), **changes}
     return registry.update(
         dynamodb,
         connection_id,
@@ -150,7 +159,7 @@ def update(
     )
 
 
-def signal_for(record: dict[str, Any], field: str, rotation_id: str) -> str | None:
+def signal_for(record: Mapping[str, Any], field: str, rotation_id: str) -> str | None:
     """When the API signalled this rotation (`at`), or None; a signal for an earlier rotation is ignored."""
     signal = record.get(field) or {}
     return str(signal["at"]) if signal.get("rotation_id") == rotation_id and signal.get("at") else None

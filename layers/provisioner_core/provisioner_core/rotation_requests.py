@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from provisioner_core import registry, rotation
 from provisioner_core.aws import error_code
 from provisioner_core.errors import ConnectionBusy, ConnectionNotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from provisioner_core.contracts.records import Record
 
 # When a confirmation can still matter, and when a rollback can still be carried out.
 CONFIRMABLE = ("NEW_KEY_ISSUED", "HANDED_OVER", "PROMOTED", "ADOPTED")
@@ -26,14 +34,16 @@ def rotation_name(connection_id: str) -> str:
     return f"{connection_id}-rotation-{uuid.uuid4().hex[:12]}"[-80:]
 
 
-def start_rotation(dynamodb: Any, sfn: Any, connection_id: str, state_machine_arn: str) -> dict[str, Any]:
+def start_rotation(
+    dynamodb: DynamoDBClient, sfn: SFNClient, connection_id: str, state_machine_arn: str
+) -> dict[str, Any]:
     """Start a rotation of an ACTIVE connection (409 otherwise). Begin rotation's conditional claim decides
     between two rotations started at once: the other ends refused, having changed nothing."""
     record = registry.get(dynamodb, connection_id)
     if record is None:
         raise ConnectionNotFound(f"no connection {connection_id!r}")
     if record["status"] != "ACTIVE":
-        held = record.get("rotation") or {}
+        held: Mapping[str, Any] = record.get("rotation") or {}
         extra = f" (rotation {held.get('rotation_id')})" if record["status"] == rotation.ROTATING else ""
         raise ConnectionBusy(
             f"connection {connection_id!r} is {record['status']}{extra}; "
@@ -51,18 +61,23 @@ def start_rotation(dynamodb: Any, sfn: Any, connection_id: str, state_machine_ar
     }
 
 
-def _current_rotation(dynamodb: Any, connection_id: str, rotation_id: str) -> dict[str, Any]:
+def _current_rotation(dynamodb: DynamoDBClient, connection_id: str, rotation_id: str) -> Record:
     record = registry.get(dynamodb, connection_id)
     if record is None:
         raise ConnectionNotFound(f"no connection {connection_id!r}")
-    held = record.get("rotation") or {}
+    held: Mapping[str, Any] = record.get("rotation") or {}
     if held.get("rotation_id") != rotation_id:
         raise ConnectionNotFound(f"rotation_id: connection {connection_id!r} has no rotation {rotation_id!r}")
     return record
 
 
 def _signal(
-    dynamodb: Any, connection_id: str, rotation_id: str, field: str, allowed: tuple[str, ...], what: str
+    dynamodb: DynamoDBClient,
+    connection_id: str,
+    rotation_id: str,
+    field: str,
+    allowed: tuple[str, ...],
+    what: str,
 ) -> dict[str, Any]:
     record = _current_rotation(dynamodb, connection_id, rotation_id)
     held = record["rotation"]
@@ -93,21 +108,23 @@ def _signal(
     }
 
 
-def confirm_rotation(dynamodb: Any, connection_id: str, rotation_id: str) -> dict[str, Any]:
+def confirm_rotation(dynamodb: DynamoDBClient, connection_id: str, rotation_id: str) -> dict[str, Any]:
     """The consumer says it uses the new key: the next adoption check deactivates the old one."""
     return _signal(
         dynamodb, connection_id, rotation_id, rotation.CONFIRMATION_FIELD, CONFIRMABLE, "confirming"
     )
 
 
-def request_rollback(dynamodb: Any, connection_id: str, rotation_id: str) -> dict[str, Any]:
+def request_rollback(dynamodb: DynamoDBClient, connection_id: str, rotation_id: str) -> dict[str, Any]:
     """During the grace period: the next check re-activates the old key, makes it current, deletes the new."""
     return _signal(
         dynamodb, connection_id, rotation_id, rotation.ROLLBACK_REQUEST_FIELD, ROLLBACK_STAGES, "a rollback"
     )
 
 
-def key_details(iam: Any, record: dict[str, Any], now: datetime | None = None) -> list[dict[str, Any]] | None:
+def key_details(
+    iam: IAMClient, record: Mapping[str, Any], now: datetime | None = None
+) -> list[dict[str, Any]] | None:
     """Each access key of the connection's user: id, status, age, last use; None when IAM cannot say."""
     user_name = record.get("iam_user_name")
     if record.get("status") in ("DELETED", "FAILED") or not user_name:

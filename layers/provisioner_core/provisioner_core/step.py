@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -99,7 +99,7 @@ def translate_aws_errors(handler: Handler) -> Handler:
     return wrapper  # type: ignore[return-value]
 
 
-def caught_error(failure: dict[str, Any]) -> tuple[str, str]:
+def caught_error(failure: Mapping[str, Any]) -> tuple[str, str]:
     """(error, message) from a Catch's {Error, Cause}: Cause is the Lambda runtime's JSON envelope,
     or plain text for Step Functions' own errors (States.Timeout)."""
     error = str(failure.get("Error") or "Unknown")
