@@ -32,7 +32,8 @@ logger = Logger()
 # What removal needs to know of the record: names and ARNs, nothing else travels.
 _FOOTPRINT_FIELDS = (
     "connection_id", "status", "bucket", "prefix", "access", "apply_cors", "iam_user_name",
-    "iam_path", "policy_name", "policy_arn", "secret_name", "execution_arn", "register_in_labellerr",
+    "iam_path", "iam_user_arn", "policy_name", "policy_arn", "secret_name", "execution_arn",
+    "register_in_labellerr",
 )  # fmt: skip
 
 

@@ -133,7 +133,9 @@ def record_outcome(
     if flow == "offboarding":
         connection_id = run["offboarding"]["connection_id"]
         if outcome == "DELETED":
-            changes: dict[str, Any] = {"status": "DELETED", "deleted_at": registry.now()}
+            # What this offboarding removed, by name (and what a person had attached to the user).
+            removed = list((run.get("removal") or {}).get("removed") or [])
+            changes: dict[str, Any] = {"status": "DELETED", "deleted_at": registry.now(), "removed": removed}
         else:
             changes = rollback_failed_changes(flow, run, failed_state)
         record = registry.update(
@@ -203,6 +205,8 @@ def lifecycle_detail(record: Mapping[str, Any], execution_arn: str) -> Lifecycle
         detail["error"] = record.get("error")
     if record["status"] == "ROLLBACK_FAILED":
         detail["left_behind"] = record.get("left_behind", [])
+    if record["status"] == "DELETED":
+        detail["removed"] = list(record.get("removed") or [])
     return detail
 
 

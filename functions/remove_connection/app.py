@@ -1,5 +1,9 @@
-"""Remove connection: delete what a connection owns, found by its names and proven by its connection-id tag;
-its Labellerr connections first, found in Labellerr by the marker in their description.
+"""Remove connection: delete what a connection owns, found by its names and proven by its connection-id tag
+(the user also by the record: its name on the recorded path and its recorded ARN, so a user whose tags a
+person removed is still removed); its Labellerr connections first, found in Labellerr by the marker in their
+description. What a person attached to the user that blocks its deletion (inline policies, other policies,
+groups, a console password, MFA devices, certificates, SSH keys, service credentials) is removed first, each
+named in `removed`.
 
 Idempotent (NotFound means done), so a retried or resumed offboarding finishes what an earlier one left.
 One attempt never raises for what it could not remove: it reports it, and the state machine tries again.
@@ -41,6 +45,19 @@ def tagged_for(connection_id: str) -> cleanup.Owned:
     )
 
 
+def recorded_user(connection: dict[str, Any]) -> cleanup.RecordedUser | None:
+    """The user as the record has it once it was ACTIVE: its path and its ARN. None without a recorded ARN
+    (a run that never reached ACTIVE: then only the tags prove it), or with one that is not the recorded name
+    on the recorded path."""
+    path = connection.get("iam_path")
+    if not isinstance(path, str) or not path:
+        return None
+    arn = connection.get("iam_user_arn")
+    if not isinstance(arn, str) or not arn.endswith(f":user{path}{connection['iam_user_name']}"):
+        return None
+    return cleanup.RecordedUser(path=path, arn=arn)
+
+
 def footprint_of(connection: dict[str, Any], execution_arn: str) -> cleanup.Footprint:
     connection_id = connection["connection_id"]
     return cleanup.Footprint(
@@ -58,6 +75,8 @@ def footprint_of(connection: dict[str, Any], execution_arn: str) -> cleanup.Foot
             else None
         ),
         lease_holder=lease_holder(connection_id),
+        recorded_user=recorded_user(connection),
+        release_attachments=True,
     )
 
 

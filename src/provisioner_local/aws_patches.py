@@ -3,12 +3,13 @@ undone by the last to stop (Patches remembers every setattr).
 
 Lambda's Invoke goes to the stacks' in-process handlers; requests signed with an issued key are checked
 against IAM (provisioner_local.issued_keys); IAM's propagation delay and its throttling
-(iam_propagation, iam_throttle), the lag of a bucket's CORS configuration (bucket_config_consistency)
-and a secret's asynchronous deletion (secret_deletion) are modelled; Retry intervals and Wait states are
-shortened; EventBridge delivers to state machines and functions (provisioner_local.event_delivery);
-DynamoDB writes are atomic; the ASL interpreter is made faster (provisioner_local.interpreter) and reads
-workflow variables in JSONPath states (provisioner_local.workflow_variables). Each moto attribute replaced
-is a target of provisioner_local.moto_targets, which says why.
+(iam_propagation, iam_throttle), DeleteUser's DeleteConflict (iam_user_deletion), the lag of a bucket's CORS
+configuration (bucket_config_consistency) and a secret's asynchronous deletion (secret_deletion) are
+modelled; Retry intervals and Wait states are shortened; EventBridge delivers to state machines and
+functions (provisioner_local.event_delivery); DynamoDB writes are atomic; the ASL interpreter is made
+faster (provisioner_local.interpreter) and reads workflow variables in JSONPath states
+(provisioner_local.workflow_variables). Each moto attribute replaced is a target of
+provisioner_local.moto_targets, which says why.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def install_patches(stacks: RunningStacks, patches: Patches) -> None:
         bucket_policy_enforcement,
         iam_policy_documents,
         iam_throttle,
+        iam_user_deletion,
         key_last_used,
         permissions_boundary,
         requester_pays,
@@ -135,6 +137,7 @@ def install_patches(stacks: RunningStacks, patches: Patches) -> None:
     bucket_config_consistency.install(patches, stacks.bucket_config)
     secret_deletion.install(patches, stacks.secret_deletion)
     iam_throttle.install(patches, stacks.iam_throttle_for)
+    iam_user_deletion.install(patches)
 
     def invoke(
         backend: Any,

@@ -127,6 +127,7 @@ class FaultInjector:
         self._rules: tuple[Fault, ...] = ()
         self._fired: list[str] = []
         self._calls: list[tuple[str | None, str, str]] = []
+        self._answered: set[tuple[str | None, str, str]] = set()
 
     @property
     def rules(self) -> tuple[Fault, ...]:
@@ -144,6 +145,13 @@ class FaultInjector:
         with self._lock:
             return list(self._calls)
 
+    @property
+    def answered(self) -> set[tuple[str | None, str, str]]:
+        """(function, service, operation) of the calls AWS answered with success since the rules were set: the
+        only calls whose reply a `lost` rule can lose."""
+        with self._lock:
+            return set(self._answered)
+
     def set(self, specs: Iterable[str | Fault]) -> None:
         rules = tuple(spec if isinstance(spec, Fault) else parse_fault(spec) for spec in specs)
         with self._lock:
@@ -151,6 +159,7 @@ class FaultInjector:
             self._remaining = {rule: rule.times for rule in rules}
             self._fired.clear()
             self._calls.clear()
+            self._answered.clear()
 
     def take(self, service: str, operation: str, *, lost: bool = False) -> bool:
         """Whether this call must fail (before it is made, or after, for `lost` rules); counts it."""
@@ -194,6 +203,8 @@ class FaultInjector:
         service = model.service_model.service_name
         if http_response is None or http_response.status_code >= 300:
             return
+        with self._lock:
+            self._answered.add((current_function(), service, model.name))
         if not self.take(service, model.name, lost=True):
             return
         http_response.status_code = FAULT_HTTP_STATUS

@@ -131,7 +131,13 @@ IAM_CREATE_USER_RESPONSE: Final = MotoTarget(
 IAM_CALL_ACTION: Final = MotoTarget(
     "moto.iam.responses:IamResponse.call_action",
     "(self)",
-    "IAM answers Throttling past its rates (iam_throttle)",
+    "IAM answers Throttling past its rates (iam_throttle), and 501 NotImplemented for what moto lacks"
+    " (iam_user_deletion)",
+)
+IAM_DELETE_USER: Final = MotoTarget(
+    "moto.iam.models:IAMBackend.delete_user",
+    "(self, user_name)",
+    "DeleteUser refuses a user with anything attached, as IAM does (iam_user_deletion)",
 )
 RETRIER_TIME: Final = MotoTarget(
     "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl:time",

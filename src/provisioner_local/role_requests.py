@@ -8,7 +8,8 @@ From each service's "Actions, resources, and condition keys" page of the Service
   secretsmanager:TagResource, a transaction each item's action; Secrets Manager calls KMS on the caller's
   behalf under a customer managed key (kms:GenerateDataKey to write a value, kms:Decrypt to read one, with
   kms:ViaService = secretsmanager.<region>.<DNS suffix>);
-- the resource is the ARN of what exists: an IAM user's ARN holds its path. A user that does not exist has no
+- the resource is the ARN of what exists: an IAM user's ARN holds its path; Add/RemoveUserFromGroup are
+  authorized on the group, not the user. A user that does not exist has no
   path, so IAM can only match `user/<name>` (the IAM User Guide's note on ARNs of entities that do not exist;
   met in practice as AccessDenied instead of NoSuchEntity for path-scoped roles);
 - context keys: aws:ResourceTag/* (the resource's tags), aws:RequestTag/* and aws:TagKeys (the request's
@@ -83,6 +84,14 @@ def _user(name: str) -> tuple[str, dict[str, Any]]:
     return str(user.arn), context
 
 
+def _group(name: str) -> str:
+    """The group's ARN (with its path), or `group/<name>` when it does not exist."""
+    try:
+        return str(_iam().get_group(name).arn)
+    except Exception:
+        return f"arn:{PARTITION}:iam::{ACCOUNT_ID}:group/{name}"
+
+
 def _policy_context(arn: str) -> dict[str, Any]:
     try:
         tags, _ = _iam().list_policy_tags(arn, None)
@@ -127,6 +136,9 @@ def _iam_requests(call: Call) -> list[AuthorizationRequest]:
             return [AuthorizationRequest(action, f"arn:{PARTITION}:iam::{ACCOUNT_ID}:user/")]
         arn, context = _user(owner)
         return [AuthorizationRequest(action, arn, context)]
+    if op in ("AddUserToGroup", "RemoveUserFromGroup"):
+        # Authorized on the group alone: IAM has no resource or condition key for the member.
+        return [AuthorizationRequest(action, _group(str(params["GroupName"])))]
     if "UserName" in params:
         arn, context = _user(str(params["UserName"]))
         if op not in _BOUNDARY_KEYED:

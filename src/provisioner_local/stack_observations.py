@@ -102,3 +102,8 @@ class StackObservations:
     def function_calls(self) -> list[tuple[str | None, str, str]]:
         """(function, service, operation) of each AWS call the functions made since faults were last set."""
         return self._faults.calls
+
+    @property
+    def answered_calls(self) -> set[tuple[str | None, str, str]]:
+        """The function calls among those that AWS answered with success (what a lost reply needs)."""
+        return self._faults.answered

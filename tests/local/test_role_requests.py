@@ -135,15 +135,72 @@ def test_cleanup_reads_a_gone_user_as_gone_not_as_denied(aws: None) -> None:
     assert allowed("PlanOnboardingFunction", iam_call("GetUser", UserName="labellerr-gone"))
 
 
-def test_cleanup_removes_keys_only_from_users_with_the_connection_tag(aws: None) -> None:
+def test_rollback_removes_keys_only_from_users_with_the_connection_tag(aws: None) -> None:
     iam = boto3.client("iam", region_name=REGION)
     iam.create_user(UserName="labellerr-ours", Path="/labellerr/", Tags=TAGS)
     iam.create_user(UserName="labellerr-theirs", Path="/labellerr/")
-    for function in ("RollbackFunction", "RemoveConnectionFunction"):
-        assert allowed(function, iam_call("DeleteAccessKey", UserName="labellerr-ours", AccessKeyId="AKIA1"))
-        assert not allowed(
-            function, iam_call("DeleteAccessKey", UserName="labellerr-theirs", AccessKeyId="AKIA1")
-        )
+    assert allowed(
+        "RollbackFunction", iam_call("DeleteAccessKey", UserName="labellerr-ours", AccessKeyId="AKIA1")
+    )
+    assert not allowed(
+        "RollbackFunction", iam_call("DeleteAccessKey", UserName="labellerr-theirs", AccessKeyId="AKIA1")
+    )
+
+
+def test_offboarding_removes_from_users_of_our_name_and_path_only_tags_or_not(aws: None) -> None:
+    """Remove connection proves a user is the connection's by the record too (a person may remove its tags):
+    its removals reach the provisioner's names on its path, and no other user."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="labellerr-untagged", Path="/labellerr/")
+    iam.create_user(UserName="someone", Path="/labellerr/", Tags=TAGS)
+    iam.create_user(UserName="labellerr-elsewhere", Path="/", Tags=TAGS)
+    removals = {
+        "DeleteAccessKey": {"AccessKeyId": "AKIA1"},
+        "DeleteUser": {},
+        "GetUser": {},
+        "ListUserPolicies": {},
+        "DeleteUserPolicy": {"PolicyName": "p"},
+        "DetachUserPolicy": {"PolicyArn": "arn:aws:iam::123456789012:policy/team"},
+        "ListGroupsForUser": {},
+        "DeleteLoginProfile": {},
+        "ListMFADevices": {},
+        "DeactivateMFADevice": {"SerialNumber": "arn:aws:iam::123456789012:mfa/x"},
+        "ListSigningCertificates": {},
+        "DeleteSigningCertificate": {"CertificateId": "C1"},
+        "ListSSHPublicKeys": {},
+        "DeleteSSHPublicKey": {"SSHPublicKeyId": "APKA1"},
+        "ListServiceSpecificCredentials": {},
+        "DeleteServiceSpecificCredential": {"ServiceSpecificCredentialId": "ACCA1"},
+    }
+    for operation, params in removals.items():
+        call = iam_call(operation, UserName="labellerr-untagged", **params)
+        assert allowed("RemoveConnectionFunction", call), operation
+        for other in ("someone", "labellerr-elsewhere"):
+            assert not allowed("RemoveConnectionFunction", iam_call(operation, UserName=other, **params)), (
+                operation,
+                other,
+            )
+    # Rollback gains none of it.
+    assert not allowed("RollbackFunction", iam_call("DeleteUser", UserName="labellerr-untagged"))
+    assert not allowed(
+        "RollbackFunction", iam_call("DeleteUserPolicy", UserName="labellerr-untagged", PolicyName="p")
+    )
+
+
+def test_group_membership_is_authorized_on_the_group_and_no_role_may_remove_it(aws: None) -> None:
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="labellerr-ours", Path="/labellerr/", Tags=TAGS)
+    iam.create_group(GroupName="auditors", Path="/team/")
+    (request,) = requests_for(
+        iam_call("RemoveUserFromGroup", GroupName="auditors", UserName="labellerr-ours")
+    )
+    assert (request.action, request.resource) == (
+        "iam:RemoveUserFromGroup",
+        "arn:aws:iam::123456789012:group/team/auditors",
+    )
+    for function in roles():
+        call = iam_call("RemoveUserFromGroup", GroupName="auditors", UserName="labellerr-ours")
+        assert not allowed(function, call), function
 
 
 def test_every_role_that_reads_or_writes_a_secret_may_use_the_customer_key(aws: None) -> None:

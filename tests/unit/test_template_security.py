@@ -277,6 +277,32 @@ def test_every_role_that_writes_iam_carries_the_guardrail():
             assert GUARDRAIL in properties["Policies"], name
 
 
+# Offboarding takes out what a person attached to the connection's user (a group membership is only listed:
+# RemoveUserFromGroup is authorized on the group, so it would reach every user in every group).
+OFFBOARDING_RELEASES = {"iam:ListGroupsForUser", "iam:DeleteLoginProfile"}
+OUR_USERS = "arn:${AWS::Partition}:iam::${AWS::AccountId}:user${IamPath}${IamNamePrefix}*"
+
+
+def test_offboarding_removes_users_by_name_and_path_and_rollback_only_tagged_ones():
+    """Remove connection finds its user by the record as well as by tags, so its removals are keyed on the
+    provisioner's names; Rollback keeps the connection tag, and no role may remove a user from a group."""
+    [offboarding] = [
+        st
+        for n, st in ALL_STATEMENTS
+        if n == "RemoveConnectionFunction" and "iam:DeleteUser" in _allows(st, "iam:")
+    ]
+    assert [_sub(r) for r in _as_list(offboarding["Resource"])] == [OUR_USERS]
+    assert "Condition" not in offboarding
+    assert OFFBOARDING_RELEASES | {"iam:DeleteUserPolicy", "iam:DeactivateMFADevice"} <= set(
+        offboarding["Action"]
+    )
+    [rollback] = [
+        st for n, st in ALL_STATEMENTS if n == "RollbackFunction" and "iam:DeleteUser" in _allows(st, "iam:")
+    ]
+    assert rollback["Condition"] == {"Null": {f"aws:ResourceTag/{TAG_CONNECTION_ID}": "false"}}
+    assert not [n for n, st in ALL_STATEMENTS if "iam:RemoveUserFromGroup" in _allows(st, "iam:")]
+
+
 @pytest.mark.parametrize(
     ("name", "statement"), ALL_STATEMENTS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(ALL_STATEMENTS)]
 )
@@ -287,6 +313,8 @@ def test_each_grant_is_scoped(name, statement):
     assert "*" not in actions
     assert not any(a.endswith(":*") for a in actions)
     for action in actions:
+        if name == "RemoveConnectionFunction" and action in OFFBOARDING_RELEASES:
+            continue
         assert not any(word in action for word in ("Group", "Role", "LoginProfile", "PermissionsBoundary")), (
             action
         )
@@ -303,7 +331,10 @@ def test_each_grant_is_scoped(name, statement):
                 # A user that does not exist has no path in its ARN: reads only, so a gone user is NoSuchEntity.
                 assert set(actions) <= PATHLESS_READS, (name, actions)
                 continue
-            assert resource.endswith(("user${IamPath}*", "policy${IamPath}*")), (name, resource)
+            assert resource.endswith(("user${IamPath}*", "policy${IamPath}*")) or resource == OUR_USERS, (
+                name,
+                resource,
+            )
     if statement["Resource"] == LABELLERR_SECRET:
         # Reading the Labellerr credentials, and only that, is checked in its own test below.
         assert actions == ["secretsmanager:GetSecretValue"], name

@@ -54,6 +54,8 @@ class ConnectionRecord(TypedDict):
     # Where a key rotation stands (its stage, the old and new key ids), and each key as IAM has it (GET).
     rotation: NotRequired[dict[str, Any]]
     keys: NotRequired[list[dict[str, Any]] | None]
+    # DELETED: what the offboarding removed, each by name.
+    removed: NotRequired[list[str]]
     created_at: NotRequired[str]
     updated_at: NotRequired[str]
 

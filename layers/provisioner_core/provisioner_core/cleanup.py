@@ -1,19 +1,23 @@
 """Removing what a connection created, one idempotent operation at a time (NotFound means done).
 
 Rollback uses these with "tagged by this execution" as proof of ownership, offboarding with "tagged with this
-connection"; anything else is never touched.
-Order matters for IAM: keys and attachments go before the user, attachments before the policy.
+connection" or, for the user, what the record says of it (its name on the recorded path, its recorded ARN), so
+a person removing its tags does not make it foreign; anything else is never touched.
+Order matters for IAM: keys and attachments go before the user, attachments before the policy; offboarding
+also removes what a person attached to the user that would block DeleteUser (release_user).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
+from provisioner_core.config import TAG_CONNECTION_ID
 from provisioner_core.cors import without_rule, write_rules
 from provisioner_core.errors import BucketBusy
 from provisioner_core.labellerr import LabellerrError
@@ -39,15 +43,40 @@ def _gone(error: ClientError) -> bool:
     return error_code(error) in GONE
 
 
-def user_is_owned(iam: IAMClient, user_name: str, owned: Owned) -> bool | None:
-    """True/False for an existing user, None when there is no such user."""
+@dataclass(frozen=True)
+class RecordedUser:
+    """What the registry recorded of a connection's user once it was ACTIVE: the path it was created on and
+    its ARN (which holds the path and the name)."""
+
+    path: str
+    arn: str
+
+
+def user_is_owned(
+    iam: IAMClient, user_name: str, owned: Owned, recorded: RecordedUser | None = None
+) -> bool | None:
+    """True/False for an existing user, None when there is no such user.
+
+    Proven by its tags, or, with `recorded`, by being where the record says: on the recorded path with the
+    recorded ARN. A user tagged for another connection is never ours, whatever its name.
+    """
     try:
         tags = iam.list_user_tags(UserName=user_name)["Tags"]
     except ClientError as error:
         if _gone(error):
             return None
         raise
-    return owned(tags)
+    if owned(tags):
+        return True
+    if recorded is None or any(tag.get("Key") == TAG_CONNECTION_ID for tag in tags):
+        return False
+    try:
+        user = iam.get_user(UserName=user_name)["User"]
+    except ClientError as error:
+        if _gone(error):
+            return None
+        raise
+    return bool(user.get("Path") == recorded.path and user.get("Arn") == recorded.arn)
 
 
 def delete_access_keys(iam: IAMClient, user_name: str) -> list[str]:
@@ -186,6 +215,135 @@ def delete_user(iam: IAMClient, user_name: str) -> bool:
     return True
 
 
+def _listed(operation: Callable[..., dict[str, Any]], key: str, **params: Any) -> list[Any]:
+    """One page of a look-up of the user's attachments (IAM's default page of 100 is far above what a person
+    adds by hand); [] when the user is gone."""
+    try:
+        return list(operation(**params)[key])
+    except ClientError as error:
+        if _gone(error):
+            return []
+        raise
+
+
+def _removed(operation: Callable[..., object], **params: Any) -> bool:
+    """A removal; False when it was already gone."""
+    try:
+        operation(**params)
+    except ClientError as error:
+        if _gone(error):
+            return False
+        raise
+    return True
+
+
+Note = Callable[[str], None]
+# IAM operations the local stack (moto 5.2.5) does not implement: it answers NotImplemented, and only that is
+# taken as "there are none" (AWS itself implements them all).
+_NOT_IMPLEMENTED = "NotImplemented"
+
+
+def _inline_policies(iam: Any, user: str, note: Note) -> None:
+    for name in _listed(iam.list_user_policies, "PolicyNames", UserName=user):
+        if _removed(iam.delete_user_policy, UserName=user, PolicyName=name):
+            note(f"inline policy {name} of IAM user {user} (deleted)")
+
+
+def _attached_policies(iam: Any, user: str, own_policy_arn: str, note: Note) -> None:
+    for policy in _listed(iam.list_attached_user_policies, "AttachedPolicies", UserName=user):
+        arn = policy["PolicyArn"]
+        # The connection's own policy is deleted with its attachments (delete_policy), or by delete_user.
+        if arn != own_policy_arn and detach_policy(iam, user, arn):
+            note(f"policy {arn} detached from IAM user {user} (the policy is kept)")
+
+
+def _login_profile(iam: Any, user: str, note: Note) -> None:
+    # No look-up first: DeleteLoginProfile answers NoSuchEntity when there is none.
+    if _removed(iam.delete_login_profile, UserName=user):
+        note(f"console password (login profile) of IAM user {user}")
+
+
+def _mfa_devices(iam: Any, user: str, note: Note) -> None:
+    for device in _listed(iam.list_mfa_devices, "MFADevices", UserName=user):
+        serial = device["SerialNumber"]
+        if _removed(iam.deactivate_mfa_device, UserName=user, SerialNumber=serial):
+            note(f"MFA device {serial} of IAM user {user} (deactivated; the device itself is kept)")
+
+
+def _signing_certificates(iam: Any, user: str, note: Note) -> None:
+    for certificate in _listed(iam.list_signing_certificates, "Certificates", UserName=user):
+        certificate_id = certificate["CertificateId"]
+        if _removed(iam.delete_signing_certificate, UserName=user, CertificateId=certificate_id):
+            note(f"signing certificate {certificate_id} of IAM user {user}")
+
+
+def _ssh_public_keys(iam: Any, user: str, note: Note) -> None:
+    for key in _listed(iam.list_ssh_public_keys, "SSHPublicKeys", UserName=user):
+        key_id = key["SSHPublicKeyId"]
+        if _removed(iam.delete_ssh_public_key, UserName=user, SSHPublicKeyId=key_id):
+            note(f"SSH public key {key_id} of IAM user {user}")
+
+
+def _service_specific_credentials(iam: Any, user: str, note: Note) -> None:
+    try:
+        credentials = _listed(
+            iam.list_service_specific_credentials, "ServiceSpecificCredentials", UserName=user
+        )
+    except ClientError as error:
+        if error_code(error) == _NOT_IMPLEMENTED:
+            return
+        raise
+    except NotImplementedError:
+        # moto in-process (the unit tests' mock) raises it instead of answering.
+        return
+    for credential in credentials:
+        credential_id = credential["ServiceSpecificCredentialId"]
+        if _removed(
+            iam.delete_service_specific_credential, UserName=user, ServiceSpecificCredentialId=credential_id
+        ):
+            note(f"service-specific credential {credential_id} of IAM user {user}")
+
+
+def release_user(iam: Any, user_name: str, own_policy_arn: str) -> list[tuple[str, Callable[[Note], None]]]:
+    """What a person may have added to the user that makes DeleteUser answer DeleteConflict, as (label,
+    removal) pairs, each removal naming what it removed. Inline policies are deleted; managed policies that
+    are not the connection's are detached and kept; group memberships are left and the groups kept; the
+    console password, signing certificates, SSH keys and service-specific credentials are deleted; MFA
+    devices are deactivated (a virtual device itself is kept). Group memberships: leave_groups."""
+    return [
+        (f"inline policies of IAM user {user_name}", lambda note: _inline_policies(iam, user_name, note)),
+        (
+            f"policies attached to IAM user {user_name}",
+            lambda note: _attached_policies(iam, user_name, own_policy_arn, note),
+        ),
+        (f"login profile of IAM user {user_name}", lambda note: _login_profile(iam, user_name, note)),
+        (f"MFA devices of IAM user {user_name}", lambda note: _mfa_devices(iam, user_name, note)),
+        (
+            f"signing certificates of IAM user {user_name}",
+            lambda note: _signing_certificates(iam, user_name, note),
+        ),
+        (f"SSH public keys of IAM user {user_name}", lambda note: _ssh_public_keys(iam, user_name, note)),
+        (
+            f"service-specific credentials of IAM user {user_name}",
+            lambda note: _service_specific_credentials(iam, user_name, note),
+        ),
+    ]
+
+
+def leave_groups(iam: Any, user_name: str, ledger: Ledger) -> None:
+    """Take the user out of each group it is in, the groups kept; one attempt per group, so a membership
+    that cannot be left (RemoveUserFromGroup is authorized on the group) is named in `left_behind`."""
+    groups = ledger.attempt(
+        f"group memberships of IAM user {user_name}",
+        partial(_listed, iam.list_groups_for_user, "Groups", UserName=user_name),
+    )
+    for group in groups if isinstance(groups, list) else []:
+        label = f"membership of IAM user {user_name} in group {group['GroupName']}"
+        left = partial(_removed, iam.remove_user_from_group, GroupName=group["GroupName"], UserName=user_name)
+        if ledger.attempt(label, left):
+            ledger.removed_once(f"{label} (the group is kept)")
+
+
 _LOOK_UPS = ("List", "Get", "Describe", "Head")
 
 
@@ -246,6 +404,10 @@ class Footprint:
     lease_holder: str
     # S3 deletes a missing key without a word, so only a probe that may have been written is reported.
     probe_may_exist: bool = False
+    # Offboarding: the user as the registry recorded it (also ours when its tags were removed), and whether
+    # to remove what a person attached to it that blocks its deletion (release_user).
+    recorded_user: RecordedUser | None = None
+    release_attachments: bool = False
 
 
 def policy_arn(partition: str, execution_arn: str, iam_path: str, policy_name: str) -> str:
@@ -277,7 +439,9 @@ def remove_footprint(
             ledger.removed_once(probe_label)
 
     user_label = f"IAM user {footprint.user_name}"
-    user_owned = ledger.attempt(user_label, lambda: user_is_owned(iam, footprint.user_name, owned))
+    user_owned = ledger.attempt(
+        user_label, lambda: user_is_owned(iam, footprint.user_name, owned, footprint.recorded_user)
+    )
     if user_owned is False:
         ledger.untouched.append(f"{user_label} (not created by {ledger.owner})")
 
@@ -305,6 +469,11 @@ def remove_footprint(
     policy_label = f"policy {footprint.policy_arn}"
     if ledger.attempt(policy_label, lambda: delete_policy(iam, footprint.policy_arn, owned)):
         ledger.removed_once(f"{policy_label} (detached and deleted)")
+
+    if user_owned and footprint.release_attachments:
+        for label, release in release_user(iam, footprint.user_name, footprint.policy_arn):
+            ledger.attempt(label, partial(release, ledger.removed_once))
+        leave_groups(iam, footprint.user_name, ledger)
 
     if user_owned and ledger.attempt(user_label, lambda: delete_user(iam, footprint.user_name)):
         ledger.removed_once(user_label)

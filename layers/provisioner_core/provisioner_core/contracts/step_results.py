@@ -151,6 +151,7 @@ class LifecycleDetail(TypedDict):
     labellerr_connection_ids: NotRequired[list[str]]
     error: NotRequired[Any]
     left_behind: NotRequired[list[str]]
+    removed: NotRequired[list[str]]
 
 
 class RecordedOutcome(LifecycleDetail):
