@@ -1,8 +1,9 @@
 """Begin rotation: mark an ACTIVE connection ROTATING for this run, or say as data why it cannot be.
 
-The record keeps the old key's id and the secret version holding it, so every later step (and the undo)
-knows what to restore. A user already holding two keys is refused here, before anything changes: IAM allows
-two per user, and a rotation never deletes an active key to make room.
+The record keeps the old key's id, its status (Active, or Inactive when a person had deactivated it) and the
+secret version holding it, so every later step (and the undo, also when retried) knows what to restore. A
+user already holding two keys is refused here, before anything changes: IAM allows two per user, and a
+rotation never deletes an active key to make room.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _started(record: dict[str, Any], timing: rotation.RotationTiming) -> dict[st
         "started_at": state["started_at"],
         "old_access_key_id": state["old_access_key_id"],
         "old_version_id": state["old_version_id"],
+        # Absent in a record begun before the status was kept: such an old key was Active.
+        "old_key_status": state.get("old_key_status", "Active"),
         "secret_arn": record["secret_arn"],
         "connection": rotation.connection_from_record(record),
         "cors": record.get("cors") or {},
@@ -84,10 +87,8 @@ def begin_rotation(
                 "only an ACTIVE connection's key can be rotated"
             )
         old_key = str(record["access_key_id"])
-        keys = [
-            k["AccessKeyId"]
-            for k in iam.list_access_keys(UserName=record["iam_user_name"])["AccessKeyMetadata"]
-        ]
+        listed = iam.list_access_keys(UserName=record["iam_user_name"])["AccessKeyMetadata"]
+        keys = [k["AccessKeyId"] for k in listed]
         if old_key not in keys:
             raise RotationNotAllowed(
                 f"the connection's key {old_key} is no longer on user {record['iam_user_name']}; "
@@ -111,6 +112,8 @@ def begin_rotation(
             "started_at": registry.now(),
             "old_access_key_id": old_key,
             "old_version_id": old_version,
+            # As it was before the rotation touched it: the undo puts it back exactly so.
+            "old_key_status": next(str(k["Status"]) for k in listed if k["AccessKeyId"] == old_key),
             "keys_at_start": keys,
             **{k: v for k, v in timing.as_state().items() if k in ("adoption_days", "grace_days")},
         }

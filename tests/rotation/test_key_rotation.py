@@ -241,3 +241,22 @@ def test_a_rotation_requested_on_the_event_bus_runs_like_the_api(stack, clients,
     run = wait_for_run(clients.sfn, promoted["rotation_execution_arn"])
     assert run.status == "SUCCEEDED", run.cause
     assert record(clients, cid)["rotation"]["adopted_by"] == "confirmation"
+
+
+def test_a_failed_rotation_leaves_a_key_a_person_deactivated_inactive(stack, clients, connection, faults):
+    cid, bucket, user = connection["connection_id"], connection["bucket"], connection["iam_user_name"]
+    old = key_of(clients.secrets, connection["secret_arn"])
+    # During an incident, somebody switched the connection's key off.
+    clients.iam.update_access_key(UserName=user, AccessKeyId=old["access_key_id"], Status="Inactive")
+    faults(["S3:ListObjectsV2@VerifyAccessFunction"])
+    run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
+    faults([])
+    assert (run.status, run.error) == ("FAILED", "RotationFailed")
+    # Undone: the new key is gone and the old one is as the person left it, not Active again.
+    assert keys_on_user(clients.iam, user) == {old["access_key_id"]: "Inactive"}
+    assert not _works(stack, old, bucket)
+    failed = record(clients, cid)
+    assert failed["rotation"]["old_key_status"] == "Inactive"
+    assert (failed["status"], failed["access_key_id"], failed["rotation"]["stage"]) == (
+        "ACTIVE", old["access_key_id"], "FAILED",
+    )  # fmt: skip
