@@ -260,3 +260,31 @@ def test_a_failed_rotation_leaves_a_key_a_person_deactivated_inactive(stack, cli
     assert (failed["status"], failed["access_key_id"], failed["rotation"]["stage"]) == (
         "ACTIVE", old["access_key_id"], "FAILED",
     )  # fmt: skip
+
+
+def test_a_rotation_of_a_connection_whose_secret_is_gone_says_so_with_its_event(stack, clients, connection):
+    cid, secret_arn = connection["connection_id"], connection["secret_arn"]
+    clients.secrets.delete_secret(SecretId=secret_arn, ForceDeleteWithoutRecovery=True)
+    run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
+    assert (run.status, run.error) == ("FAILED", "BeginRotation.SecretGone")
+    assert f"secret {secret_arn} is gone" in run.cause_json["message"]
+    detail = _event(stack, "Connection Key Rotation Failed", cid)["detail"]
+    assert detail["error"] == "BeginRotation.SecretGone"
+    assert f"secret {secret_arn} is gone" in json.loads(detail["cause"])["message"]
+    assert record(clients, cid)["status"] == "ACTIVE"
+
+
+def test_a_rotation_of_a_connection_whose_user_is_gone_says_so_with_its_event(stack, clients, connection):
+    cid, user = connection["connection_id"], connection["iam_user_name"]
+    for key in keys_on_user(clients.iam, user):
+        clients.iam.delete_access_key(UserName=user, AccessKeyId=key)
+    for policy in clients.iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]:
+        clients.iam.detach_user_policy(UserName=user, PolicyArn=policy["PolicyArn"])
+    clients.iam.delete_user(UserName=user)
+    run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
+    assert (run.status, run.error) == ("FAILED", "BeginRotation.UserGone")
+    assert f"user {user} is gone" in run.cause_json["message"]
+    detail = _event(stack, "Connection Key Rotation Failed", cid)["detail"]
+    assert detail["error"] == "BeginRotation.UserGone"
+    assert f"user {user} is gone" in json.loads(detail["cause"])["message"]
+    assert record(clients, cid)["status"] == "ACTIVE"

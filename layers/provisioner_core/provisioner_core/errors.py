@@ -121,3 +121,11 @@ class TooManyAccessKeys(ProvisionerError):
 
 class RotationNotAllowed(ProvisionerError):
     """The connection cannot start a key rotation now (not ACTIVE, or another rotation holds it)."""
+
+
+class UserGone(ProvisionerError):
+    """The connection's IAM user cannot be found as ours: deleted, or no longer readable by our roles."""
+
+
+class SecretGone(ProvisionerError):
+    """The connection's secret is deleted, or scheduled for deletion."""
