@@ -288,3 +288,23 @@ def test_a_rotation_of_a_connection_whose_user_is_gone_says_so_with_its_event(st
     assert detail["error"] == "BeginRotation.UserGone"
     assert f"user {user} is gone" in json.loads(detail["cause"])["message"]
     assert record(clients, cid)["status"] == "ACTIVE"
+
+
+def test_a_detached_policy_fails_the_rotation_at_once_not_as_propagation(stack, clients, connection):
+    cid, user = connection["connection_id"], connection["iam_user_name"]
+    old = key_of(clients.secrets, connection["secret_arn"])
+    policy_name = record(clients, cid)["policy_name"]
+    attached = clients.iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
+    ours = next(p for p in attached if p["PolicyName"] == policy_name)
+    clients.iam.detach_user_policy(UserName=user, PolicyArn=ours["PolicyArn"])
+    try:
+        # IAM propagation would be waited for about 2 minutes; a detached policy is named at once.
+        run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid), deadline_s=45)
+        assert (run.status, run.error) == ("FAILED", "RotationFailed")
+        failed = record(clients, cid)
+        assert failed["rotation"]["stage"] == "FAILED"
+        assert failed["rotation"]["error"]["error"] == "PolicyDetached"
+        assert f"policy {policy_name} is no longer attached" in failed["rotation"]["error"]["message"]
+        assert keys_on_user(clients.iam, user) == {old["access_key_id"]: "Active"}
+    finally:
+        clients.iam.attach_user_policy(UserName=user, PolicyArn=ours["PolicyArn"])

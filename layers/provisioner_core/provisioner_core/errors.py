@@ -129,3 +129,7 @@ class UserGone(ProvisionerError):
 
 class SecretGone(ProvisionerError):
     """The connection's secret is deleted, or scheduled for deletion."""
+
+
+class PolicyDetached(ProvisionerError):
+    """The connection's policy is no longer attached to its user: a refusal waiting does not change."""
