@@ -4,6 +4,9 @@ Every ending leaves the connection ACTIVE on a key that works: the new one (ROTA
 keys stay active; INTERRUPTED after the promotion) or the old one (FAILED, ROLLED_BACK). The write is
 conditional on this rotation still holding the record, so an offboarding that took the connection over is
 never overwritten. A refusal (not ACTIVE, two keys already) changes no record: it is only news.
+
+Every ending but a success or a rollback a person asked for counts in the KeyRotationFailed metric, which
+the KeyRotationFailedAlarm watches.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner_core import aws, registry, rotation
@@ -27,7 +31,16 @@ if TYPE_CHECKING:
     from provisioner_core.contracts.run_state import RecordRotationOutcomeEvent, RotationRun
 
 logger = Logger()
+metrics = Metrics()
 OUTCOMES = ("ROTATED", "FAILED", "ROLLED_BACK", "STALLED", "INTERRUPTED", "REFUSED")
+METRIC_NAMES = {
+    "ROTATED": "KeyRotated",
+    "ROLLED_BACK": "KeyRotationRolledBack",
+    "FAILED": "KeyRotationFailed",
+    "STALLED": "KeyRotationFailed",
+    "INTERRUPTED": "KeyRotationFailed",
+    "REFUSED": "KeyRotationFailed",
+}
 
 
 def current_key(run: RotationRun, outcome: str) -> str:
@@ -137,12 +150,15 @@ def record_rotation_outcome(
     return result
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 @translate_aws_errors
 def lambda_handler(event: RecordRotationOutcomeEvent, context: LambdaContext) -> dict[str, Any]:
     outcome = str(event["outcome"])
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+    if outcome in METRIC_NAMES:
+        metrics.add_metric(name=METRIC_NAMES[outcome], unit=MetricUnit.Count, value=1)
     result = record_rotation_outcome(
         aws.client("dynamodb"),
         aws.client("events"),

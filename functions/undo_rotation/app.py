@@ -2,10 +2,12 @@
 
 Used when a step fails before the consumer could have adopted the new key, and for a rollback asked for
 during the grace period. What is restored is read from the world, never from what a step reported: the old
-key is made Active, the secret's AWSCURRENT goes back to the version holding it (the one Begin rotation
-recorded), AWSPENDING comes off, and every key on the user other than the old one is deleted when it is
-newer than the rotation (an older one is somebody else's and is left alone, and said so). One attempt never
-raises for what it could not do: it reports, and the state machine runs it again.
+key gets back the status Begin rotation recorded before the rotation touched it (Active, or Inactive when a
+person had deactivated it: an undo never re-enables a key somebody switched off), the secret's AWSCURRENT
+goes back to the version holding it (the one Begin rotation recorded), AWSPENDING comes off, and every key on
+the user other than the old one is deleted when it is newer than the rotation (an older one is somebody
+else's and is left alone, and said so). One attempt never raises for what it could not do: it reports, and
+the state machine runs it again.
 """
 
 from __future__ import annotations
@@ -76,13 +78,16 @@ def undo_rotation(
     started = run["rotation"]
     connection = started["connection"]
     user_name, old_key = connection["iam_user_name"], started["old_access_key_id"]
+    # Begin rotation keeps it in the record's `rotation` and hands it to every step (a retried Begin reads it
+    # back from the record); a rotation begun before it was kept had an Active old key.
+    old_status = started.get("old_key_status") or "Active"
 
-    reactivated = ledger.attempt(
-        f"old access key {old_key} (to make Active again)",
-        lambda: iam.update_access_key(UserName=user_name, AccessKeyId=old_key, Status="Active"),
+    restored = ledger.attempt(
+        f"old access key {old_key} (to make {old_status} again, as before the rotation)",
+        lambda: iam.update_access_key(UserName=user_name, AccessKeyId=old_key, Status=old_status),
     )
-    if reactivated is not None:
-        ledger.removed_once(f"old access key {old_key} made Active again")
+    if restored is not None:
+        ledger.removed_once(f"old access key {old_key} {old_status} again, as before the rotation")
     current_key = ledger.attempt(
         f"secret {started['secret_arn']} (AWSCURRENT back on the old key's version)",
         lambda: restore_secret(secrets, started["secret_arn"], started["old_version_id"]),

@@ -3,7 +3,10 @@
 IAM takes seconds to make a new key and policy effective; refusals that fade with time raise
 AccessNotYetEffective, which the state machine retries for about two minutes, each message saying how long
 the key has existed and what refused it. A refusal that names an explicit deny (a bucket policy, say) or KMS
-will not fade: AccessDeniedByPolicy, at once, not retried.
+will not fade: AccessDeniedByPolicy, at once, not retried. Neither will a refusal because our policy is no
+longer attached to the user (somebody detached it): before waiting, the user's attached policies are read,
+and without ours PolicyDetached fails the step at once. Right after onboarding's Attach policy IAM may not
+list it yet, so there the look waits POLICY_SETTLE_RETRIES retries; a rotation's policy is long attached.
 
 S3's bucket configuration is eventually consistent too: right after Apply CORS, GetBucketCors and the
 preflight may still answer the configuration from before it. When the run has just written its rule
@@ -31,6 +34,7 @@ from provisioner_core.errors import (
     AccessNotYetEffective,
     AwsCallFailed,
     CorsNotYetVisible,
+    PolicyDetached,
     VerificationFailed,
 )
 from provisioner_core.objects_lease import WRITE_PROBES, objects_lease
@@ -38,6 +42,7 @@ from provisioner_core.step import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
@@ -60,6 +65,9 @@ _SAMPLE_ATTEMPTS = 3
 # retry waits at least a second (the ASL's CorsNotYetVisible retrier: 2 s), so this is at least as many
 # seconds since the write; the retrier's MaxAttempts is no smaller, so this bound is what ends the wait.
 CORS_SETTLE_RETRIES = 30
+# Retries of onboarding's propagation wait before a refusal is checked against the user's attached policies:
+# IAM's reads may not show a policy attached a moment before.
+POLICY_SETTLE_RETRIES = 10
 # Checks that a stale configuration can fail while the rules as read say ours answers.
 _SETTLING_CHECKS = frozenset({"cors:Preflight", "cors:GetObject"})
 
@@ -271,6 +279,24 @@ def delete_probe(s3: S3Client, bucket: str, key: str, version_id: str | None) ->
     return _passed("s3:DeleteObject", "deleted the probe")
 
 
+def ensure_policy_attached(iam: IAMClient, connection: Connection, refused: AccessNotYetEffective) -> None:
+    """PolicyDetached when the user no longer has our policy attached; a failed look changes nothing (the
+    refusal is then waited for as propagation)."""
+    user, policy_name = connection["iam_user_name"], connection["policy_name"]
+    try:
+        pages = iam.get_paginator("list_attached_user_policies").paginate(UserName=user)
+        attached = [p["PolicyName"] for page in pages for p in page["AttachedPolicies"]]
+    except ClientError as error:
+        logger.warning("Attached policies not read", user=user, error=aws.error_code(error))
+        return
+    if policy_name not in attached:
+        raise PolicyDetached(
+            f"the connection's policy {policy_name} is no longer attached to user {user} (attached: "
+            f"{', '.join(attached) or 'none'}), so IAM refuses the new key, and waiting does not change "
+            f"that; attach it again, or offboard the connection. Last refusal: {refused}"
+        )
+
+
 def verify_access(
     secrets: SecretsManagerClient,
     dynamodb: DynamoDBClient,
@@ -280,10 +306,15 @@ def verify_access(
     attempt: int = 0,
     now: datetime | None = None,
     cors_just_applied: bool = False,
+    iam: IAMClient | None = None,
+    policy_settled: bool = False,
 ) -> Verification:
     """`attempt` is the state's $$.State.RetryCount: how often IAM (or S3) has already been waited for.
     `cors_just_applied`: this run's Apply CORS wrote its rule just before (onboarding), so for a while S3 may
-    still answer the configuration before it; a rotation's rule is old, and a missing one is missing."""
+    still answer the configuration before it; a rotation's rule is old, and a missing one is missing.
+    `iam`: to tell a detached policy from propagation before waiting (not looked at without it).
+    `policy_settled`: the policy was attached long ago (a rotation), so IAM's listing is looked at from the
+    first refusal; otherwise from the POLICY_SETTLE_RETRIES-th retry."""
     # A rotation verifies its new key in the secret's pending version, before any consumer is given it.
     version_id = access_key.get("version_id")
     version: dict[str, Any] = {"VersionId": version_id} if version_id else {}
@@ -300,6 +331,8 @@ def verify_access(
     try:
         checks = check_access(s3, dynamodb, connection, cors, settling=attempt if cors_just_applied else None)
     except AccessNotYetEffective as refused:
+        if iam is not None and (policy_settled or attempt >= POLICY_SETTLE_RETRIES):
+            ensure_policy_attached(iam, connection, refused)
         # The key's secret version was written right after CreateAccessKey: its age is the key's.
         created = stored.get("CreatedDate")
         waited = ""
@@ -323,6 +356,8 @@ def lambda_handler(event: VerifyAccessEvent, context: LambdaContext) -> Verifica
         event["cors"],
         attempt=int(event.get("attempt", 0)),
         cors_just_applied=bool(event.get("cors_just_applied", False)),
+        iam=aws.client("iam"),
+        policy_settled=bool(event.get("policy_settled", False)),
     )
     logger.info("Access verified", checks=[c["operation"] + ": " + c["outcome"] for c in result["checks"]])
     return result

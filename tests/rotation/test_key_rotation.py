@@ -241,3 +241,70 @@ def test_a_rotation_requested_on_the_event_bus_runs_like_the_api(stack, clients,
     run = wait_for_run(clients.sfn, promoted["rotation_execution_arn"])
     assert run.status == "SUCCEEDED", run.cause
     assert record(clients, cid)["rotation"]["adopted_by"] == "confirmation"
+
+
+def test_a_failed_rotation_leaves_a_key_a_person_deactivated_inactive(stack, clients, connection, faults):
+    cid, bucket, user = connection["connection_id"], connection["bucket"], connection["iam_user_name"]
+    old = key_of(clients.secrets, connection["secret_arn"])
+    # During an incident, somebody switched the connection's key off.
+    clients.iam.update_access_key(UserName=user, AccessKeyId=old["access_key_id"], Status="Inactive")
+    faults(["S3:ListObjectsV2@VerifyAccessFunction"])
+    run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
+    faults([])
+    assert (run.status, run.error) == ("FAILED", "RotationFailed")
+    # Undone: the new key is gone and the old one is as the person left it, not Active again.
+    assert keys_on_user(clients.iam, user) == {old["access_key_id"]: "Inactive"}
+    assert not _works(stack, old, bucket)
+    failed = record(clients, cid)
+    assert failed["rotation"]["old_key_status"] == "Inactive"
+    assert (failed["status"], failed["access_key_id"], failed["rotation"]["stage"]) == (
+        "ACTIVE", old["access_key_id"], "FAILED",
+    )  # fmt: skip
+
+
+def test_a_rotation_of_a_connection_whose_secret_is_gone_says_so_with_its_event(stack, clients, connection):
+    cid, secret_arn = connection["connection_id"], connection["secret_arn"]
+    clients.secrets.delete_secret(SecretId=secret_arn, ForceDeleteWithoutRecovery=True)
+    run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
+    assert (run.status, run.error) == ("FAILED", "BeginRotation.SecretGone")
+    assert f"secret {secret_arn} is gone" in run.cause_json["message"]
+    detail = _event(stack, "Connection Key Rotation Failed", cid)["detail"]
+    assert detail["error"] == "BeginRotation.SecretGone"
+    assert f"secret {secret_arn} is gone" in json.loads(detail["cause"])["message"]
+    assert record(clients, cid)["status"] == "ACTIVE"
+
+
+def test_a_rotation_of_a_connection_whose_user_is_gone_says_so_with_its_event(stack, clients, connection):
+    cid, user = connection["connection_id"], connection["iam_user_name"]
+    for key in keys_on_user(clients.iam, user):
+        clients.iam.delete_access_key(UserName=user, AccessKeyId=key)
+    for policy in clients.iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]:
+        clients.iam.detach_user_policy(UserName=user, PolicyArn=policy["PolicyArn"])
+    clients.iam.delete_user(UserName=user)
+    run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid))
+    assert (run.status, run.error) == ("FAILED", "BeginRotation.UserGone")
+    assert f"user {user} is gone" in run.cause_json["message"]
+    detail = _event(stack, "Connection Key Rotation Failed", cid)["detail"]
+    assert detail["error"] == "BeginRotation.UserGone"
+    assert f"user {user} is gone" in json.loads(detail["cause"])["message"]
+    assert record(clients, cid)["status"] == "ACTIVE"
+
+
+def test_a_detached_policy_fails_the_rotation_at_once_not_as_propagation(stack, clients, connection):
+    cid, user = connection["connection_id"], connection["iam_user_name"]
+    old = key_of(clients.secrets, connection["secret_arn"])
+    policy_name = record(clients, cid)["policy_name"]
+    attached = clients.iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
+    ours = next(p for p in attached if p["PolicyName"] == policy_name)
+    clients.iam.detach_user_policy(UserName=user, PolicyArn=ours["PolicyArn"])
+    try:
+        # IAM propagation would be waited for about 2 minutes; a detached policy is named at once.
+        run = wait_for_run(clients.sfn, start_rotation(stack, clients.sfn, cid), deadline_s=45)
+        assert (run.status, run.error) == ("FAILED", "RotationFailed")
+        failed = record(clients, cid)
+        assert failed["rotation"]["stage"] == "FAILED"
+        assert failed["rotation"]["error"]["error"] == "PolicyDetached"
+        assert f"policy {policy_name} is no longer attached" in failed["rotation"]["error"]["message"]
+        assert keys_on_user(clients.iam, user) == {old["access_key_id"]: "Active"}
+    finally:
+        clients.iam.attach_user_policy(UserName=user, PolicyArn=ours["PolicyArn"])

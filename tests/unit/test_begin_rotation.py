@@ -73,3 +73,18 @@ def test_bad_requests_are_refused_by_name(iam, secrets, dynamodb, request_body, 
     assert (
         _refused(begin_rotation(dynamodb, iam, secrets, request_body, ROTATION_ARN, "r1", TIMING))[0] == error
     )
+
+
+def test_a_secret_scheduled_for_deletion_is_refused_by_name_and_nothing_changes(
+    iam, secrets, dynamodb, connection
+):
+    active = make_active(iam, secrets, dynamodb, connection)
+    secrets.delete_secret(SecretId=active.secret_arn, RecoveryWindowInDays=7)
+    error, cause = _refused(
+        begin_rotation(
+            dynamodb, iam, secrets, {"connection_id": "satellite-images"}, ROTATION_ARN, "r1", TIMING
+        )
+    )
+    assert error == "BeginRotation.SecretGone"
+    assert "scheduled for deletion" in cause["message"]
+    assert registry.get(dynamodb, "satellite-images")["status"] == "ACTIVE"

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.record_rotation_outcome import app
 from functions.record_rotation_outcome.app import record_rotation_outcome
 from provisioner_core import registry
+from tests.support.api_events import FakeContext
 from tests.unit.rotation_setup import ROTATION_ARN, begin, make_active
 
 NEW_KEY = {"access_key_id": "AKIANEWKEY0000000001", "secret_arn": "arn:x", "version_id": "v2"}
@@ -74,3 +78,24 @@ def test_an_undo_that_stopped_without_a_report_says_the_new_key_may_remain(
         "(could not be checked; it may remain)"
     ]
     assert record["access_key_id"] == active.access_key_id
+
+
+@pytest.mark.parametrize(("outcome", "counted"), [("REFUSED", 1), ("ROLLED_BACK", 0)])
+def test_a_failed_rotation_counts_in_the_metric_its_alarm_watches(
+    iam, secrets, dynamodb, events, connection, monkeypatch, capsys, outcome, counted
+):
+    active = make_active(iam, secrets, dynamodb, connection)
+    if outcome == "REFUSED":
+        run: dict[str, Any] = {"rotation": {"connection_id": "satellite-images", "refused": True,
+                                            "error": "BeginRotation.SecretGone", "cause": "{}"}}  # fmt: skip
+    else:
+        run = {"rotation": begin(iam, secrets, dynamodb, active), "undo": {"current_access_key_id": None}}
+    monkeypatch.setattr(app.metrics, "namespace", "LabellerrProvisioner")
+    monkeypatch.setattr(app.aws, "client", lambda name, **_: {"dynamodb": dynamodb, "events": events}[name])
+    capsys.readouterr()
+    app.lambda_handler(
+        {"outcome": outcome, "run": run, "execution_arn": ROTATION_ARN}, cast(LambdaContext, FakeContext())
+    )
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    failed = [m.get("KeyRotationFailed") for m in emitted if "KeyRotationFailed" in m]
+    assert failed == ([[1.0]] if counted else [])

@@ -438,6 +438,8 @@ def test_alarms_watch_rollback_failures_and_failed_executions_and_notify_the_top
     rollback = watched[("LabellerrProvisioner", "RollbackFailed")]
     assert rollback["Threshold"] == 1
     assert rollback["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    rotation = watched[("LabellerrProvisioner", "KeyRotationFailed")]
+    assert (rotation["Threshold"], rotation["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
     failed = [a["Properties"] for a in alarms.values() if a["Properties"]["MetricName"] == "ExecutionsFailed"]
     machines = {a["Dimensions"][0]["Value"]["Ref"] for a in failed}
     assert machines == {"OnboardConnectionStateMachine", "OffboardConnectionStateMachine"}
@@ -451,6 +453,7 @@ def test_alarms_watch_rollback_failures_and_failed_executions_and_notify_the_top
 def test_the_metric_the_alarm_reads_is_the_one_record_outcome_emits():
     source = (ROOT / "functions" / "record_outcome" / "app.py").read_text()
     assert '"RollbackFailed"' in source
+    assert '"KeyRotationFailed"' in (ROOT / "functions" / "record_rotation_outcome" / "app.py").read_text()
     env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LabellerrProvisioner"
 

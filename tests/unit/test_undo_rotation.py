@@ -58,6 +58,28 @@ def test_a_rollback_in_the_grace_period_restores_the_old_key_as_current(
     assert current["access_key_id"] == active.access_key_id
 
 
+def test_a_key_a_person_had_deactivated_goes_back_inactive_also_after_a_retried_begin(
+    iam, s3, secrets, dynamodb, events, connection
+):
+    active = make_active(iam, secrets, dynamodb, connection)
+    user = connection["iam_user_name"]
+    iam.update_access_key(UserName=user, AccessKeyId=active.access_key_id, Status="Inactive")
+    begin(iam, secrets, dynamodb, active)
+    # The step's retry (its first reply lost) reads the status back from the record's `rotation`.
+    started = begin(iam, secrets, dynamodb, active)
+    assert started["old_key_status"] == "Inactive"
+    started["labellerr"] = {"registered": False}
+    issued = issue_rotation_key(iam, secrets, dynamodb, connection, started, ROTATION_ARN)
+    run = {"rotation": started, "new_key": issued, "failure": FAILURE}
+    for _ in range(2):  # the undo's own retry finds it the same way
+        outcome = undo_rotation(iam, s3, secrets, run, "failed", ROTATION_ARN, "Verify access")
+        assert outcome["complete"] is True, outcome
+        assert _keys(iam, user) == {active.access_key_id: "Inactive"}
+    assert (
+        f"old access key {active.access_key_id} Inactive again, as before the rotation" in outcome["removed"]
+    )
+
+
 def test_what_it_cannot_undo_is_reported_not_raised(iam, s3, secrets, dynamodb, connection, monkeypatch):
     active = make_active(iam, secrets, dynamodb, connection)
     started = begin(iam, secrets, dynamodb, active)

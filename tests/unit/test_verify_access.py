@@ -13,7 +13,12 @@ from functions.attach_policy.app import attach_policy
 from functions.create_policy.app import create_policy
 from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
-from functions.verify_access.app import CORS_SETTLE_RETRIES, check_access, verify_access
+from functions.verify_access.app import (
+    CORS_SETTLE_RETRIES,
+    POLICY_SETTLE_RETRIES,
+    check_access,
+    verify_access,
+)
 from provisioner_core import aws as aws_module
 from provisioner_core import cors_probe
 from provisioner_core.connection import probe_key
@@ -22,6 +27,7 @@ from provisioner_core.errors import (
     AccessNotYetEffective,
     AwsCallFailed,
     CorsNotYetVisible,
+    PolicyDetached,
     VerificationFailed,
 )
 from provisioner_local import s3_cors
@@ -285,3 +291,32 @@ def test_an_object_that_vanishes_before_its_read_is_sampled_again(
         result = verify_access(secrets, dynamodb, connection, access_key, NO_CORS)
     assert reads[:2] == ["images/cat.png", "images/dog.png"]
     assert _outcomes(result)["s3:GetObject"] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("detached", "attempt", "policy_settled", "raised"),
+    [
+        (True, 0, True, PolicyDetached),  # a rotation: the policy was attached long ago
+        (True, 0, False, AccessNotYetEffective),  # onboarding: IAM may not list the new attachment yet
+        (True, POLICY_SETTLE_RETRIES, False, PolicyDetached),
+        (False, 0, True, AccessNotYetEffective),  # attached: propagation, waited for as before
+    ],
+)
+def test_a_detached_policy_is_not_taken_for_propagation(
+    iam, s3, secrets, bucket, connection, monkeypatch, dynamodb, detached, attempt, policy_settled, raised
+):
+    access_key = _issue(iam, secrets, connection)
+    user = connection["iam_user_name"]
+    if detached:
+        for policy in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]:
+            iam.detach_user_policy(UserName=user, PolicyArn=policy["PolicyArn"])
+    monkeypatch.setattr(aws_module, "client_with_key", lambda *args, **kwargs: s3)
+    with Stubber(s3) as stub:
+        stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", http_status_code=403)
+        with pytest.raises(raised) as error:
+            verify_access(
+                secrets, dynamodb, connection, access_key, NO_CORS,
+                attempt=attempt, iam=iam, policy_settled=policy_settled,
+            )  # fmt: skip
+    if raised is PolicyDetached:
+        assert f"policy {connection['policy_name']} is no longer attached to user {user}" in str(error.value)

@@ -121,3 +121,15 @@ class TooManyAccessKeys(ProvisionerError):
 
 class RotationNotAllowed(ProvisionerError):
     """The connection cannot start a key rotation now (not ACTIVE, or another rotation holds it)."""
+
+
+class UserGone(ProvisionerError):
+    """The connection's IAM user cannot be found as ours: deleted, or no longer readable by our roles."""
+
+
+class SecretGone(ProvisionerError):
+    """The connection's secret is deleted, or scheduled for deletion."""
+
+
+class PolicyDetached(ProvisionerError):
+    """The connection's policy is no longer attached to its user: a refusal waiting does not change."""

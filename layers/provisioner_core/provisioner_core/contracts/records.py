@@ -30,6 +30,8 @@ class RotationState(TypedDict, total=False):
     stage: Required[str]
     started_at: str
     old_access_key_id: str
+    # The old key's status before the rotation touched it (Undo rotation puts it back exactly so).
+    old_key_status: Literal["Active", "Inactive", "Expired"]
     old_version_id: str
     keys_at_start: list[str]
     adoption_days: float

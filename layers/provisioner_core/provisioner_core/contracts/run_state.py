@@ -127,6 +127,8 @@ class VerifyAccessEvent(TypedDict):
     cors: CorsApplied | dict[str, Any]
     cors_just_applied: bool
     attempt: int
+    # The policy was attached long ago (a rotation): a refusal is checked against IAM's listing at once.
+    policy_settled: bool
 
 
 class RegisterInLabellerrEvent(TypedDict):

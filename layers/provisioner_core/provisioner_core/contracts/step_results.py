@@ -10,6 +10,10 @@ from provisioner_core.contracts.checks import LabellerrTest, OperationCheck
 # -- onboarding
 
 
+# IAM's access key statuses (UpdateAccessKey's Status).
+KeyStatus = Literal["Active", "Inactive", "Expired"]
+
+
 class Validated(TypedDict):
     """Validate request (ResultPath `$`: the run state becomes this)."""
 
@@ -198,6 +202,8 @@ class RotationBegun(TypedDict):
     rotation_id: NotRequired[str]
     started_at: NotRequired[str]
     old_access_key_id: NotRequired[str]
+    # The old key's status before the rotation touched it: Undo rotation puts it back exactly so.
+    old_key_status: NotRequired[KeyStatus]
     old_version_id: NotRequired[str]
     secret_arn: NotRequired[str]
     connection: NotRequired[Connection]
@@ -214,6 +220,7 @@ class RotationStarted(TypedDict):
     rotation_id: str
     started_at: str
     old_access_key_id: str
+    old_key_status: NotRequired[KeyStatus]
     old_version_id: str
     secret_arn: str
     connection: Connection
