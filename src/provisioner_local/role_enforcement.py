@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from provisioner_local import role_requests
+from provisioner_local import role_calls, role_requests
 from provisioner_local.faults import current_function
 from provisioner_local.policy_evaluation import AuthorizationRequest, Decision, evaluate
 from provisioner_local.stack_common import DUMMY_ACCESS_KEY_ID
@@ -84,7 +84,7 @@ class RoleEnforcer:
     ) -> tuple[AWSResponse, dict[str, Any]] | None:
         function = role.function
         service = model.service_model.service_name
-        call = role_requests.Call(
+        call = role_calls.Call(
             service=service,
             operation=model.name,
             params=context.get(_PARAMS_KEY) or {},
@@ -92,7 +92,7 @@ class RoleEnforcer:
         )
         try:
             requests = role_requests.requests_for(call)
-        except role_requests.UnknownOperation as error:
+        except role_calls.UnknownOperation as error:
             logger.error("%s: the local stack cannot authorize %s; refused", function, error)
             return self._refuse(role, service, AuthorizationRequest(f"{service}:{model.name}", "*"), None)
         for request in requests:

@@ -22,162 +22,16 @@ never waved through.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Final
 
 from provisioner_local.policy_evaluation import AuthorizationRequest
+from provisioner_local.role_calls import Call, UnknownOperation, request_tags, tags_context
+from provisioner_local.role_requests_iam import iam_requests
 from provisioner_local.template import ACCOUNT_ID, PARTITION
 
 URL_SUFFIX: Final = "amazonaws.com"
 DEFAULT_SECRETS_KEY: Final = "alias/aws/secretsmanager"
-# Documented: creating with tags also needs the tagging action; whether the resource's own tags are in the
-# context of that check is not documented, so both readings are tried (CreateAccess.both_readings).
-TAGGING_ON_CREATE: Final = {"CreateUser": "iam:TagUser", "CreatePolicy": "iam:TagPolicy"}
-
-
-class UnknownOperation(LookupError):
-    """The local stack does not know how AWS authorizes this operation."""
-
-
-@dataclass(frozen=True)
-class Call:
-    service: str
-    operation: str
-    params: Mapping[str, Any]
-    region: str
-
-
-def _tags_context(tags: Iterable[Mapping[str, str]] | None, key: str = "aws:ResourceTag") -> dict[str, Any]:
-    return {f"{key}/{tag['Key']}": tag["Value"] for tag in tags or ()}
-
-
-def _request_tags(tags: Iterable[Mapping[str, str]] | None) -> dict[str, Any]:
-    tags = list(tags or ())
-    if not tags:
-        return {}
-    return {**_tags_context(tags, "aws:RequestTag"), "aws:TagKeys": [tag["Key"] for tag in tags]}
-
-
-# -- IAM
-
-
-def _iam() -> Any:
-    from moto.iam.models import iam_backends
-
-    return iam_backends[ACCOUNT_ID][PARTITION]
-
-
-def _user(name: str) -> tuple[str, dict[str, Any]]:
-    """The user's ARN and context keys: what exists, or `user/<name>` with nothing when it does not."""
-    backend = _iam()
-    try:
-        user = backend.get_user(name)
-    except Exception:
-        return f"arn:{PARTITION}:iam::{ACCOUNT_ID}:user/{name}", {}
-    from provisioner_local.permissions_boundary import BOUNDARY_ATTRIBUTE
-
-    context = _tags_context(backend.list_user_tags(name))
-    boundary = getattr(user, BOUNDARY_ATTRIBUTE, None)
-    if boundary:
-        context["iam:PermissionsBoundary"] = boundary
-    return str(user.arn), context
-
-
-def _group(name: str) -> str:
-    """The group's ARN (with its path), or `group/<name>` when it does not exist."""
-    try:
-        return str(_iam().get_group(name).arn)
-    except Exception:
-        return f"arn:{PARTITION}:iam::{ACCOUNT_ID}:group/{name}"
-
-
-def _policy_context(arn: str) -> dict[str, Any]:
-    try:
-        tags, _ = _iam().list_policy_tags(arn, None)
-    except Exception:
-        return {}
-    return _tags_context(tags)
-
-
-# The user actions whose context has iam:PermissionsBoundary (the user's), per the IAM service page.
-_BOUNDARY_KEYED: Final = frozenset(
-    {
-        "AttachUserPolicy",
-        "DetachUserPolicy",
-        "DeleteUserPolicy",
-        "PutUserPolicy",
-        "DeleteUserPermissionsBoundary",
-    }
-)
-
-
-def _iam_requests(call: Call) -> list[AuthorizationRequest]:
-    op, params = call.operation, call.params
-    action = f"iam:{op}"
-    if op in ("GetAccountSummary", "ListUsers", "ListPolicies", "ListRoles", "ListGroups"):
-        return [AuthorizationRequest(action, "*")]
-    if op == "CreateUser":
-        path = params.get("Path") or "/"
-        arn = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:user{path}{params['UserName']}"
-        context = _request_tags(params.get("Tags"))
-        if params.get("PermissionsBoundary"):
-            context["iam:PermissionsBoundary"] = params["PermissionsBoundary"]
-        return [AuthorizationRequest(action, arn, context), *_tagging_on_create(op, arn, params, context)]
-    if op == "CreatePolicy":
-        path = params.get("Path") or "/"
-        arn = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:policy{path}{params['PolicyName']}"
-        context = _request_tags(params.get("Tags"))
-        return [AuthorizationRequest(action, arn, context), *_tagging_on_create(op, arn, params, context)]
-    if op == "GetAccessKeyLastUsed":
-        try:
-            owner = _iam().get_access_key_last_used(params["AccessKeyId"])["user_name"]
-        except Exception:
-            return [AuthorizationRequest(action, f"arn:{PARTITION}:iam::{ACCOUNT_ID}:user/")]
-        arn, context = _user(owner)
-        return [AuthorizationRequest(action, arn, context)]
-    if op in ("AddUserToGroup", "RemoveUserFromGroup"):
-        # Authorized on the group alone: IAM has no resource or condition key for the member.
-        return [AuthorizationRequest(action, _group(str(params["GroupName"])))]
-    if "UserName" in params:
-        arn, context = _user(str(params["UserName"]))
-        if op not in _BOUNDARY_KEYED:
-            context.pop("iam:PermissionsBoundary", None)
-        if op == "PutUserPermissionsBoundary":
-            context["iam:PermissionsBoundary"] = params["PermissionsBoundary"]
-        if op in ("AttachUserPolicy", "DetachUserPolicy"):
-            context["iam:PolicyARN"] = params["PolicyArn"]
-        if op == "TagUser":
-            context.update(_request_tags(params.get("Tags")))
-        if op == "UntagUser":
-            context["aws:TagKeys"] = list(params.get("TagKeys") or [])
-        return [AuthorizationRequest(action, arn, context)]
-    if "PolicyArn" in params:
-        arn = str(params["PolicyArn"])
-        context = _policy_context(arn)
-        if op == "TagPolicy":
-            context.update(_request_tags(params.get("Tags")))
-        if op == "UntagPolicy":
-            context["aws:TagKeys"] = list(params.get("TagKeys") or [])
-        return [AuthorizationRequest(action, arn, context)]
-    if op in ("ListAccessKeys", "CreateAccessKey"):
-        raise UnknownOperation(f"iam:{op} without UserName acts on the caller itself, which no function does")
-    raise UnknownOperation(f"iam:{op}")
-
-
-def _tagging_on_create(
-    op: str, arn: str, params: Mapping[str, Any], context: Mapping[str, Any]
-) -> list[AuthorizationRequest]:
-    """The tagging action a create with Tags also needs, under both readings of its aws:ResourceTag: absent
-    (nothing exists yet), and filled from the request's tags (as if the tags were already on it)."""
-    if not params.get("Tags"):
-        return []
-    tagging = TAGGING_ON_CREATE[op]
-    with_resource_tags = {**context, **_tags_context(params["Tags"])}
-    return [
-        AuthorizationRequest(tagging, arn, dict(context)),
-        AuthorizationRequest(tagging, arn, with_resource_tags),
-    ]
 
 
 # -- S3
@@ -283,7 +137,7 @@ def _secrets_requests(call: Call) -> list[AuthorizationRequest]:
     if op == "CreateSecret":
         name = str(params["Name"])
         arn = f"arn:{PARTITION}:secretsmanager:{region}:{ACCOUNT_ID}:secret:{name}"
-        context = {"secretsmanager:Name": name, **_request_tags(params.get("Tags"))}
+        context = {"secretsmanager:Name": name, **request_tags(params.get("Tags"))}
         requests = [AuthorizationRequest(action, arn, context)]
         if params.get("Tags"):
             requests.append(AuthorizationRequest("secretsmanager:TagResource", arn, context))
@@ -298,10 +152,10 @@ def _secrets_requests(call: Call) -> list[AuthorizationRequest]:
         key_id = None
     else:
         arn = str(secret.arn)
-        context = {**_tags_context(secret.tags), **_tags_context(secret.tags, "secretsmanager:ResourceTag")}
+        context = {**tags_context(secret.tags), **tags_context(secret.tags, "secretsmanager:ResourceTag")}
         key_id = getattr(secret, "kms_key_id", None)
     if op == "TagResource":
-        context.update(_request_tags(params.get("Tags")))
+        context.update(request_tags(params.get("Tags")))
     requests = [AuthorizationRequest(action, arn, context)]
     if op == "GetSecretValue":
         requests += _via_secrets_manager("kms:Decrypt", key_id, region)
@@ -413,7 +267,7 @@ def _sts_requests(call: Call) -> list[AuthorizationRequest]:
 
 
 _SERVICES: Final[dict[str, Callable[[Call], list[AuthorizationRequest]]]] = {
-    "iam": _iam_requests,
+    "iam": iam_requests,
     "s3": _s3_requests,
     "secretsmanager": _secrets_requests,
     "dynamodb": _dynamodb_requests,

@@ -13,7 +13,8 @@ import pytest
 from moto import mock_aws
 
 from provisioner_local.policy_evaluation import evaluate
-from provisioner_local.role_requests import Call, UnknownOperation, requests_for
+from provisioner_local.role_calls import Call, UnknownOperation
+from provisioner_local.role_requests import requests_for
 from provisioner_local.template import SamTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
