@@ -16,12 +16,8 @@ import pytest
 
 from provisioner_core import objects_lease, registry
 from provisioner_core.connection import PROBE_NAME_PREFIX, labellerr_marker, probe_key_for
-from provisioner_core.labellerr import (
-    LabellerrClient,
-    LabellerrCredentials,
-    LabellerrTestFailed,
-    S3Credentials,
-)
+from provisioner_core.labellerr import LabellerrClient, LabellerrCredentials, S3Credentials
+from provisioner_core.labellerr_errors import LabellerrTestFailed
 from provisioner_local.emulator import LocalStack
 from provisioner_local.labellerr_access import AccessCheckFailed
 from provisioner_local.labellerr_standin import LabellerrStandIn, StoredConnection

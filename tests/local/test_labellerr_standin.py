@@ -17,14 +17,8 @@ from typing import Any
 
 import pytest
 
-from provisioner_core.labellerr import (
-    LabellerrClient,
-    LabellerrCredentials,
-    LabellerrRejected,
-    LabellerrTestFailed,
-    LabellerrUnavailable,
-    S3Credentials,
-)
+from provisioner_core.labellerr import LabellerrClient, LabellerrCredentials, S3Credentials
+from provisioner_core.labellerr_errors import LabellerrRejected, LabellerrTestFailed, LabellerrUnavailable
 from provisioner_core.labellerr_transport import multipart
 from provisioner_local.emulator import LocalStack
 from provisioner_local.labellerr_standin import LabellerrStandIn, split_faults

@@ -7,7 +7,7 @@ import pytest
 from functions.hand_over_rotation_key.app import hand_over_rotation_key
 from functions.issue_rotation_key.app import issue_rotation_key
 from provisioner_core import registry
-from provisioner_core.labellerr import LabellerrTestFailed
+from provisioner_core.labellerr_errors import LabellerrTestFailed
 from tests.unit.rotation_setup import ROTATION_ARN, begin, make_active
 
 

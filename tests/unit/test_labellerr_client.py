@@ -27,12 +27,14 @@ from provisioner_core.labellerr import (
     CONNECTION_TYPES_BY_ACCESS,
     LabellerrClient,
     LabellerrCredentials,
+    S3Credentials,
+    load_credentials,
+)
+from provisioner_core.labellerr_errors import (
     LabellerrMisconfigured,
     LabellerrRejected,
     LabellerrTestFailed,
     LabellerrUnavailable,
-    S3Credentials,
-    load_credentials,
 )
 from provisioner_core.labellerr_transport import MAX_BODY
 

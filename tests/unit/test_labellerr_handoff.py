@@ -11,12 +11,8 @@ from functions.remove_connection.app import remove_connection
 from functions.rollback.app import roll_back
 from provisioner_core import cleanup
 from provisioner_core.connection import labellerr_marker
-from provisioner_core.labellerr import (
-    LabellerrClient,
-    LabellerrConnection,
-    LabellerrMisconfigured,
-    LabellerrUnavailable,
-)
+from provisioner_core.labellerr import LabellerrClient, LabellerrConnection
+from provisioner_core.labellerr_errors import LabellerrMisconfigured, LabellerrUnavailable
 from provisioner_core.labellerr_handoff import client_for, remove_labellerr_connections
 from tests.unit.conftest import EXECUTION_ARN, SETTINGS, make_connection
 

@@ -14,13 +14,8 @@ from functions.register_in_labellerr.app import description_for, issued_key, reg
 from provisioner_core.connection import labellerr_marker
 from provisioner_core.contracts.step_results import IssuedKey, LabellerrRegistration
 from provisioner_core.errors import VerificationFailed
-from provisioner_core.labellerr import (
-    LabellerrClient,
-    LabellerrConnection,
-    LabellerrTestFailed,
-    LabellerrUnavailable,
-    S3Credentials,
-)
+from provisioner_core.labellerr import LabellerrClient, LabellerrConnection, S3Credentials
+from provisioner_core.labellerr_errors import LabellerrTestFailed, LabellerrUnavailable
 from tests.unit.conftest import make_connection
 
 KEY = S3Credentials("AKIAEXAMPLE", "s3cr3t/value")

@@ -20,7 +20,7 @@ from provisioner_core.aws import error_code
 from provisioner_core.config import TAG_CONNECTION_ID
 from provisioner_core.cors import without_rule, write_rules
 from provisioner_core.errors import BucketBusy
-from provisioner_core.labellerr import LabellerrError
+from provisioner_core.labellerr_errors import LabellerrError
 from provisioner_core.lease import bucket_lease
 
 if TYPE_CHECKING:

@@ -18,6 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from provisioner_core import labellerr_transport as transport
+from provisioner_core.labellerr_errors import (
+    LabellerrMisconfigured,
+    LabellerrRejected,
+    LabellerrTestFailed,
+    LabellerrUnavailable,
+    judge,
+)
 
 DEFAULT_API_URL: Final = "https://api.labellerr.com"
 # What the SDK sends: Labellerr should see the same client whichever of the two calls it.
@@ -37,49 +44,8 @@ CONNECTION_TYPES_BY_ACCESS: Final[Mapping[str, tuple[str, ...]]] = {
     "import": ("import",),
     "import_export": ("import", "export"),
 }
-_MAX_MESSAGE = 500
 
 logger = logging.getLogger(__name__)
-
-
-class LabellerrError(Exception):
-    """Base of the Labellerr errors; `status` is the HTTP status (None without an answer)."""
-
-    def __init__(
-        self,
-        operation: str,
-        message: str,
-        *,
-        status: int | None = None,
-        labellerr_message: str | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        self.operation = operation
-        self.detail = message
-        self.status = status
-        self.labellerr_message = labellerr_message
-        self.request_id = request_id
-        suffix = f" (request {request_id})" if request_id else ""
-        super().__init__(f"Labellerr {operation}: {message}{suffix}")
-
-
-class LabellerrUnavailable(LabellerrError):
-    """5xx, 429, a timeout or no connection: the same call may well succeed later."""
-
-
-class LabellerrRejected(LabellerrError):
-    """Labellerr refused the call (4xx) or answered something unusable: repeating it will not help."""
-
-
-class LabellerrTestFailed(LabellerrRejected):
-    """Labellerr ran its connection test and it failed: the key cannot do what the connection needs there."""
-
-
-class LabellerrMisconfigured(LabellerrError):
-    """The credentials secret or the API URL is unusable; no call was made."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("configuration", message)
 
 
 @dataclass(frozen=True)
@@ -382,7 +348,7 @@ class LabellerrClient:
             (time.monotonic() - started) * 1000,
             request_id,
         )
-        return _judge(operation, status, raw, request_id, hidden)
+        return judge(operation, status, raw, request_id, hidden)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -393,34 +359,3 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def _means_unknown_id(error: LabellerrRejected) -> bool:
     # 401/403 are about our credentials, not the id; anything else in 4xx may be Labellerr's "no such id".
     return error.status is not None and 400 <= error.status < 500 and error.status not in (401, 403)
-
-
-def _judge(
-    operation: str, status: int, raw: bytes, request_id: str, hidden: tuple[str, ...]
-) -> dict[str, Any]:
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        body: Any = json.loads(text) if text.strip() else None
-    except ValueError:
-        body = None
-    if 200 <= status < 300:
-        if status == 204:
-            return {}
-        if not isinstance(body, dict):
-            raise LabellerrRejected(
-                operation, f"HTTP {status} without a JSON object", status=status, request_id=request_id
-            )
-        return body
-    said = transport.message_of(body) if body is not None else (text.strip() or None)
-    # Scrubbed before it is cut, so no secret survives in part.
-    said = transport.scrub(said, hidden)[:_MAX_MESSAGE] if said else None
-    detail = f"HTTP {status}" + (f": {said}" if said else "")
-    kind: type[LabellerrError]
-    if status == 429 or status >= 500:
-        kind = LabellerrUnavailable
-    else:
-        kind = LabellerrRejected
-        if 300 <= status < 400:
-            detail += " (redirects are not followed)"
-    logger.warning("Labellerr %s failed: %s (request %s)", operation, detail, request_id)
-    raise kind(operation, detail, status=status, labellerr_message=said, request_id=request_id)

@@ -19,11 +19,11 @@ from provisioner_core.errors import VerificationFailed
 from provisioner_core.labellerr import (
     LabellerrClient,
     LabellerrConnection,
-    LabellerrMisconfigured,
     S3Credentials,
     labellerr_path,
     load_credentials,
 )
+from provisioner_core.labellerr_errors import LabellerrMisconfigured
 from provisioner_core.labellerr_transport import scrub
 from provisioner_core.lease import lease_holder
 
