@@ -120,4 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     disconnect.add_argument("connection_id", metavar="ID")
     _wait(disconnect, "the offboarding")
+
+    smoke = commands.add_parser(
+        "smoke",
+        help="onboard, check from outside and offboard a scratch prefix of BUCKET (provisioner-smoke)",
+        description="Exit 0 when every check passed, 1 otherwise. Options after BUCKET go to "
+        "provisioner-smoke (--origin, --timeout, --endpoint-url, ...).",
+    )
+    smoke.add_argument("bucket", metavar="BUCKET", help="a bucket the stack may use (within AllowedBuckets)")
+    smoke.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    preflight = commands.add_parser(
+        "preflight",
+        help="check what sam deploy would deploy and say what the stack may do (provisioner-preflight)",
+        description="Run in the project directory. Options go to provisioner-preflight (--template, "
+        "--config-env, --offline, ...).",
+    )
+    preflight.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser

@@ -10,7 +10,7 @@ from typing import Final, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from provisioner_cli import commands, commands_rotate
+from provisioner_cli import commands, commands_ops, commands_rotate
 from provisioner_cli.args import EXIT_UNABLE, build_parser
 from provisioner_cli.signing import ApiUnreachable
 from provisioner_cli.stack import CliError, Target, describe_client_error, resolve
@@ -25,14 +25,23 @@ COMMANDS: Final[dict[str, Command]] = {
     "list": commands.list_connections,
     "rotate": commands_rotate.rotate,
     "disconnect": commands.disconnect,
+    "smoke": commands_ops.smoke,
 }
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # preflight's own options pass through: argparse's REMAINDER cannot start with an option.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "preflight":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.rest = [*args.rest, *unknown]
     try:
+        if args.command == "preflight":
+            return commands_ops.preflight(args, out)
         target = resolve(
             api_url=args.api_url, stack_name=args.stack_name, region=args.region, profile=args.profile
         )

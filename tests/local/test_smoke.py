@@ -192,3 +192,37 @@ def test_without_credentials_it_says_so(monkeypatch, tmp_path, capsys):
     code = smoke.main(["--api-url", "http://127.0.0.1:9", "--bucket", "b"])
     assert code == 1
     assert "no AWS credentials" in capsys.readouterr().err
+
+
+def test_provisioner_smoke_runs_the_same_check_with_the_clients_global_options(stack, credentials, bucket):
+    """`provisioner --api-url URL smoke BUCKET ...`: one tool for the person who runs the stack."""
+    from provisioner_cli.cli import main as provisioner
+
+    out, err = io.StringIO(), io.StringIO()
+    code = provisioner(
+        [
+            "--api-url",
+            stack.api_url,
+            "smoke",
+            bucket,
+            "--endpoint-url",
+            stack.endpoint_url,
+            "--timeout",
+            "60",
+        ],
+        out=out,
+        err=err,
+    )
+    assert code == 0, out.getvalue() + err.getvalue()
+    assert "Smoke check all checks passed" in out.getvalue()
+    assert leftovers(stack, bucket) == []
+
+
+def test_provisioner_preflight_runs_the_deploy_check(monkeypatch):
+    from provisioner_cli.cli import main as provisioner
+
+    monkeypatch.chdir(ROOT)
+    out, err = io.StringIO(), io.StringIO()
+    code = provisioner(["--region", "us-east-1", "preflight", "--offline"], out=out, err=err)
+    assert code == 0, out.getvalue() + err.getvalue()
+    assert "us-east-1" in out.getvalue()
