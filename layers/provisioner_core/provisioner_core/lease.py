@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 LEASE_SECONDS = 60
+T = TypeVar("T")
 # Waiting here is cheaper than a state machine retry when the holder is about to finish.
 WAIT_SECONDS = 5.0
 
@@ -79,6 +80,22 @@ def release(dynamodb: DynamoDBClient, bucket: str, holder: str, *, table: str) -
             raise
 
 
+def wait_for(
+    acquire: Callable[[], T | None], *, busy: str, wait_seconds: float, sleep: Callable[[float], None]
+) -> T:
+    """What `acquire` returns once it is not None, trying with jittered backoff; BucketBusy(busy) after
+    `wait_seconds`. Waiting here is cheaper than a state machine retry when the holder is about to finish."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while (acquired := acquire()) is None:
+        if time.monotonic() >= deadline:
+            raise BucketBusy(busy)
+        # Jitter, not cryptography.
+        sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311  # nosec B311
+        delay = min(delay * 2, 0.5)
+    return acquired
+
+
 @contextmanager
 def bucket_lease(
     dynamodb: DynamoDBClient,
@@ -92,14 +109,12 @@ def bucket_lease(
 ) -> Iterator[None]:
     """Hold the bucket's lease for the block; BucketBusy (retryable) when another run keeps it too long."""
     table = table or table_name()
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.05
-    while not try_acquire(dynamodb, bucket, holder, table=table, clock=clock):
-        if time.monotonic() >= deadline:
-            raise BucketBusy(f"bucket {bucket!r} is being changed by another run; retry shortly")
-        # Jitter, not cryptography.
-        sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311  # nosec B311
-        delay = min(delay * 2, 0.5)
+    wait_for(
+        lambda: try_acquire(dynamodb, bucket, holder, table=table, clock=clock) or None,
+        busy=f"bucket {bucket!r} is being changed by another run; retry shortly",
+        wait_seconds=wait_seconds,
+        sleep=sleep,
+    )
     try:
         yield
     finally:

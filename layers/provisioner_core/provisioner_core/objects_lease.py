@@ -21,7 +21,6 @@ the other.
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,8 +30,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from provisioner_core.aws import error_code
-from provisioner_core.errors import BucketBusy
-from provisioner_core.lease import table_name
+from provisioner_core.lease import table_name, wait_for
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -135,14 +133,12 @@ def objects_lease(
 ) -> Iterator[None]:
     """Hold a share of the bucket's objects for the block; BucketBusy (retryable) after `wait_seconds`."""
     table = table or table_name()
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.05
-    while (generation := try_acquire(dynamodb, bucket, kind, table=table, clock=clock)) is None:
-        if time.monotonic() >= deadline:
-            raise BucketBusy(f"bucket {bucket!r}'s objects are being tested by another run; retry shortly")
-        # Jitter, not cryptography.
-        sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311  # nosec B311
-        delay = min(delay * 2, 0.5)
+    generation = wait_for(
+        lambda: try_acquire(dynamodb, bucket, kind, table=table, clock=clock),
+        busy=f"bucket {bucket!r}'s objects are being tested by another run; retry shortly",
+        wait_seconds=wait_seconds,
+        sleep=sleep,
+    )
     try:
         yield
     finally:
