@@ -97,6 +97,20 @@ def connect(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     emit(out, f"  execution {execution_arn}")
     for warning in accepted.get("warnings") or []:
         emit(out, f"  warning: {warning}")
+    return _follow_to_record(args, target, out, connection_id, execution_arn, ONBOARDED, "ACTIVE")
+
+
+def _follow_to_record(
+    args: argparse.Namespace,
+    target: Target,
+    out: TextIO,
+    connection_id: str,
+    execution_arn: str,
+    final: frozenset[str],
+    success: str,
+) -> int:
+    """With --wait, each state as it ends, then the record once it reaches one of `final`; without, how to
+    follow the run."""
     if not waits(args, out):
         emit(out, f"Follow it with: provisioner status {connection_id}")
         return EXIT_OK
@@ -104,9 +118,9 @@ def connect(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     description = follow(target, execution_arn, ExecutionTrace(out), out)
     emit(out)
     status, record = await_record(
-        target, connection_id, ONBOARDED, timeout=RECORD_GRACE_SECONDS if description else WAIT_SECONDS
+        target, connection_id, final, timeout=RECORD_GRACE_SECONDS if description else WAIT_SECONDS
     )
-    return _outcome(out, status, record, connection_id, execution_arn, success="ACTIVE")
+    return _outcome(out, status, record, connection_id, execution_arn, success=success)
 
 
 def _outcome(
@@ -208,13 +222,4 @@ def disconnect(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     if accepted.get("status") == "DELETED":
         return EXIT_OK
     emit(out, f"  execution {execution_arn}")
-    if not waits(args, out):
-        emit(out, f"Follow it with: provisioner status {connection_id}")
-        return EXIT_OK
-    emit(out)
-    description = follow(target, execution_arn, ExecutionTrace(out), out)
-    emit(out)
-    status_code, record = await_record(
-        target, connection_id, OFFBOARDED, timeout=RECORD_GRACE_SECONDS if description else WAIT_SECONDS
-    )
-    return _outcome(out, status_code, record, connection_id, execution_arn, success="DELETED")
+    return _follow_to_record(args, target, out, connection_id, execution_arn, OFFBOARDED, "DELETED")
