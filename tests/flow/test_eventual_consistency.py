@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.compat import HTTPHeaders
 
-from functions.verify_access.app import CORS_SETTLE_RETRIES
 from provisioner_core.connection import probe_key_for
+from provisioner_core.key_access import CORS_SETTLE_RETRIES
 from provisioner_local.emulator import LocalStack
 from provisioner_local.iam_propagation import FixedDelay
 from provisioner_local.secret_deletion import SecretDeletionLag

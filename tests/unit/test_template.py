@@ -43,10 +43,25 @@ def _letters(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def _all_states(states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A machine's states, a Map's inner states among them."""
+    found = dict(states)
+    for state in states.values():
+        if state["Type"] == "Map":
+            found.update(_all_states(state["ItemProcessor"]["States"]))
+    return found
+
+
 def _task_states(asl: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """Task states of one state machine, or of all of them."""
+    """Task states that run one of our functions, of one state machine or of all of them (a service
+    integration such as states:startExecution is no step of ours)."""
     machines = [asl] if asl is not None else list(ASLS.values())
-    return {n: st for m in machines for n, st in m["States"].items() if st["Type"] == "Task"}
+    return {
+        n: st
+        for m in machines
+        for n, st in _all_states(m["States"]).items()
+        if st["Type"] == "Task" and st["Resource"].startswith("${")
+    }
 
 
 def _stem(state_name: str) -> str:
@@ -92,7 +107,7 @@ def test_one_stem_per_step_across_folder_logical_id_state_and_test():
 def test_every_catch_records_the_failing_state_by_its_own_name(machine):
     """The failing state is a fact the state machine records, read from the context object, so a renamed
     state renames the error and no function keeps a copy of the flow's states."""
-    states = ASLS[machine]["States"]
+    states = _all_states(ASLS[machine]["States"])
     start = states[ASLS[machine]["StartAt"]]
     # Assigned before anything can fail, so every state that reads it finds it.
     assert start["Assign"]["failed_state"] is None
@@ -219,7 +234,7 @@ def test_no_state_machine_retries_a_refusal_and_every_step_still_catches_it():
 def test_a_cors_rule_just_written_is_waited_for_by_the_function_not_cut_short_by_the_retrier():
     """Verify access ends the wait with VerificationFailed after CORS_SETTLE_RETRIES of the state's retries;
     the retrier must allow at least that many, or the run would end with a retryable error's name."""
-    from functions.verify_access.app import CORS_SETTLE_RETRIES
+    from provisioner_core.key_access import CORS_SETTLE_RETRIES
 
     state = ASL["States"]["Verify access"]
     [retry] = [r for r in state["Retry"] if r["ErrorEquals"] == ["CorsNotYetVisible"]]
@@ -282,6 +297,15 @@ def test_state_machine_inputs_still_parse(input_file):
     request = json.loads(input_file.read_text())
     if input_file.stem in ("offboard_connection", "rotate_connection_key"):
         assert connection_id_of(request) == request["connection_id"]
+    elif input_file.stem.startswith("connection_health"):
+        from functions.select_connections.app import select_connections
+
+        # A sweep reads the registry; a single check does not.
+        assert (
+            select_connections(None, request)["connection_ids"]
+            if "connection_id" in request
+            else request["sweep"]
+        )
     elif input_file.stem.startswith("invalid"):
         with pytest.raises(InvalidRequest) as raised:
             parse_request(request)

@@ -13,12 +13,7 @@ from functions.attach_policy.app import attach_policy
 from functions.create_policy.app import create_policy
 from functions.create_user.app import create_user
 from functions.issue_access_key.app import issue_access_key
-from functions.verify_access.app import (
-    CORS_SETTLE_RETRIES,
-    POLICY_SETTLE_RETRIES,
-    check_access,
-    verify_access,
-)
+from functions.verify_access.app import POLICY_SETTLE_RETRIES, verify_access
 from provisioner_core import aws as aws_module
 from provisioner_core import cors_probe
 from provisioner_core.connection import probe_key
@@ -30,6 +25,7 @@ from provisioner_core.errors import (
     PolicyDetached,
     VerificationFailed,
 )
+from provisioner_core.key_access import CORS_SETTLE_RETRIES, check_access
 from provisioner_local import s3_cors
 from tests.unit.conftest import SETTINGS, make_connection
 

@@ -62,12 +62,12 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _serialize(value: Any) -> Any:
+def serialize(value: Any) -> Any:
     return _serializer.serialize(_storable(value))
 
 
 def to_item(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _serialize(value) for key, value in record.items() if value is not None}
+    return {key: serialize(value) for key, value in record.items() if value is not None}
 
 
 def _plain(value: Any) -> Any:
@@ -140,13 +140,13 @@ def update(
     changes = {**changes, "updated_at": now()}
     names = {f"#f{i}": key for i, key in enumerate(changes)}
     sets = [f"#f{i} = :v{i}" for i in range(len(changes))]
-    values = {f":v{i}": _serialize(value) for i, value in enumerate(changes.values())}
+    values = {f":v{i}": serialize(value) for i, value in enumerate(changes.values())}
     names["#owner"] = owner_field
     values[":owner"] = _serializer.serialize(owner)
     conditions = ["#owner = :owner"]
     for i, (field, value) in enumerate((also or {}).items()):
         names[f"#a{i}"] = field
-        values[f":a{i}"] = _serialize(value)
+        values[f":a{i}"] = serialize(value)
         conditions.append(f"#a{i} = :a{i}")
     expression = "SET " + ", ".join(sets)
     if remove:
