@@ -47,6 +47,7 @@ def _schemas(api: Any) -> dict[str, Any]:
         api.ConnectionRecord,
         api.ConnectionPage,
         api.Errors,
+        api.HealthCheckAccepted,
         api.RotationAccepted,
         api.RotationSignal,
         Plan,
@@ -65,11 +66,11 @@ def _schemas(api: Any) -> dict[str, Any]:
 def build_document() -> dict[str, Any]:
     import app as api  # the API function, as Lambda imports it from functions/api/
 
-    from provisioner_core.registry import STATUSES
+    from provisioner_core.registry import HEALTH_STATUSES, STATUSES
     from scripts.openapi_operations import operations as documented
 
     routes = _routes(api.app)
-    operations = documented(list(STATUSES))
+    operations = documented(list(STATUSES), list(HEALTH_STATUSES))
     if set(routes) != set(operations):
         raise SystemExit(
             f"routes and documented operations differ: undocumented {sorted(set(routes) - set(operations))}, "
@@ -83,10 +84,10 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": TITLE,
             "version": VERSION,
-            "description": "Start, plan, read, list and remove Labellerr S3 connections. Every error the API "
-            'answers is `{"errors": [{"field", "message"}]}`; the gateway in front of it answers its own '
-            'refusals and timeouts as `{"message": "..."}` (GatewayError: 403, 429, 500, 503, 504). Every '
-            "request must be signed with SigV4 (service `execute-api`).",
+            "description": "Start, plan, read, list, check, repair and remove Labellerr S3 connections. "
+            'Every error the API answers is `{"errors": [{"field", "message"}]}`; the gateway in front of it '
+            'answers its own refusals and timeouts as `{"message": "..."}` (GatewayError: 403, 429, 500, '
+            "503, 504). Every request must be signed with SigV4 (service `execute-api`).",
         },
         # The stack's ApiUrl output; the DNS suffix is the partition's (amazonaws.com.cn in China).
         "servers": [

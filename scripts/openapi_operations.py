@@ -91,7 +91,39 @@ _GATEWAY_AND_SERVER_ERRORS = {
 }
 
 
-def operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+def _health_run(repair: bool) -> dict[str, Any]:
+    """POST /connections/{id}/health-checks and /repairs: the same door, one flag apart."""
+    what = "repair" if repair else "health check"
+    description = (
+        "Starts the health check state machine with `repair: true`: it puts back what the stack created "
+        "and a person changed (its CORS rule, merged with the bucket's others; its policy's attachment and "
+        "default version; the fence tags), never what it did not create, then checks the connection again. "
+        "Findings it cannot repair say what a person must do."
+        if repair
+        else "Starts the health check state machine, which only reads: whether the issued key really "
+        "reads (and writes) under the prefix, whether the browser's CORS works, whether what the stack "
+        "created is as it made it, and what else affects it (a Deny in the bucket policy, a widening on "
+        "the user, KMS, Labellerr's side)."
+    )
+    return {
+        "operationId": "startRepair" if repair else "startHealthCheck",
+        "description": f"{description} The record's `health` (GET) holds the verdict once the run has "
+        "ended: `health.execution_arn` is this answer's `execution_arn`.",
+        "parameters": [_CONNECTION_ID],
+        "responses": {
+            "202": {
+                "description": f"The {what} started.",
+                "headers": _LOCATION,
+                "content": _json_content(_ref("HealthCheckAccepted")),
+            },
+            "404": _errors("No such connection."),
+            "409": _errors("The connection is neither ACTIVE nor ROTATING (the message names its status)."),
+            **_GATEWAY_AND_SERVER_ERRORS,
+        },
+    }
+
+
+def operations(statuses: list[str], health: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """What the code does not say by itself: descriptions, parameters, bodies and every status it answers."""
     from provisioner_core.plan_client import PLAN_WAIT_SECONDS
 
@@ -178,8 +210,9 @@ def operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("get", "/connections"): {
             "operationId": "listConnections",
-            "description": "One page of the registry, optionally of one bucket and/or one status. Follow "
-            "`next_token` until it is null.",
+            "description": "One page of the registry, optionally of one bucket, one status and/or one "
+            "health status (the last health check's verdict; a connection never checked matches no health "
+            "filter). Follow `next_token` until it is null.",
             "parameters": [
                 {"name": "bucket", "in": "query", "required": False, "schema": {"type": "string"}},
                 {
@@ -187,6 +220,13 @@ def operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                     "in": "query",
                     "required": False,
                     "schema": {"type": "string", "enum": statuses},
+                },
+                {
+                    "name": "health",
+                    "in": "query",
+                    "required": False,
+                    "description": "Only connections whose `health.status` is this.",
+                    "schema": {"type": "string", "enum": health},
                 },
                 {
                     "name": "limit",
@@ -286,6 +326,8 @@ def operations(statuses: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
                 **_GATEWAY_AND_SERVER_ERRORS,
             },
         },
+        ("post", "/connections/{connection_id}/health-checks"): _health_run(repair=False),
+        ("post", "/connections/{connection_id}/repairs"): _health_run(repair=True),
         ("get", "/openapi.json"): {
             "operationId": "getOpenApi",
             "responses": {

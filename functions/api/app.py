@@ -1,9 +1,10 @@
-"""HTTP API: start, read, list and remove connections; the onboarding and offboarding flows do the work.
+"""HTTP API: start, read, list, check and remove connections; the state machines do the work.
 
 This module is the handler and its routes; the work is in the package next to it, one concern a module:
 `provisioner_api.body` (the POST body), `.onboarding` and `.onboarding_claim` (POST), `.offboarding`
-(DELETE), `.listing` (GET), `.runs` (execution names and ARNs), `.shapes` (what the API answers) and
-`.runtime` (the logger and settings read at import).
+(DELETE), `.listing` (GET), `.rotations` and `.health` (the key rotation's and the health check's doors),
+`.runs` (execution names and ARNs), `.shapes` (what the API answers) and `.runtime` (the logger and
+settings read at import).
 
 Bodies are parsed with `parse_request` rather than by Powertools' validation, which nearly doubles the
 cold start; the OpenAPI document is generated from this module by scripts/generate_openapi.py.
@@ -22,7 +23,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from provisioner_api import rotations
+from provisioner_api import health, rotations
 from provisioner_api.body import PayloadTooLarge, UnsupportedMediaType, read_json_body
 from provisioner_api.listing import get_connection, list_connections
 from provisioner_api.offboarding import delete_connection
@@ -33,6 +34,7 @@ from provisioner_api.shapes import (
     ConnectionPage,
     ConnectionRecord,
     Errors,
+    HealthCheckAccepted,
     RotationAccepted,
     RotationSignal,
     accepted_response,
@@ -55,6 +57,7 @@ __all__ = [
     "ConnectionPage",
     "ConnectionRecord",
     "Errors",
+    "HealthCheckAccepted",
     "RotationAccepted",
     "RotationSignal",
     "app",
@@ -157,6 +160,35 @@ def post_rotation_rollback(connection_id: str, rotation_id: str) -> Response[Any
     answer = rotations.roll_back(aws.client("dynamodb"), connection_id, rotation_id)
     logger.info("Rotation rollback requested", connection_id=connection_id, rotation_id=rotation_id)
     return json_response(202, answer)
+
+
+@app.post("/connections/<connection_id>/health-checks", summary="Start a health check of a connection")
+def post_health_check(connection_id: str) -> Response[Any]:
+    return _start_health_run(connection_id, repair=False)
+
+
+@app.post(
+    "/connections/<connection_id>/repairs",
+    summary="Repair what the stack created for a connection, then check it again",
+)
+def post_repair(connection_id: str) -> Response[Any]:
+    return _start_health_run(connection_id, repair=True)
+
+
+def _start_health_run(connection_id: str, *, repair: bool) -> Response[Any]:
+    answer = health.start(
+        aws.client("dynamodb"),
+        aws.client("stepfunctions"),
+        connection_id,
+        os.environ["HEALTH_STATE_MACHINE_ARN"],
+        repair=repair,
+    )
+    logger.info(
+        "Repair accepted" if repair else "Health check accepted",
+        connection_id=connection_id,
+        execution_arn=answer["execution_arn"],
+    )
+    return json_response(202, answer, {"Location": answer["url"]})
 
 
 @app.delete("/connections/<connection_id>", summary="Remove a connection")

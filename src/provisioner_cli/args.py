@@ -12,9 +12,9 @@ EXIT_INVALID: Final = 2
 EXIT_UNABLE: Final = 3
 
 EPILOG: Final = """\
-exit codes: 0 done (ACTIVE, DELETED, accepted); 1 the run failed or was rolled back (or the API refused:
-409, 404); 2 invalid request (the API's 400, printed field by field) or usage; 3 could not ask (no
-credentials, stack not found, 403 from the gateway, no answer).
+exit codes: 0 done (ACTIVE, DELETED, HEALTHY, accepted); 1 the run failed or was rolled back, or the check
+found DEGRADED or BROKEN (or the API refused: 409, 404); 2 invalid request (the API's 400, printed field by
+field) or usage; 3 could not ask (no credentials, stack not found, 403 from the gateway, no answer).
 
 examples:
   provisioner connect acme-datasets/images/ --name "Satellite images"
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="the connections, as a table (GET /connections)")
     listing.add_argument("--bucket", help="only this bucket's")
     listing.add_argument("--status", help="only connections in this status (ACTIVE, FAILED, ...)")
+    listing.add_argument(
+        "--health", help="only connections whose last health check found this (HEALTHY, DEGRADED, BROKEN)"
+    )
     listing.add_argument("--json", action="store_true", help="print the records' JSON")
 
     rotate = commands.add_parser(
@@ -112,6 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--rotation-id", help="the rotation to confirm or roll back (default: the current one)"
     )
     _wait(rotate, "the rotation")
+
+    for name, summary, description in (
+        (
+            "check",
+            "check a connection's health, changing nothing (POST /connections/{id}/health-checks)",
+            "Check a connection as Labellerr will use it, and what the stack made for it; nothing changes.",
+        ),
+        (
+            "repair",
+            "put back what the stack made, then check (POST /connections/{id}/repairs)",
+            "Put back what the stack made for a connection and a person changed (never anything else), "
+            "then check it again.",
+        ),
+    ):
+        health = commands.add_parser(
+            name,
+            help=summary,
+            description=f"{description} With --wait, show each state as it finishes, then the verdict and "
+            "each finding; exit 0 HEALTHY, 1 DEGRADED, BROKEN or the run failed.",
+        )
+        health.add_argument("connection_id", metavar="ID")
+        _wait(health, f"the {name}")
 
     disconnect = commands.add_parser(
         "disconnect",

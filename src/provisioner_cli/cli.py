@@ -10,7 +10,7 @@ from typing import Final, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from provisioner_cli import commands, commands_ops, commands_rotate
+from provisioner_cli import commands, commands_health, commands_ops, commands_rotate
 from provisioner_cli.args import EXIT_UNABLE, build_parser
 from provisioner_cli.signing import ApiUnreachable
 from provisioner_cli.stack import CliError, Target, describe_client_error, resolve
@@ -24,6 +24,8 @@ COMMANDS: Final[dict[str, Command]] = {
     "status": commands.status,
     "list": commands.list_connections,
     "rotate": commands_rotate.rotate,
+    "check": commands_health.check,
+    "repair": commands_health.repair,
     "disconnect": commands.disconnect,
     "smoke": commands_ops.smoke,
 }

@@ -189,6 +189,8 @@ def list_connections(args: argparse.Namespace, target: Target, out: TextIO) -> i
         query["bucket"] = args.bucket
     if args.status:
         query["status"] = args.status
+    if args.health:
+        query["health"] = args.health
     records: list[dict[str, Any]] = []
     while True:
         answer = target.api.call("GET", "/connections", query=query)

@@ -18,6 +18,7 @@ LIST_COLUMNS: Final = (
     ("ACCESS", "access"),
     ("S3", "s3_uri"),
     ("UPDATED", "updated_at"),
+    ("HEALTH", "health"),
 )
 
 
@@ -49,12 +50,47 @@ def error_lines(body: Any) -> list[str]:
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]] = LIST_COLUMNS) -> list[str]:
     """A plain text table: one header line, one line per row, columns as wide as their widest cell."""
     cells = [[title for title, _ in columns]]
-    cells += [["" if row.get(key) is None else str(row.get(key)) for _, key in columns] for row in rows]
+    cells += [[_cell(row.get(key)) for _, key in columns] for row in rows]
     widths = [max(len(line[index]) for line in cells) for index in range(len(columns))]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in cells
     ]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    # A nested verdict (the record's `health`) shows as its status.
+    if isinstance(value, Mapping):
+        return str(value.get("status") or "")
+    return str(value)
+
+
+def health_lines(health: Mapping[str, Any]) -> list[str]:
+    """A health check's verdict for a person: the status and when, each finding on one line, then what the
+    last repair put back."""
+    lines = [f"Health: {health.get('status')} (checked {health.get('checked_at')})"]
+    for finding in health.get("findings") or []:
+        if not isinstance(finding, Mapping):
+            continue
+        outcome = str(finding.get("outcome"))
+        repairable = " [repairable]" if finding.get("repairable") and outcome != "passed" else ""
+        detail = " ".join(str(finding.get("detail") or "").split())
+        lines.append(f"  {_MARKS.get(outcome, outcome)} {finding.get('check')}: {detail}{repairable}")
+    lines += [f"  {'repaired:':<12}{each}" for each in health.get("repaired") or []]
+    return lines
+
+
+def _health_summary(health: Mapping[str, Any]) -> str:
+    """One line for `status`: the verdict, what is not passed, and when."""
+    off = [
+        str(finding.get("check"))
+        for finding in health.get("findings") or []
+        if isinstance(finding, Mapping) and finding.get("outcome") != "passed"
+    ]
+    listed = f" ({', '.join(off)})" if off else ""
+    return f"{health.get('status')}{listed}, checked {health.get('checked_at')}"
 
 
 def record_lines(record: Mapping[str, Any]) -> list[str]:
@@ -85,6 +121,9 @@ def record_lines(record: Mapping[str, Any]) -> list[str]:
     rotation = record.get("rotation")
     if isinstance(rotation, dict) and rotation:
         lines.append(f"  {'rotation:':<12}{rotation.get('rotation_id')} {rotation.get('stage')}")
+    health = record.get("health")
+    if isinstance(health, Mapping) and health:
+        lines.append(f"  {'health:':<12}{_health_summary(health)}")
     for key in record.get("keys") or []:
         if isinstance(key, dict):
             used = key.get("last_used_at") or "never used"

@@ -9,7 +9,7 @@ until its status is final.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Final, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -57,11 +57,18 @@ def await_record(
     target: Target, connection_id: str, final: Collection[str], *, timeout: float
 ) -> tuple[int, Any]:
     """GET the connection until its status is one of `final`; the last (HTTP status, body) at the deadline."""
+    return await_until(target, connection_id, lambda record: record.get("status") in final, timeout=timeout)
+
+
+def await_until(
+    target: Target, connection_id: str, done: Callable[[dict[str, Any]], bool], *, timeout: float
+) -> tuple[int, Any]:
+    """GET the connection until `done(record)`; the last (HTTP status, body) at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         answer = target.api.call("GET", connection_path(connection_id))
         body = answer.body
-        if answer.status == 200 and isinstance(body, dict) and body.get("status") in final:
+        if answer.status == 200 and isinstance(body, dict) and done(body):
             return answer.status, body
         if answer.status in (401, 403) or time.monotonic() >= deadline:
             return answer.status, body

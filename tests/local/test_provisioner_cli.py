@@ -196,7 +196,7 @@ def test_status_and_list(stack, active):
     code, out, _ = run("list", "--bucket", bucket)
     lines = out.splitlines()
     assert code == 0
-    assert lines[0].split() == ["CONNECTION", "STATUS", "ACCESS", "S3", "UPDATED"]
+    assert lines[0].split() == ["CONNECTION", "STATUS", "ACCESS", "S3", "UPDATED", "HEALTH"]
     assert [line.split()[:3] for line in lines[1:]] == [[active, "ACTIVE", "import_export"]]
     code, out, _ = run("list", "--status", "ACTIVE", "--json")
     assert code == 0

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 LIST_LIMIT_DEFAULT = 25
 LIST_LIMIT_MAX = 100
-LIST_PARAMETERS = ("bucket", "status", "limit", "next_token")
-# A status filter is applied after DynamoDB's Limit; a few reads fill the page without unbounded work.
+LIST_PARAMETERS = ("bucket", "status", "health", "limit", "next_token")
+# A status or health filter is applied after DynamoDB's Limit; a few reads fill the page without
+# unbounded work.
 MAX_LIST_READS = 5
 
 
@@ -57,6 +58,11 @@ def list_connections(dynamodb: DynamoDBClient, query: Mapping[str, str]) -> Conn
         problems.append({"field": "bucket", "message": problem})
     if status is not None and status not in registry.STATUSES:
         problems.append({"field": "status", "message": "must be one of " + ", ".join(registry.STATUSES)})
+    health = params.get("health")
+    if health is not None and health not in registry.HEALTH_STATUSES:
+        problems.append(
+            {"field": "health", "message": "must be one of " + ", ".join(registry.HEALTH_STATUSES)}
+        )
     raw_limit = params.get("limit", str(LIST_LIMIT_DEFAULT))
     limit = int(raw_limit) if raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3 else 0
     if not 1 <= limit <= LIST_LIMIT_MAX:
@@ -68,7 +74,12 @@ def list_connections(dynamodb: DynamoDBClient, query: Mapping[str, str]) -> Conn
     connections: list[ConnectionRecord] = []
     for _ in range(MAX_LIST_READS):
         page, token = registry.list_page(
-            dynamodb, bucket=bucket, status=status, limit=limit - len(connections), next_token=token
+            dynamodb,
+            bucket=bucket,
+            status=status,
+            health=health,
+            limit=limit - len(connections),
+            next_token=token,
         )
         connections += [public(record) for record in page]
         if token is None or len(connections) >= limit:

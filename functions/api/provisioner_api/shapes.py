@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from typing_extensions import TypedDict
 
 from provisioner_core.contracts import records
+from provisioner_core.contracts.health import Health
 
 
 class ErrorItem(TypedDict):
@@ -56,6 +57,9 @@ class ConnectionRecord(TypedDict):
     keys: NotRequired[list[dict[str, Any]] | None]
     # DELETED: what the offboarding removed, each by name.
     removed: NotRequired[list[str]]
+    # The last health check (POST /connections/{id}/health-checks or /repairs, or the sweep): absent until one
+    # has ended.
+    health: NotRequired[Health]
     created_at: NotRequired[str]
     updated_at: NotRequired[str]
 
@@ -106,3 +110,13 @@ class RotationSignal(TypedDict):
     rotation_id: str
     stage: str
     requested_at: str
+
+
+class HealthCheckAccepted(TypedDict):
+    """POST /connections/{id}/health-checks or /repairs: the run started; the record's `health` names it
+    (`health.execution_arn`) once it has ended."""
+
+    connection_id: str
+    execution_arn: str
+    repair: bool
+    url: str

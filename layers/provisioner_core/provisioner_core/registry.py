@@ -23,6 +23,7 @@ from provisioner_core.errors import ConnectionAlreadyExists, ConnectionBusy
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from provisioner_core.contracts.health import HealthStatus
     from provisioner_core.contracts.records import Record, Status
 
 STATUSES: tuple[Status, ...] = (
@@ -34,6 +35,8 @@ REUSABLE: tuple[Status, ...] = ("FAILED", "DELETED")
 # the run that holds them has ended (see claims.py).
 SETTLED: tuple[Status, ...] = ("ACTIVE", "FAILED", "ROLLBACK_FAILED")
 BUCKET_INDEX = "by-bucket"
+# A record's `health.status`, as the health check writes it (contracts.health).
+HEALTH_STATUSES: tuple[HealthStatus, ...] = ("HEALTHY", "DEGRADED", "BROKEN")
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -179,15 +182,28 @@ def list_page(
     limit: int,
     next_token: str | None,
     table: str | None = None,
+    health: str | None = None,
 ) -> tuple[list[Record], str | None]:
-    """One page of connections, newest record format, optionally of one bucket and/or one status."""
+    """One page of connections, newest record format, optionally of one bucket, one status and/or one
+    health status (`health.status`; a record never checked has none, so it matches no health filter)."""
     kwargs: dict[str, Any] = {"TableName": table or table_name(), "Limit": limit}
     if next_token:
         kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(next_token.encode()))
+    filters: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
     if status:
-        kwargs["FilterExpression"] = "#status = :status"
-        kwargs["ExpressionAttributeNames"] = {"#status": "status"}
-        kwargs["ExpressionAttributeValues"] = {":status": {"S": status}}
+        filters.append("#status = :status")
+        names["#status"] = "status"
+        values[":status"] = {"S": status}
+    if health:
+        filters.append("#health.#status = :health")
+        names.update({"#health": "health", "#status": "status"})
+        values[":health"] = {"S": health}
+    if filters:
+        kwargs["FilterExpression"] = " AND ".join(filters)
+        kwargs["ExpressionAttributeNames"] = names
+        kwargs["ExpressionAttributeValues"] = values
     if bucket:
         kwargs["IndexName"] = BUCKET_INDEX
         kwargs["KeyConditionExpression"] = "#bucket = :bucket"

@@ -1,8 +1,16 @@
-"""A connection's health, as the health check finds it and the record keeps it (never key material)."""
+"""A connection's health, as the health check state machine finds it and records it in the registry
+(`Record.health`), and the steps' contracts of that state machine.
+
+The HTTP API answers `health` (GET, the list and its `health=` filter). Never key material: each finding
+names what was looked at and what was found, in words a person can act on.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, Required, TypedDict
+from typing import Literal, NotRequired, Required
+
+# pydantic (scripts/generate_openapi.py) reads these TypedDicts only from typing_extensions on Python < 3.12.
+from typing_extensions import TypedDict
 
 HealthStatus = Literal["HEALTHY", "DEGRADED", "BROKEN"]
 Outcome = Literal["passed", "failed", "warning", "not_tried"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal, Required, TypedDict
 
 from provisioner_core.connection import Access, DataType
+from provisioner_core.contracts.health import Health
 
 Status = Literal[
     "PROVISIONING", "ACTIVE", "ROTATING", "FAILED", "ROLLBACK_FAILED", "DEPROVISIONING", "DELETED"
@@ -97,3 +98,5 @@ class Record(TypedDict, total=False):
     rotation_rollback_request: dict[str, str]
     key_rotated_at: str
     rotation_left_behind: list[str]
+    # The last health check's verdict and findings (the health check state machine writes it).
+    health: Health
