@@ -75,7 +75,8 @@ def record_health(
         return {"connection_id": connection_id, "recorded": False, "changed": False}
     if not checked.get("checked"):
         return {"connection_id": connection_id, "recorded": False, "changed": False}
-    before = (registry.get(dynamodb, connection_id) or {}).get("health")
+    record = registry.get(dynamodb, connection_id)
+    before = record.get("health") if record else None
     findings = checked.get("findings") or []
     status = checked.get("status") or health.status_of(findings)
     now: Health = {
@@ -85,7 +86,7 @@ def record_health(
         "findings": findings,
     }
     repair = run.get("repair_result")
-    repaired = (repair or {}).get("repaired") or []
+    repaired = repair["repaired"] if repair else []
     if repair is not None:
         now["repaired"] = repaired
     if not _write(dynamodb, connection_id, "health", now, checked["checked_at"]):
@@ -103,7 +104,7 @@ def record_health(
             {
                 "connection_id": connection_id,
                 "status": status,
-                "previous_status": (before or {}).get("status"),
+                "previous_status": before["status"] if before else None,
                 "checked_at": checked["checked_at"],
                 "findings": [f for f in findings if f["outcome"] in ("failed", "warning")],
                 "repaired": repaired,

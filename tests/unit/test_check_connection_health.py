@@ -19,13 +19,13 @@ WIDE = json.dumps(
 )
 
 
-def _owned(iam: Any, secrets: Any, record: Any) -> list[dict[str, Any]]:
+def _owned(iam: Any, secrets: Any, record: Any) -> list[Any]:
     key, secret = health_owned.secret_key(secrets, record)
     found = [secret, *health_owned.user_findings(iam, record, key.access_key_id if key else None)]
     return [*found, *health_owned.policy_findings(iam, record, SETTINGS)]
 
 
-def _problems(found: list[dict[str, Any]]) -> dict[str, tuple[str, bool]]:
+def _problems(found: list[Any]) -> dict[str, tuple[str, bool]]:
     return {f["check"]: (f["outcome"], f["repairable"]) for f in found if f["outcome"] != "passed"}
 
 

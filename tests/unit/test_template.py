@@ -107,7 +107,9 @@ def test_one_stem_per_step_across_folder_logical_id_state_and_test():
 def test_every_catch_records_the_failing_state_by_its_own_name(machine):
     """The failing state is a fact the state machine records, read from the context object, so a renamed
     state renames the error and no function keeps a copy of the flow's states."""
-    states = _all_states(ASLS[machine]["States"])
+    # A Map's inner states may not assign a variable of the outer scope (AWS's rule): their Catch records
+    # the error by ResultPath, and the item's state holds which step it was.
+    states = ASLS[machine]["States"]
     start = states[ASLS[machine]["StartAt"]]
     # Assigned before anything can fail, so every state that reads it finds it.
     assert start["Assign"]["failed_state"] is None

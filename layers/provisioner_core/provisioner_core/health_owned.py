@@ -138,9 +138,9 @@ def tag_findings(record: Mapping[str, Any], tags: list[Any]) -> list[HealthFindi
             "tags",
             "warning",
             f"tags {', '.join(t['Key'] for t in missing)} of IAM user {record['iam_user_name']} were changed "
-            "or removed; without the fence tags the boundary grants the key nothing. The provisioner's roles "
-            f"may not tag a user after creating it: `aws iam tag-user --user-name {record['iam_user_name']} "
-            f"--tags {command}`",
+            "or removed; without the fence tags the boundary no longer fences the key to its bucket and "
+            "prefix. The provisioner's roles may not tag a user after creating it: "
+            f"`aws iam tag-user --user-name {record['iam_user_name']} --tags {command}`",
         )
     ]
 
