@@ -282,6 +282,11 @@ def install_interpreter_patches(stacks: RunningStacks, patches: Patches) -> None
 
     workflow_variables.install(patches)
 
+    # A health sweep continues in a new execution of itself through the states:startExecution integration.
+    from provisioner_local import sfn_integration
+
+    sfn_integration.install(patches)
+
 
 def authorize(stacks: RunningStacks, response: Any, iam_request_cls: type, resource: str) -> None:
     """Check IAM policies only for requests signed with a key moto's IAM issued; let the rest through."""

@@ -189,6 +189,12 @@ LAMBDA_CLIENT_FOR: Final = MotoTarget(
     "(region, service, state_credentials=None)",
     "Lambda tasks dispatched in-process, other clients reused (interpreter)",
 )
+SFN_INTEGRATION_PARAMETERS: Final = MotoTarget(
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn:"
+    "StateTaskServiceSfn._normalise_parameters",
+    "(self, parameters, boto_service_name=None, service_action_name=None)",
+    "the states:startExecution integration's parameters reach boto3 by its names (sfn_integration)",
+)
 STRING_VARIABLE_SAMPLE: Final = MotoTarget(
     "moto.stepfunctions.parser.asl.component.common.string.string_expression:StringVariableSample._eval_body",
     "(self, env)",

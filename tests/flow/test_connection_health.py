@@ -6,6 +6,8 @@ nothing of ours left."""
 from __future__ import annotations
 
 import json
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from provisioner_core.labellerr import LabellerrClient, LabellerrCredentials
 from tests.support.api import http, record_of, wait_for_status
 from tests.support.clients import Clients
-from tests.support.executions import run_flow, unique_id, wait_for_run
+from tests.support.executions import run_flow, start, unique_id, wait_for_run
 from tests.support.residue import leftovers, world
 
 pytestmark = pytest.mark.flow
@@ -281,9 +283,7 @@ def test_a_sweep_checks_every_active_connection_a_few_at_a_time(stack, sfn, iam,
     well = _onboard(stack, sfn, bucket, "sweep-b")
     _detach(Clients.of(stack), sick)
     arn = stack.state_machines["ConnectionHealthStateMachine"]
-    run = wait_for_run(
-        sfn, sfn.start_execution(stateMachineArn=arn, input=json.dumps({"sweep": True}))["executionArn"]
-    )
+    run = wait_for_run(sfn, start(sfn, arn, {"sweep": True}))
     assert run.status == "SUCCEEDED", run.cause
     assert record_of(stack, sick.connection_id)["health"]["status"] == "BROKEN"
     assert record_of(stack, well.connection_id)["health"]["status"] == "HEALTHY"
@@ -291,3 +291,58 @@ def test_a_sweep_checks_every_active_connection_a_few_at_a_time(stack, sfn, iam,
     assert iam.list_attached_user_policies(UserName=sick.user)["AttachedPolicies"] == []
     maps = [e for e in run.history if e["type"] == "MapStateStarted"]
     assert maps
+
+
+def test_a_health_check_requested_on_the_bus_repairs_and_records(stack, sfn, iam, bucket):
+    onboarded = _onboard(stack, sfn, bucket, "bus")
+    _detach(Clients.of(stack), onboarded)
+    stack.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": stack.event_bus_name,
+                "Source": "acme.security",
+                "DetailType": "Connection Health Check Requested",
+                "Detail": json.dumps({"connection_id": onboarded.connection_id, "repair": True}),
+            }
+        ]
+    )
+    deadline = time.monotonic() + 30
+    while (record_of(stack, onboarded.connection_id) or {}).get("health") is None:
+        assert time.monotonic() < deadline, "no health check ran for the event"
+        time.sleep(0.05)
+    health = record_of(stack, onboarded.connection_id)["health"]
+    assert health["status"] == "HEALTHY", health
+    assert health["repaired"] == [
+        f"policy {onboarded.record['policy_arn']} attached to IAM user {onboarded.user} again"
+    ]
+    attached = iam.list_attached_user_policies(UserName=onboarded.user)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [onboarded.record["policy_arn"]]
+
+
+def test_a_sweep_hands_the_rest_of_its_connections_to_a_new_execution(stack, sfn, bucket, monkeypatch):
+    """Each execution checks one page, then starts the next (states:startExecution of itself), so no history
+    outgrows Step Functions' limit at IAM's 5,000 users. A page of 2 here, of 250 in AWS."""
+    ours = [_onboard(stack, sfn, bucket, f"page-{i}") for i in range(3)]
+    monkeypatch.setattr(sys.modules["labellerr_fn_select_connections_app"], "SWEEP_PAGE", 2)
+    arn = stack.state_machines["ConnectionHealthStateMachine"]
+    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
+    first = start(sfn, arn, {"sweep": True})
+    run = wait_for_run(sfn, first)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    deadline = time.monotonic() + 120
+    while any(
+        o.connection_id not in json.dumps((record_of(stack, o.connection_id) or {}).get("health") or {})
+        and (record_of(stack, o.connection_id) or {}).get("health", {}).get("checked_at", "") < ""
+        for o in ours
+    ) or any(e["status"] == "RUNNING" for e in sfn.list_executions(stateMachineArn=arn)["executions"]):
+        assert time.monotonic() < deadline, "the sweep's executions did not end"
+        time.sleep(0.1)
+    runs = [
+        e for e in sfn.list_executions(stateMachineArn=arn)["executions"] if e["executionArn"] not in before
+    ]
+    assert len(runs) >= 2
+    assert {e["status"] for e in runs} == {"SUCCEEDED"}
+    for onboarded in ours:
+        health = record_of(stack, onboarded.connection_id)["health"]
+        assert health["status"] == "HEALTHY"
+        assert health["execution_arn"] in {e["executionArn"] for e in runs}

@@ -316,3 +316,21 @@ def test_a_detached_policy_is_not_taken_for_propagation(
             )  # fmt: skip
     if raised is PolicyDetached:
         assert f"policy {connection['policy_name']} is no longer attached to user {user}" in str(error.value)
+
+
+@pytest.mark.usefixtures("s3_answers_cors_as_s3_does")
+def test_a_rotation_judges_cors_by_effect_so_a_customer_rule_granting_the_same_passes(
+    iam, s3, secrets, bucket, connection, dynamodb
+):
+    """Terraform replaced our rule with its own that grants exactly what Labellerr needs: the browser is
+    served, so a rotation (no rule just written) passes; onboarding, which just wrote ours, still waits."""
+    access_key = _issue(iam, secrets, connection)
+    cors = apply_cors(s3, dynamodb, connection, SETTINGS)
+    ours = s3.get_bucket_cors(Bucket=bucket)["CORSRules"][0]
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{**ours, "ID": "from-terraform"}]})
+    result = verify_access(secrets, dynamodb, connection, access_key, cors)
+    outcomes = _outcomes(result)
+    assert outcomes["s3:GetBucketCors"] == "warning"
+    assert outcomes["cors:Preflight"] == outcomes["cors:RuleOrder"] == "passed"
+    with pytest.raises(CorsNotYetVisible):
+        verify_access(secrets, dynamodb, connection, access_key, cors, cors_just_applied=True)
