@@ -108,7 +108,7 @@ def test_each_event_rules_dead_letter_queue_is_watched_by_an_alarm():
         if alarm["Properties"]["Namespace"] == "AWS/SQS"
     }
     rules = _event_rules()
-    assert len(rules) == 3
+    assert len(rules) == 4
     for owner, event_id, properties in rules:
         queue, attribute = properties["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
         assert attribute == "Arn"

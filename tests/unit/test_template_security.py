@@ -70,6 +70,8 @@ LABELLERR_CALLERS = {
     "RemoveConnectionFunction",
     # A rotation's new key is tested through Labellerr's connection test before it is promoted.
     "HandOverRotationKeyFunction",
+    # A health check asks Labellerr whether its connections still exist and whether its test passes.
+    "CheckConnectionHealthFunction",
 }
 
 ALL_STATEMENTS = [(name, st) for name, props in FUNCTIONS.items() for st in _statements(props)]
@@ -132,7 +134,17 @@ def test_boundary_never_reaches_outside_the_allowed_buckets():
     ]
 
 
-PATHLESS_READS = {"iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:ListAttachedUserPolicies"}
+PATHLESS_READS = {
+    "iam:GetUser",
+    "iam:ListUserTags",
+    "iam:ListAccessKeys",
+    "iam:ListAttachedUserPolicies",
+    # The health check's look at what hangs on the user (a widening).
+    "iam:ListUserPolicies",
+    "iam:ListGroupsForUser",
+}
+# Reads that name a group but change none: the health check lists the user's groups to report a widening.
+GROUP_READS = {"iam:ListGroupsForUser"}
 OWNERSHIP_AND_FENCE_KEYS = [
     "labellerr:connection-id",
     "labellerr:execution-arn",
@@ -315,6 +327,8 @@ def test_each_grant_is_scoped(name, statement):
     for action in actions:
         if name == "RemoveConnectionFunction" and action in OFFBOARDING_RELEASES:
             continue
+        if action in GROUP_READS:
+            continue
         assert not any(word in action for word in ("Group", "Role", "LoginProfile", "PermissionsBoundary")), (
             action
         )
@@ -331,7 +345,10 @@ def test_each_grant_is_scoped(name, statement):
                 # A user that does not exist has no path in its ARN: reads only, so a gone user is NoSuchEntity.
                 assert set(actions) <= PATHLESS_READS, (name, actions)
                 continue
-            assert resource.endswith(("user${IamPath}*", "policy${IamPath}*")) or resource == OUR_USERS, (
+            # policy${IamPath}${IamNamePrefix}*: the connections' own policies (Repair connection's versions).
+            assert resource.endswith(
+                ("user${IamPath}*", "policy${IamPath}*", "policy${IamPath}${IamNamePrefix}*")
+            ) or (resource == OUR_USERS), (
                 name,
                 resource,
             )
@@ -369,16 +386,19 @@ def test_each_grant_is_scoped(name, statement):
 
 
 def test_attaching_is_limited_to_policies_on_the_path():
-    [(_, statement)] = [(n, st) for n, st in ALL_STATEMENTS if "iam:AttachUserPolicy" in _allows(st, "iam:")]
-    assert statement["Condition"]["ArnLike"]["iam:PolicyARN"]["Fn::Sub"].endswith(":policy${IamPath}*")
+    attaching = [(n, st) for n, st in ALL_STATEMENTS if "iam:AttachUserPolicy" in _allows(st, "iam:")]
+    # Attach policy, and Repair connection putting back a policy a person detached.
+    assert {n for n, _ in attaching} == {"AttachPolicyFunction", "RepairConnectionFunction"}
+    for _, statement in attaching:
+        assert statement["Condition"]["ArnLike"]["iam:PolicyARN"]["Fn::Sub"].endswith(":policy${IamPath}*")
 
 
 def test_policies_and_keys_go_only_to_users_this_stack_made():
     """A user on the path that the provisioner did not create (no boundary, no tag) gets neither."""
-    [attach] = [st for _, st in ALL_STATEMENTS if "iam:AttachUserPolicy" in _allows(st, "iam:")]
-    assert attach["Condition"]["StringEquals"] == {
-        "iam:PermissionsBoundary": {"Ref": "ConnectionBoundaryPolicy"}
-    }
+    for attach in [st for _, st in ALL_STATEMENTS if "iam:AttachUserPolicy" in _allows(st, "iam:")]:
+        assert attach["Condition"]["StringEquals"] == {
+            "iam:PermissionsBoundary": {"Ref": "ConnectionBoundaryPolicy"}
+        }
     key_statements = [st for _, st in ALL_STATEMENTS if "iam:CreateAccessKey" in _allows(st, "iam:")]
     assert key_statements
     for statement in key_statements:
