@@ -162,6 +162,10 @@ def _enforce_kms(
             f"User: {user.arn} is not authorized to perform: {kms_action} on the resource associated with "
             "this ciphertext because the resource does not exist in this Region"
         ) from None
+    refused = kms_enforcement.state_refusal(str(getattr(key, "key_state", "Enabled")), key.arn)
+    if refused is not None:
+        # A code S3's model does not name: moto answers it as 400 Bad Request, as S3 does KMS's refusals.
+        raise _s3_error(*refused)
     if kms_enforcement.AWS_MANAGED_S3_ALIAS in getattr(key, "aliases", ()):
         return
     use = kms_enforcement.KmsUse(

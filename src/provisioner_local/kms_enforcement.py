@@ -129,3 +129,18 @@ def put_key_id(bucket: Any, headers: Mapping[str, str]) -> str | None:
     if not str(default.get("SSEAlgorithm", "")).startswith("aws:kms"):
         return None
     return str(default.get("KMSMasterKeyID") or AWS_MANAGED_S3_ALIAS)
+
+
+# S3 passes KMS's own refusal on when the object's key cannot be used (KMS Developer Guide, "Key states of
+# AWS KMS keys": a disabled key, or one pending deletion, cannot be used in cryptographic operations; S3
+# answers with the KMS exception's name, prefixed "KMS.").
+STATE_REFUSALS = {
+    "Disabled": ("KMS.DisabledException", "{arn} is disabled."),
+    "PendingDeletion": ("KMS.KMSInvalidStateException", "{arn} is pending deletion."),
+}
+
+
+def state_refusal(key_state: str, key_arn: str) -> tuple[str, str] | None:
+    """(S3's error code, its message) when the key's state forbids using it, else None."""
+    refused = STATE_REFUSALS.get(key_state)
+    return None if refused is None else (refused[0], refused[1].format(arn=key_arn))

@@ -16,6 +16,7 @@ import pytest
 
 from provisioner_core.labellerr import LabellerrClient, LabellerrCredentials
 from tests.support.api import http, record_of, wait_for_status
+from tests.support.buckets import new_bucket
 from tests.support.clients import Clients
 from tests.support.executions import run_flow, start, unique_id, wait_for_run
 from tests.support.residue import leftovers, world
@@ -346,3 +347,24 @@ def test_a_sweep_hands_the_rest_of_its_connections_to_a_new_execution(stack, sfn
         health = record_of(stack, onboarded.connection_id)["health"]
         assert health["status"] == "HEALTHY"
         assert health["execution_arn"] in {e["executionArn"] for e in runs}
+
+
+def test_a_disabled_kms_key_breaks_the_connection_and_no_repair_touches_it(stack, sfn, iam, secrets):
+    clients = Clients.of(stack)
+    bucket = new_bucket(clients, customer_cors=False)
+    onboarded = _onboard(stack, sfn, bucket, "kms")
+    key_arn = onboarded.record["encryption"]["customer_kms_key_arns"][0].split("/")[-1]
+    kms = stack.client("kms")
+    kms.disable_key(KeyId=key_arn)
+
+    found = _check(stack, sfn, onboarded.connection_id)
+    assert found["health"]["status"] == "BROKEN", _problems(found)
+    assert _problems(found).get("kms") == "failed", found["health"]
+    repaired = _check(stack, sfn, onboarded.connection_id, door="repairs")
+    assert repaired["health"].get("repaired", []) == []
+    assert kms.describe_key(KeyId=key_arn)["KeyMetadata"]["KeyState"] == "Disabled"
+
+    kms.enable_key(KeyId=key_arn)
+    record = _delete(stack, onboarded.connection_id)
+    assert record["status"] == "DELETED", record
+    assert leftovers(iam, secrets, onboarded.connection_id) == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from provisioner_local.kms_enforcement import KmsUse, object_key_id, put_key_id, refusal
+from provisioner_local.kms_enforcement import KmsUse, object_key_id, put_key_id, refusal, state_refusal
 
 ACCOUNT = "123456789012"
 USER = f"arn:aws:iam::{ACCOUNT}:user/labellerr/labellerr-x"
@@ -97,3 +97,13 @@ def test_which_key_an_object_and_a_put_use():
         == "alias/aws/s3"
     )
     assert put_key_id(SimpleNamespace(encryption=None), {}) is None
+
+
+def test_a_disabled_key_or_one_pending_deletion_is_refused_by_name_and_an_enabled_one_is_not():
+    arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert state_refusal("Disabled", arn) == ("KMS.DisabledException", f"{arn} is disabled.")
+    assert state_refusal("PendingDeletion", arn) == (
+        "KMS.KMSInvalidStateException",
+        f"{arn} is pending deletion.",
+    )
+    assert state_refusal("Enabled", arn) is None
