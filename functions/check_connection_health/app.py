@@ -45,7 +45,9 @@ def check_record(
 ) -> list[HealthFinding]:
     key, secret_finding = health_owned.secret_key(secrets, record)
     findings: list[HealthFinding] = [secret_finding]
-    owned = health_owned.user_findings(iam, record, key.access_key_id if key else None)
+    owned = health_owned.user_findings(
+        iam, record, key.access_key_id if key else None, settings.permissions_boundary_arn
+    )
     findings += owned
     if any(f["check"] == "user" and f["outcome"] == "failed" for f in owned):
         # Without the user nothing else can work, and every further finding would only repeat it.

@@ -7,9 +7,9 @@ as `s3:ResourceAccount`, and with its policy variables resolved (policy_variable
 each user to its own bucket and prefix through them.
 
 moto drops CreateUser's PermissionsBoundary and never evaluates boundaries; `install` keeps the boundary on
-the user, and `check` is applied after moto's identity-policy check. Users without a boundary are not
-checked here (only their identity policies apply, as in AWS). The stack's own managed policies are not in
-moto's IAM: `remember` takes their documents from the template.
+the user (GetUser then answers it, as IAM does), and `check` is applied after moto's identity-policy check.
+Users without a boundary are not checked here (only their identity policies apply, as in AWS). The stack's own
+managed policies are not in moto's IAM: `remember` takes their documents from the template.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ def install(patches: PatchSet) -> None:
         if boundary:
             user = response.backend.get_user(response._get_param("UserName"))
             setattr(user, BOUNDARY_ATTRIBUTE, boundary)
+            # What GetUser answers as the user's PermissionsBoundary (moto serializes the attribute).
+            user.permissions_boundary = {
+                "PermissionsBoundaryType": "Policy",
+                "PermissionsBoundaryArn": boundary,
+            }
         return result
 
     patches.set(IAM_CREATE_USER_RESPONSE, create_user)

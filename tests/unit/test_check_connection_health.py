@@ -136,3 +136,17 @@ def test_only_a_new_status_or_a_new_set_of_problems_is_news():
     assert health.changed(before, "BROKEN", reworded) is False
     assert health.changed(before, "BROKEN", [*broken, health.finding("keys", "warning", "")]) is True
     assert health.changed(before, "HEALTHY", []) is True
+
+
+def test_a_boundary_removed_or_replaced_by_hand_is_a_widening_a_person_must_undo():
+    wanted = "arn:aws:iam::123456789012:policy/stack-connection-boundary"
+    ours = {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": wanted}
+    assert health_owned.boundary_finding("u", ours, wanted)["outcome"] == "passed"
+    removed = health_owned.boundary_finding("u", {}, wanted)
+    assert (removed["outcome"], removed["repairable"]) == ("warning", False)
+    assert f"--permissions-boundary {wanted}" in removed["detail"]
+    other = {
+        "PermissionsBoundaryType": "Policy",
+        "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/wide",
+    }
+    assert "policy/wide" in health_owned.boundary_finding("u", other, wanted)["detail"]

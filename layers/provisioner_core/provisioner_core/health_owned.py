@@ -84,7 +84,9 @@ def known_keys(record: Mapping[str, Any]) -> set[str]:
     }
 
 
-def user_findings(iam: IAMClient, record: Mapping[str, Any], current_key: str | None) -> list[HealthFinding]:
+def user_findings(
+    iam: IAMClient, record: Mapping[str, Any], current_key: str | None, boundary_arn: str = ""
+) -> list[HealthFinding]:
     """The user and what hangs on it. An empty list past the first finding when the user is gone."""
     user_name = str(record["iam_user_name"])
     try:
@@ -112,10 +114,28 @@ def user_findings(iam: IAMClient, record: Mapping[str, Any], current_key: str | 
         )
     else:
         found.append(finding("user", "passed", f"IAM user {user_name} is on {user.get('Path')} as recorded"))
+    if boundary_arn:
+        found.append(boundary_finding(user_name, user.get("PermissionsBoundary") or {}, boundary_arn))
     found += tag_findings(record, user.get("Tags") or [])
     found += key_findings(iam, record, user_name, current_key)
     found += attachment_findings(iam, record, user_name)
     return found
+
+
+def boundary_finding(user_name: str, boundary: Mapping[str, Any], wanted: str) -> HealthFinding:
+    """The stack's boundary caps what any policy on the user can grant. The guardrail lets no provisioner role
+    put or delete a boundary, so a person must put it back."""
+    got = boundary.get("PermissionsBoundaryArn")
+    has = f"boundary {got}" if got else "no permissions boundary"
+    if got == wanted:
+        return finding("boundary", "passed", f"IAM user {user_name} has the stack's permissions boundary")
+    return finding(
+        "boundary",
+        "warning",
+        f"IAM user {user_name} has {has}, not the stack's "
+        f"{wanted}: nothing caps what a policy on the user may grant. `aws iam put-user-permissions-boundary "
+        f"--user-name {user_name} --permissions-boundary {wanted}`",
+    )
 
 
 def tag_findings(record: Mapping[str, Any], tags: list[Any]) -> list[HealthFinding]:
