@@ -96,7 +96,9 @@ def missed(results: Iterable[BudgetResult]) -> list[BudgetResult]:
 
 
 def describe(result: BudgetResult) -> str:
-    measured = "not measured" if result.measured is None else f"{result.measured:.2f} {result.unit}"
+    # Money per connection is a fraction of a cent: four significant figures, not two decimals.
+    digits = ".2f" if result.limit >= 0.01 or result.limit == 0 else ".4g"
+    measured = "not measured" if result.measured is None else f"{result.measured:{digits}} {result.unit}"
     verdict = "pass" if result.passed else "MISSED"
     line = f"{verdict}: {result.name}: {measured} (budget at most {result.limit:g} {result.unit})"
     return f"{line}; {result.detail}" if result.detail else line
@@ -132,3 +134,40 @@ def throttle_budgets(figures: Mapping[str, Any], leftovers: int) -> list[BudgetR
             name="left behind after the throttled runs", limit=0, measured=float(leftovers), unit="problems"
         ),
     ]
+
+
+# Issue 18, health checks (bench.health): one check of a healthy connection makes at most 15 AWS calls beside
+# Labellerr's own test (the registry record and the bucket's lease items in DynamoDB are reported apart),
+# and a sweep costs under $0.0005 a connection at Standard-workflow and Lambda prices (bench/prices.py).
+HEALTH_CHECK_CALLS: Final = 15
+HEALTH_SWEEP_USD_PER_CONNECTION: Final = 0.0005
+
+
+def health_budgets(checks: Mapping[str, Any], sweep: Mapping[str, Any] | None) -> list[BudgetResult]:
+    results = [
+        BudgetResult(
+            name=f"AWS calls of one health check ({access}, registered in Labellerr)",
+            limit=HEALTH_CHECK_CALLS,
+            measured=float(figures["aws_calls_total_worst"]),
+            unit="calls",
+            detail="beside Labellerr's test, the registry and lease items, the unsigned preflights",
+        )
+        for access, figures in checks.items()
+    ]
+    if sweep is not None:
+        results += [
+            BudgetResult(
+                name=f"cost per connection of a sweep of {sweep['connections']}",
+                limit=HEALTH_SWEEP_USD_PER_CONNECTION,
+                measured=float(sweep["cost"]["usd"]),
+                unit="USD",
+            ),
+            BudgetResult(
+                name="most health checks at once in the sweep",
+                limit=float(sweep["cap"]),
+                measured=float(sweep["max_concurrent_checks"]),
+                unit="checks",
+                detail=f"cap HealthCheckConcurrency = {sweep['cap']}",
+            ),
+        ]
+    return results

@@ -24,6 +24,9 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
+# A caller that must be told apart from others signing with the same key (the Labellerr stand-in's test
+# uses the connection's key, as the check does) adds `bench-origin/NAME` to its User-Agent.
+_ORIGIN_TAG = re.compile(r"bench-origin/([\w-]+)")
 # SigV4 signing names that differ from botocore's service names.
 _SIGNING_NAME_TO_SERVICE: Final = {"states": "stepfunctions"}
 _FORM: Final = "application/x-www-form-urlencoded"
@@ -52,6 +55,8 @@ class Call:
     # DynamoDB only, for request units: the JSON request and response bodies.
     request_body: str | None = None
     response_body: str | None = None
+    # The caller's `bench-origin/NAME` User-Agent tag, when it has one.
+    origin_tag: str = ""
 
 
 @dataclass(frozen=True)
@@ -256,6 +261,7 @@ class Recorder:
                 if close is not None:
                     close()
             status = int(statuses[-1].split()[0]) if statuses else 0
+            tagged = _ORIGIN_TAG.search(str(environ.get("HTTP_USER_AGENT") or ""))
             call = Call(
                 phase=phase,
                 access_key=access_key,
@@ -270,6 +276,7 @@ class Recorder:
                 response_body=None
                 if request_body is None
                 else body[:_KEPT_BODY_BYTES].decode("utf-8", "replace"),
+                origin_tag=tagged.group(1) if tagged else "",
             )
             with recorder._lock:
                 recorder.calls.append(call)

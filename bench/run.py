@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
-from bench import budgets, checks, coldstart, propagation, throttle
+from bench import budgets, checks, coldstart, health, health_report, propagation, throttle
 from bench.clients import ADMIN_ACCESS_KEY_ID, FLOOR_ACCESS_KEY_ID, Clients
 from bench.customer_bucket import seed_bucket
 from bench.figures import Measured, build_report, cold_start_ratios, run_figures
@@ -102,6 +102,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--deadline", type=float, default=60.0, help="seconds one onboarding may take (default 60)"
     )
+    health_report.add_arguments(parser)
     args = parser.parse_args(argv)
     if (
         args.n < 1
@@ -362,7 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             throttled = throttle_phase(stack, args) if args.throttle_runs else None
         finally:
             stack.stop()
-    except (BenchError, TimeoutError) as error:
+        # On a stack of their own, with the Labellerr stand-in the onboarding phases run without.
+        healthy = health_report.run_section(recorder, args)
+    except (BenchError, health.HealthBenchError, TimeoutError) as error:
         print(f"\nthe benchmark could not run: {error}", file=sys.stderr)
         return 2
     finally:
@@ -400,6 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if throttled is not None:
         report["throttle"] = throttled
         report["budgets_missed"] += [b["line"] for b in throttled["budgets"] if not b["passed"]]
+    if healthy is not None:
+        report["health"] = healthy
+        report["budgets_missed"] += healthy["budgets_missed"]
+        report["checks"].update(healthy["checks"])
     report["role_checks"] = role_checks
     report["elapsed_s"] = round(time.monotonic() - began, 1)
     print_report(report)
@@ -415,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         throttle.print_phase(throttled)
         for budget in throttled["budgets"]:
             print(f"  {budget['line']}")
+    if healthy is not None:
+        health_report.print_section(healthy)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     failed_checks = [name for name, problems in report["checks"].items() if problems]
