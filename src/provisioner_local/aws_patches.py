@@ -189,7 +189,10 @@ def install_patches(stacks: RunningStacks, patches: Patches) -> None:
     original_wait_interval = moto_targets.WAIT_INTERVAL.original()
 
     def wait_interval(wait: Any, env: Any, wait_seconds: int) -> None:
-        if not stacks.fast_waits():
+        if wait_seconds > 0 and stacks.stepped_waits():
+            execution_arn = env.states.context_object.context_object_data["Execution"]["Id"]
+            stacks.waits.hold(str(execution_arn), wait_seconds, env.is_running)
+        elif not stacks.fast_waits():
             original_wait_interval(wait, env, wait_seconds)
         elif wait_seconds > 0:
             env.program_state_event.wait(min(wait_seconds, FAST_WAIT_SECONDS))

@@ -48,7 +48,9 @@ def wait_for_execution(
             raise AssertionError(
                 f"execution {execution_arn} still {described['status']} after {deadline_s} s"
             )
-        time.sleep(poll_s)
+        # Waiting for its end lets its time pass: a Wait state a stack parks (stepped_waits) ends now.
+        if not LocalStack.waits.step(execution_arn):
+            time.sleep(poll_s)
 
 
 def wait_until_ended(sfn: Any, execution_arn: str | None, deadline_s: float = 120) -> str | None:
