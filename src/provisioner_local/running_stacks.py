@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 from provisioner_local.bucket_config_consistency import BucketConfigLag
@@ -67,6 +67,8 @@ class RunningStacks:
         self.clock = EmulatedClock()
         # Wait states parked until a test steps them, for the stacks that ask (stepped_waits).
         self.waits = SteppedWaits(self.skip_clocks)
+        # Told of every skipped wait after the clocks moved (the lease clock counts some of them).
+        self.skip_listeners: list[Callable[[float], None]] = []
 
     def running(self) -> list[RunningStack]:
         with self.lock:
@@ -160,6 +162,8 @@ class RunningStacks:
         propagation = self.propagation()
         if propagation is not None and propagation.clock is not self.clock:
             propagation.clock.skip(seconds)
+        for listener in list(self.skip_listeners):
+            listener(seconds)
 
     def shortened_sleep(self, seconds: float) -> None:
         """A Retry's interval, or a step's own wait (provisioner_core.aws.pause): at most FAST_WAIT_SECONDS
