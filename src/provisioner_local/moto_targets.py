@@ -342,6 +342,11 @@ DYNAMODB_SCAN: Final = MotoTarget(
     ),
     "one operation at a time, as DynamoDB's writes are atomic (dynamodb_atomicity)",
 )
+SERVER_MODULE_NAMES: Final = MotoTarget(
+    "moto.backends:list_of_moto_modules",
+    "()",
+    "listed once: moto's server lists its package on every request, under a global lock (aws_patches)",
+)
 
 # The operations secret_deletion finishes due deletions before, and the ones dynamodb_atomicity serializes.
 SECRETS_FINISHING_FIRST: Final = (
