@@ -127,10 +127,11 @@ build: $(SAM) ## sam build (needs python3.13 on PATH)
 	@test -n "$(PYTHON313)" || { echo "error: sam build needs python3.13 (the Lambda runtime) on PATH or in ~/.pyenv/versions; install it (e.g. 'pyenv install 3.13') and rerun" >&2; exit 1; }
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build
 
-# One worker per core; tests/conftest.py keeps each module (its stack) on one worker and spreads the shards.
+# One worker per core; tests/conftest.py keeps each module (its stack) on one worker and spreads the shards,
+# longest first: --no-loadscope-reorder keeps that order (xdist's own puts the one-test shards last).
 PYTEST_WORKERS ?= auto
 pytest: $(BIN)/provisioner-local $(AWSCLI_VENV)/bin/aws ## the test suite alone, on every core (PYTEST_WORKERS=0: in this process)
-	PATH="$(CURDIR)/$(AWSCLI_VENV)/bin:$$PATH" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	PATH="$(CURDIR)/$(AWSCLI_VENV)/bin:$$PATH" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 system-tools: ## Chromium and curl for the browser tiers and the snippets: installed if this user may, else the command to run
 	@scripts/ensure_system_tools.sh

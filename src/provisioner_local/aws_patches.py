@@ -111,10 +111,38 @@ class MotoPatches:
         self._saved_log_levels.clear()
 
 
+class LazyPrivateKey:
+    """moto's private key of a KMS key, made the first time anything of it is used."""
+
+    def __init__(self, make: Any, key_spec: str) -> None:
+        self._make = make
+        self._key_spec = key_spec
+        self._key: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            # Dunder look-ups (copy, pickle) and this object's own fields before __init__ set them.
+            raise AttributeError(name)
+        with self._lock:
+            if self._key is None:
+                self._key = self._make(self._key_spec)
+        return getattr(self._key, name)
+
+
 def install_patches(stacks: RunningStacks, patches: Patches) -> None:
     from provisioner_local.s3_cors import install as install_s3_cors
 
     install_s3_cors(patches)
+    # moto's server asks which backends exist (os.listdir and an isdir per entry, 170 of them) for every
+    # request, holding the lock every request takes: 5-10% of the server's CPU. The package does not change
+    # while the process runs.
+    server_modules = tuple(moto_targets.SERVER_MODULE_NAMES.original()())
+    patches.set(moto_targets.SERVER_MODULE_NAMES, lambda: server_modules)
+    # moto makes an asymmetric key pair for every KMS key, a symmetric one too (50-100 ms of CPU each, a
+    # fault matrix case makes one): made when a Sign, Verify or GetPublicKey first needs it instead.
+    make_private_key = moto_targets.KMS_PRIVATE_KEY.original()
+    patches.set(moto_targets.KMS_PRIVATE_KEY, lambda key_spec: LazyPrivateKey(make_private_key, key_spec))
     from provisioner_local import (
         bucket_config_consistency,
         bucket_policy_enforcement,
@@ -189,7 +217,10 @@ def install_patches(stacks: RunningStacks, patches: Patches) -> None:
     original_wait_interval = moto_targets.WAIT_INTERVAL.original()
 
     def wait_interval(wait: Any, env: Any, wait_seconds: int) -> None:
-        if not stacks.fast_waits():
+        if wait_seconds > 0 and stacks.stepped_waits():
+            execution_arn = env.states.context_object.context_object_data["Execution"]["Id"]
+            stacks.waits.hold(str(execution_arn), wait_seconds, env.is_running)
+        elif not stacks.fast_waits():
             original_wait_interval(wait, env, wait_seconds)
         elif wait_seconds > 0:
             env.program_state_event.wait(min(wait_seconds, FAST_WAIT_SECONDS))

@@ -60,6 +60,7 @@ from provisioner_local.stack_common import (
 from provisioner_local.stack_environment import ProcessEnvironment, warn_about_other_stacks
 from provisioner_local.stack_labellerr import LabellerrHandoff
 from provisioner_local.stack_observations import StackObservations
+from provisioner_local.stepped_waits import SteppedWaits
 from provisioner_local.template import ACCOUNT_ID, REGION, SamTemplate
 
 logger = logging.getLogger("provisioner_local")
@@ -94,12 +95,14 @@ class LocalStack(StackObservations):
     emulated clock (`clock`): `propagation_delay` (IAM, provisioner_local.iam_propagation),
     `bucket_config_delay` (a bucket's CORS configuration, provisioner_local.bucket_config_consistency) and
     `secret_deletion_delay` (a force-deleted secret's name, provisioner_local.secret_deletion).
+    `stepped_waits`: a Wait state parks until a test steps it (`waits`: provisioner_local.stepped_waits).
     """
 
     # moto's patches, installed by the first stack to start (running_stacks.RUNNING), undone by the last.
     _moto: ClassVar[MotoPatches] = MotoPatches()
     # Real time plus every wait the stacks shortened: one for the process (running_stacks).
     clock: ClassVar[EmulatedClock] = RUNNING.clock
+    waits: ClassVar[SteppedWaits] = RUNNING.waits
 
     account_id: Final = ACCOUNT_ID
 
@@ -115,6 +118,7 @@ class LocalStack(StackObservations):
         enforce_iam: bool = True,
         enforce_roles: bool = True,
         fast_waits: bool = True,
+        stepped_waits: bool = False,
         api_port: int = 0,
         propagation_delay: str | None = None,
         bucket_config_delay: str | None = None,
@@ -139,6 +143,7 @@ class LocalStack(StackObservations):
         # Each function's calls are authorized against its own role (role_enforcement), as on AWS.
         self.enforce_roles = enforce_roles
         self.fast_waits = fast_waits
+        self.stepped_waits = stepped_waits
 
         # IAM's propagation delay for issued keys and attachments (iam_propagation); None: none.
         model = _delay("--propagation-delay", propagation_delay)
@@ -339,17 +344,13 @@ class LocalStack(StackObservations):
         self._hooks.detach(last=not RUNNING.others(self))
         self._modules.restore()
         self._environment.restore()
-        for resources in (
-            self.functions,
-            self.state_machines,
-            self.tables,
-            self.event_buses,
-            self.event_rules,
-        ):
-            resources.clear()
+        resources = (self.functions, self.state_machines, self.tables, self.event_buses, self.event_rules)
+        for made in resources:
+            made.clear()
         with RUNNING.lock:
             if RUNNING.remove(self):
                 LocalStack._moto.uninstall()
+                RUNNING.waits.release_all()
 
     # -- what the running stacks' patches call (running_stacks.RunningStack)
 

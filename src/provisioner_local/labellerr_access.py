@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -60,14 +61,20 @@ class S3Path:
 _EXPECTED_REGION = re.compile(r"expecting '([a-z0-9-]+)'")
 
 
+# Clients kept (by key and region): a connection's test makes two, each 10-20 ms of CPU to create.
+_MAX_CLIENTS: Final = 32
+
+
 class S3AccessChecker:
-    """Runs the connection test with a submitted key; boto3 sessions are not thread-safe, hence the lock."""
+    """Runs the connection test with a submitted key; boto3 sessions are not thread-safe, hence the lock
+    (the clients they make are)."""
 
     def __init__(self, endpoint_url: str, region: str) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
         self._session = boto3.session.Session()
         self._lock = threading.Lock()
+        self._clients: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 
     def _bucket_region(self, access_key_id: str, secret_access_key: str, path: S3Path) -> str:
         """The bucket's region, as a client learns it from S3's answer to a request signed for another."""
@@ -82,15 +89,22 @@ class S3AccessChecker:
         return self.region
 
     def _client(self, access_key_id: str, secret_access_key: str, region: str | None = None) -> Any:
+        key = (access_key_id, secret_access_key, region or self.region)
         with self._lock:
-            return self._session.client(
-                "s3",
-                endpoint_url=self.endpoint_url,
-                region_name=region or self.region,
-                aws_access_key_id=access_key_id,
-                aws_secret_access_key=secret_access_key,
-                config=_CONFIG,
-            )
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = self._session.client(
+                    "s3",
+                    endpoint_url=self.endpoint_url,
+                    region_name=key[2],
+                    aws_access_key_id=access_key_id,
+                    aws_secret_access_key=secret_access_key,
+                    config=_CONFIG,
+                )
+            self._clients.move_to_end(key)
+            while len(self._clients) > _MAX_CLIENTS:
+                self._clients.popitem(last=False)
+            return client
 
     def check(
         self, access_key_id: str, secret_access_key: str, path: S3Path, connection_type: str

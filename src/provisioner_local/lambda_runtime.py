@@ -18,12 +18,13 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 from provisioner_local.faults import calling_function
 from provisioner_local.stack_common import LocalStackError
@@ -282,6 +283,36 @@ def invoke_for_http(
     return True, payload
 
 
+class InFlight:
+    """The handlers running now in the process. Whether a handler is the only one (`others` is 0) tells the
+    lease clock (lease_clock) that nothing else is working while it waits, so its time can be skipped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._local = threading.local()
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with self._lock:
+            self._count += 1
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._local.depth -= 1
+            with self._lock:
+                self._count -= 1
+
+    def others(self) -> int:
+        """Handlers running on other threads than the caller's."""
+        with self._lock:
+            return self._count - getattr(self._local, "depth", 0)
+
+
+IN_FLIGHT: Final = InFlight()
+
+
 def run_handler(
     loaded: LoadedFunction, version: str, body: Any, response_headers: Any, invocations: list[str]
 ) -> bytes:
@@ -304,7 +335,7 @@ def run_handler(
         )
         started = time.perf_counter()
         try:
-            with calling_function(spec.name):
+            with calling_function(spec.name), IN_FLIGHT.running():
                 result = loaded.handler(event, context)
         except Exception as error:
             return unhandled(spec, response_headers, error)

@@ -342,6 +342,16 @@ DYNAMODB_SCAN: Final = MotoTarget(
     ),
     "one operation at a time, as DynamoDB's writes are atomic (dynamodb_atomicity)",
 )
+SERVER_MODULE_NAMES: Final = MotoTarget(
+    "moto.backends:list_of_moto_modules",
+    "()",
+    "listed once: moto's server lists its package on every request, under a global lock (aws_patches)",
+)
+KMS_PRIVATE_KEY: Final = MotoTarget(
+    "moto.kms.models:generate_private_key",
+    "(key_spec)",
+    "made on first use: every key (a table's default one too) made an RSA key at creation (aws_patches)",
+)
 
 # The operations secret_deletion finishes due deletions before, and the ones dynamodb_atomicity serializes.
 SECRETS_FINISHING_FIRST: Final = (

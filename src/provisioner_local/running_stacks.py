@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 from provisioner_local.bucket_config_consistency import BucketConfigLag
@@ -18,6 +18,7 @@ from provisioner_local.iam_propagation import EmulatedClock, Propagation
 from provisioner_local.iam_throttle import IamThrottle
 from provisioner_local.lambda_runtime import split_function_name
 from provisioner_local.secret_deletion import SecretDeletionLag
+from provisioner_local.stepped_waits import SteppedWaits
 from provisioner_local.template import function_arn
 
 # A Retry's IntervalSeconds or a Wait state still yields, but never for longer than this.
@@ -31,6 +32,8 @@ class RunningStack(Protocol):
     def port(self) -> int: ...
     @property
     def fast_waits(self) -> bool: ...
+    @property
+    def stepped_waits(self) -> bool: ...
     @property
     def enforce_iam(self) -> bool: ...
     @property
@@ -62,6 +65,10 @@ class RunningStacks:
         # Real time plus every wait the stacks shortened. One for the process, as moto's data is: a secret
         # deleted through one stack is still being deleted when another reads it.
         self.clock = EmulatedClock()
+        # Wait states parked until a test steps them, for the stacks that ask (stepped_waits).
+        self.waits = SteppedWaits(self.skip_clocks)
+        # Told of every skipped wait after the clocks moved (the lease clock counts some of them).
+        self.skip_listeners: list[Callable[[float], None]] = []
 
     def running(self) -> list[RunningStack]:
         with self.lock:
@@ -145,12 +152,18 @@ class RunningStacks:
         with self.lock:
             return any(stack.fast_waits for stack in self._running)
 
+    def stepped_waits(self) -> bool:
+        with self.lock:
+            return any(stack.stepped_waits for stack in self._running)
+
     def skip_clocks(self, seconds: float) -> None:
         """The emulated clocks move on by a wait that was skipped, as time would in AWS."""
         self.clock.skip(seconds)
         propagation = self.propagation()
         if propagation is not None and propagation.clock is not self.clock:
             propagation.clock.skip(seconds)
+        for listener in list(self.skip_listeners):
+            listener(seconds)
 
     def shortened_sleep(self, seconds: float) -> None:
         """A Retry's interval, or a step's own wait (provisioner_core.aws.pause): at most FAST_WAIT_SECONDS

@@ -15,6 +15,7 @@ from typing import Any
 
 from provisioner_local.faults import FaultInjector
 from provisioner_local.lambda_runtime import check_function_modules
+from provisioner_local.lease_clock import LEASE_CLOCK
 from provisioner_local.role_enforcement import RoleEnforcer
 from provisioner_local.running_stacks import RUNNING
 from provisioner_local.stack_common import LocalStackError
@@ -112,6 +113,8 @@ class ClientHooks:
         aws.reset_clients()
         # A step's own waits (for S3 to show a write) are shortened as Retry intervals are.
         aws.PAUSE = RUNNING.shortened_sleep
+        # So are its waits for a bucket's lease, and the lease's expiry counts on the same clock.
+        LEASE_CLOCK.install()
         self._aws, self._faults = aws, faults
 
     def detach(self, *, last: bool) -> None:
@@ -128,4 +131,5 @@ class ClientHooks:
         self._aws.reset_clients()
         if last:
             self._aws.PAUSE = time.sleep
+            LEASE_CLOCK.uninstall()
         self._aws = None

@@ -21,6 +21,7 @@ from provisioner_core.labellerr_errors import LabellerrTestFailed
 from provisioner_local.emulator import LocalStack
 from provisioner_local.labellerr_access import AccessCheckFailed
 from provisioner_local.labellerr_standin import LabellerrStandIn, StoredConnection
+from provisioner_local.lease_clock import LEASE_CLOCK
 from tests.support.executions import Run, history_of, offboard, run_flow, start, unique_id, wait_for_run
 from tests.support.residue import leftovers
 
@@ -266,8 +267,9 @@ def test_labellerr_tests_the_prefix_only_while_no_other_runs_probe_is_there(
         return check(*args)
 
     monkeypatch.setattr(labellerr._checker, "check", check_and_look)
+    # On the functions' lease clock (real time plus what runs skipped waiting alone), as another run's would be.
     generation = objects_lease.try_acquire(
-        leases, bucket, objects_lease.WRITE_PROBES, table=table, clock=time.time
+        leases, bucket, objects_lease.WRITE_PROBES, table=table, clock=LEASE_CLOCK.epoch
     )
     assert generation is not None
     s3.put_object(Bucket=bucket, Key=other_probe, Body=b"another run's probe")
@@ -280,8 +282,13 @@ def test_labellerr_tests_the_prefix_only_while_no_other_runs_probe_is_there(
     ):
         assert time.monotonic() < deadline, "the run never reached Register in Labellerr"
         time.sleep(0.05)
-    # Inside the step, the run waits for the lease (up to 20 s before it is BucketBusy).
-    time.sleep(1.0)
+    # Inside the step, the run waits for the lease (up to 20 s before it is BucketBusy): it has marked the
+    # lease wanted, so no new probe joins, and it has not tested yet.
+    while "wanted" not in leases.get_item(TableName=table, Key=objects_lease.item_key(bucket)).get(
+        "Item", {}
+    ):
+        assert time.monotonic() < deadline, "the run never asked for the bucket's objects lease"
+        time.sleep(0.02)
     assert calls(labellerr, "test") == [], "Labellerr tested the prefix while another run's probe was there"
     # The other run's probe window ends as Verify access ends it: the object goes, then the lease.
     s3.delete_object(Bucket=bucket, Key=other_probe)

@@ -1,5 +1,7 @@
-"""A local stack for key rotation, its waits real and short: one check a second, an adoption period of 9
-checks and a grace period of 5 (KeyRotation*Days in fractions of a day), so a test can act inside a stage.
+"""A local stack for key rotation: one check a second, an adoption period of 9 checks and a grace period of 5
+(KeyRotation*Days in fractions of a day). Its Wait states are stepped: a rotation stays in a stage until the
+test waiting for it lets its time pass (tests.support.rotations.wait_for_stage, executions.wait_for_run), so
+a test acts inside a stage without racing the clock or sleeping through the checks.
 
 The helpers the tests call are tests.support's (rotations, clients, executions).
 
@@ -30,7 +32,7 @@ PARAMETERS = {
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0, labellerr=True, fast_waits=False, parameter_overrides=PARAMETERS) as local:
+    with LocalStack(port=0, labellerr=True, stepped_waits=True, parameter_overrides=PARAMETERS) as local:
         yield local
 
 
