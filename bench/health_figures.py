@@ -236,8 +236,11 @@ def check_figures(
 def registry_health(item: Mapping[str, Any]) -> dict[str, Any]:
     health = item.get("health", {}).get("M", {})
     findings = health.get("findings", {}).get("L", [])
+    failed = item.get("health_check_error", {}).get("M", {})
     return {
         "status": health.get("status", {}).get("S", "(none)"),
+        # Why a check recorded no verdict (Record health's health_check_error), when it did not.
+        "check_error": failed.get("error", {}).get("S", ""),
         "findings": sorted({str(f["M"]["check"]["S"]) for f in findings}),
         "execution_arn": health.get("execution_arn", {}).get("S", ""),
     }
@@ -289,11 +292,13 @@ def sweep_figures(
     }
     arns = {str(d["executionArn"]) for d in described}
     statuses = Counter(h["status"] for h in health.values())
+    check_errors = Counter(h["check_error"] for h in health.values() if h["check_error"])
     per = {key: analysis.by_operation(calls) for key, calls in split.items()}
     return {
         "connections": n,
         "executions": len(described),
         "execution_statuses": dict(Counter(str(d["status"]) for d in described)),
+        "check_errors": dict(check_errors),
         "wall_s": round(wall_s, 1),
         "seconds_per_connection": wall_s / n,
         "seeding_s": round(seeded_s, 1),

@@ -86,7 +86,8 @@ def print_sweep(sweep: Mapping[str, Any]) -> None:
     print(
         f"  wall time {sweep['wall_s']} s ({sweep['seconds_per_connection'] * 1000:.0f} ms a connection); "
         f"at most {sweep['max_concurrent_checks']} checks at once (cap {sweep['cap']}, "
-        f"{sweep['environments_per_function']} Lambda environments a function); verdicts {sweep['health']}"
+        f"{sweep['environments_per_function']} Lambda environments a function); verdicts {sweep['health']}; "
+        f"checks that could not run {sweep.get('check_errors', {})}"
     )
     if n < max(EXTRAPOLATED_TO):
         guesses = ", ".join(
