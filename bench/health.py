@@ -249,8 +249,13 @@ def _await_sweep(
 
 def run(recorder: Recorder, *, check_runs: int, sweep_connections: int) -> dict[str, Any]:
     """Both health phases on a stack of their own (with the Labellerr stand-in); the report's section."""
+    from moto.moto_api._internal.models import moto_api_backend
+
     from provisioner_local.emulator import LocalStack
 
+    # moto's state outlives a stopped stack in this process: the onboarding phases' connections would be
+    # swept too, so the health phases start from an empty cloud.
+    moto_api_backend.reset()
     with labellerr_calls_tagged():
         stack = LocalStack(port=0, labellerr=True)
         with contextlib.redirect_stdout(LogSink(recorder)):
